@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "setu",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "setu", targets: ["setu"]),
+        .library(name: "SetuManifest", targets: ["SetuManifest"]),
+        .library(name: "SetuGit", targets: ["SetuGit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibGit2",
+            pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"])]
+        ),
+        .target(
+            name: "SetuGit",
+            dependencies: ["CLibGit2"]
+        ),
+        .target(
+            name: "SetuManifest",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [.copy("Schemas")]
+        ),
+        .executableTarget(
+            name: "setu",
+            dependencies: [
+                "SetuGit",
+                "SetuManifest",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(
+            name: "SetuGitTests",
+            dependencies: ["SetuGit"]
+        ),
+        .testTarget(
+            name: "SetuManifestTests",
+            dependencies: ["SetuManifest"]
+        ),
+        .testTarget(
+            name: "SetuCLITests",
+            dependencies: ["SetuManifest", "SetuGit"]
+        ),
+    ]
+)

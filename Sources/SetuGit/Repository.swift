@@ -1,0 +1,419 @@
+internal import CLibGit2
+
+/// libgit2 needs one global initialisation per process; a global `let` runs it once,
+/// lazily and thread-safely.
+private let libgit2Initialized: Int32 = git_libgit2_init()
+
+/// A git repository opened through libgit2.
+///
+/// Every method is one synchronous unit of work that returns plain values. A
+/// `Repository` is not thread-safe (libgit2 handles are not, and libgit2's last
+/// error is per thread): use one from one thread at a time.
+public final class Repository {
+    private let handle: OpaquePointer
+    private let odb: OpaquePointer
+
+    /// The path the repository was opened from.
+    public let path: String
+
+    /// Opens the repository at `path` (a work tree, a `.git` folder, a bare
+    /// repository, or a `file://` URL of one). Parent folders are not searched.
+    ///
+    /// - Throws: `GitError` with `.repositoryNotFound` when there is no repository there.
+    public init(path: String) throws {
+        _ = libgit2Initialized
+        var local = path
+        if local.hasPrefix("file://") {
+            local = String(local.dropFirst("file://".count))
+        }
+        var repository: OpaquePointer?
+        let result = git_repository_open_ext(&repository, local, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil)
+        guard result == 0, let repository else {
+            let detail = lastErrorMessage()
+            throw GitError(
+                code: .repositoryNotFound,
+                message: "no git repository at '\(path)': \(detail); pass --repo with the path of a marketplace repository",
+                function: "git_repository_open_ext")
+        }
+        var database: OpaquePointer?
+        guard git_repository_odb(&database, repository) == 0, let database else {
+            let error = lastError("git_repository_odb")
+            git_repository_free(repository)
+            throw error
+        }
+        self.handle = repository
+        self.odb = database
+        self.path = local
+    }
+
+    private init(handle: OpaquePointer, odb: OpaquePointer, path: String) {
+        self.handle = handle
+        self.odb = odb
+        self.path = path
+    }
+
+    deinit {
+        git_odb_free(odb)
+        git_repository_free(handle)
+    }
+
+    /// Creates a new, empty, non-bare repository at `path` (creating the folder).
+    public static func create(at path: String, initialBranch: String = "main") throws -> Repository {
+        _ = libgit2Initialized
+        var options = git_repository_init_options()
+        try check(git_repository_init_options_init(&options, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION)),
+                  "git_repository_init_options_init")
+        options.flags = GIT_REPOSITORY_INIT_MKPATH.rawValue
+        var repository: OpaquePointer?
+        let result = initialBranch.withCString { branch in
+            options.initial_head = branch
+            return git_repository_init_ext(&repository, path, &options)
+        }
+        try check(result, "git_repository_init_ext")
+        guard let repository else { throw lastError("git_repository_init_ext") }
+        var database: OpaquePointer?
+        guard git_repository_odb(&database, repository) == 0, let database else {
+            let error = lastError("git_repository_odb")
+            git_repository_free(repository)
+            throw error
+        }
+        return Repository(handle: repository, odb: database, path: path)
+    }
+
+    /// Whether the repository has no commits.
+    public var isEmpty: Bool {
+        git_repository_is_empty(handle) == 1
+    }
+
+    /// Whether the repository has no work tree.
+    public var isBare: Bool {
+        git_repository_is_bare(handle) == 1
+    }
+
+    /// The folder of the work tree, with a trailing `/`; `nil` for a bare repository.
+    public var workTree: String? {
+        guard let pointer = git_repository_workdir(handle) else { return nil }
+        return String(cString: pointer)
+    }
+
+    // MARK: - Revisions and commits
+
+    /// Resolves any revision git understands (`main`, a tag, `HEAD~2`, an id or
+    /// its prefix) to the commit it names.
+    ///
+    /// - Throws: `.emptyRepository` when there are no commits; `.revisionNotFound`
+    ///   when the revision names nothing, or names something that is not a commit.
+    public func resolveCommit(_ revision: String) throws -> ObjectID {
+        if isEmpty {
+            throw GitError(
+                code: .emptyRepository,
+                message: "the repository at '\(path)' has no commits yet; commit the marketplace first, or use --worktree to validate uncommitted files")
+        }
+        var object: OpaquePointer?
+        guard git_revparse_single(&object, handle, revision) == 0, let object else {
+            let detail = lastErrorMessage()
+            throw GitError(
+                code: .revisionNotFound,
+                message: "revision '\(revision)' does not exist in '\(path)': \(detail); name a branch, tag or commit that exists (git log --oneline shows them)",
+                function: "git_revparse_single")
+        }
+        defer { git_object_free(object) }
+        var commit: OpaquePointer?
+        guard git_object_peel(&commit, object, GIT_OBJECT_COMMIT) == 0, let commit else {
+            throw GitError(
+                code: .revisionNotFound,
+                message: "revision '\(revision)' in '\(path)' does not name a commit",
+                function: "git_object_peel")
+        }
+        defer { git_object_free(commit) }
+        return ObjectID(git_object_id(commit))
+    }
+
+    /// Reads one commit.
+    public func commit(_ id: ObjectID) throws -> Commit {
+        try withCommit(id) { Self.makeCommit(id: id, handle: $0) }
+    }
+
+    /// The first-parent chain from `head` back to the root commit (or `limit`
+    /// commits), newest first.
+    public func firstParentHistory(from head: ObjectID, limit: Int = .max) throws -> [Commit] {
+        var history: [Commit] = []
+        var next: ObjectID? = head
+        while let id = next, history.count < limit {
+            let commit = try self.commit(id)
+            history.append(commit)
+            next = commit.parents.first
+        }
+        return history
+    }
+
+    // MARK: - Trees and blobs
+
+    /// Every file in `commit`'s tree below the given top-level folders, sorted by
+    /// path, read from the object database without checking anything out.
+    /// Symlinks and submodules are listed with their kind so the caller can reject
+    /// them by path.
+    public func files(in commit: ObjectID, under roots: [String]) throws -> [TreeFile] {
+        try withCommit(commit) { commitHandle in
+            var tree: OpaquePointer?
+            try check(git_commit_tree(&tree, commitHandle), "git_commit_tree")
+            defer { git_tree_free(tree) }
+            var files: [TreeFile] = []
+            for root in roots {
+                var entry: OpaquePointer?
+                let found = git_tree_entry_bypath(&entry, tree, root)
+                if found == GIT_ENOTFOUND.rawValue { continue }
+                try check(found, "git_tree_entry_bypath")
+                defer { git_tree_entry_free(entry) }
+                try collect(entry: entry!, path: root, into: &files)
+            }
+            files.sort { $0.path < $1.path }
+            return files
+        }
+    }
+
+    private func collect(entry: OpaquePointer, path: String, into files: inout [TreeFile]) throws {
+        let id = ObjectID(git_tree_entry_id(entry))
+        switch git_tree_entry_filemode(entry) {
+        case GIT_FILEMODE_TREE:
+            var oid = git_oid(id)
+            var subtree: OpaquePointer?
+            try check(git_tree_lookup(&subtree, handle, &oid), "git_tree_lookup")
+            defer { git_tree_free(subtree) }
+            for index in 0..<git_tree_entrycount(subtree) {
+                guard let child = git_tree_entry_byindex(subtree, index) else { continue }
+                let name = String(cString: git_tree_entry_name(child))
+                try collect(entry: child, path: path + "/" + name, into: &files)
+            }
+        case GIT_FILEMODE_BLOB_EXECUTABLE:
+            files.append(TreeFile(path: path, id: id, kind: .executable))
+        case GIT_FILEMODE_LINK:
+            files.append(TreeFile(path: path, id: id, kind: .symlink))
+        case GIT_FILEMODE_COMMIT:
+            files.append(TreeFile(path: path, id: id, kind: .submodule))
+        default:
+            files.append(TreeFile(path: path, id: id, kind: .file))
+        }
+    }
+
+    /// The size of a blob in bytes, read from its header without loading it.
+    public func blobSize(_ id: ObjectID) throws -> Int {
+        var oid = git_oid(id)
+        var size = 0
+        var type = GIT_OBJECT_ANY
+        try check(git_odb_read_header(&size, &type, odb, &oid), "git_odb_read_header")
+        return size
+    }
+
+    /// The bytes of a blob. The size is checked first, and a blob over `maxSize`
+    /// is never read.
+    ///
+    /// - Throws: `.blobTooLarge` when the blob is over `maxSize` bytes.
+    public func readBlob(_ id: ObjectID, maxSize: Int) throws -> [UInt8] {
+        let size = try blobSize(id)
+        guard size <= maxSize else {
+            throw GitError(code: .blobTooLarge, message: "blob \(id.short) is \(size) bytes, over the limit of \(maxSize) bytes")
+        }
+        var oid = git_oid(id)
+        var blob: OpaquePointer?
+        try check(git_blob_lookup(&blob, handle, &oid), "git_blob_lookup")
+        defer { git_blob_free(blob) }
+        let count = Int(git_blob_rawsize(blob))
+        guard count > 0, let bytes = git_blob_rawcontent(blob) else { return [] }
+        return [UInt8](UnsafeRawBufferPointer(start: bytes, count: count))
+    }
+
+    // MARK: - Diffs
+
+    /// The paths that differ between two commits' trees, below the given
+    /// top-level folders. `old == nil` compares against an empty tree.
+    public func changedPaths(from old: ObjectID?, to new: ObjectID, under roots: [String]) throws -> [ChangedPath] {
+        let oldTree = try old.map { try treeHandle(of: $0) }
+        defer { if let oldTree { git_tree_free(oldTree) } }
+        let newTree = try treeHandle(of: new)
+        defer { git_tree_free(newTree) }
+        var options = git_diff_options()
+        try check(git_diff_options_init(&options, UInt32(GIT_DIFF_OPTIONS_VERSION)), "git_diff_options_init")
+        var diff: OpaquePointer?
+        try check(git_diff_tree_to_tree(&diff, handle, oldTree, newTree, &options), "git_diff_tree_to_tree")
+        defer { git_diff_free(diff) }
+        var changes: [ChangedPath] = []
+        for index in 0..<git_diff_num_deltas(diff) {
+            guard let delta = git_diff_get_delta(diff, index)?.pointee else { continue }
+            let status: ChangedPath.Status
+            switch delta.status {
+            case GIT_DELTA_ADDED: status = .added
+            case GIT_DELTA_DELETED: status = .deleted
+            case GIT_DELTA_TYPECHANGE: status = .typeChanged
+            default: status = .modified
+            }
+            let pathPointer = status == .deleted ? delta.old_file.path : delta.new_file.path
+            guard let pathPointer else { continue }
+            let path = String(cString: pathPointer)
+            if roots.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) {
+                changes.append(ChangedPath(path: path, status: status))
+            }
+        }
+        return changes
+    }
+
+    private func treeHandle(of commit: ObjectID) throws -> OpaquePointer {
+        try withCommit(commit) { commitHandle in
+            var tree: OpaquePointer?
+            try check(git_commit_tree(&tree, commitHandle), "git_commit_tree")
+            return tree!
+        }
+    }
+
+    // MARK: - Signatures
+
+    /// The signature on a commit and the payload it signs; `nil` for an unsigned commit.
+    public func signature(of commit: ObjectID) throws -> CommitSignature? {
+        var oid = git_oid(commit)
+        var signature = git_buf()
+        var payload = git_buf()
+        defer {
+            git_buf_dispose(&signature)
+            git_buf_dispose(&payload)
+        }
+        let result = git_commit_extract_signature(&signature, &payload, handle, &oid, nil)
+        if result == GIT_ENOTFOUND.rawValue { return nil }
+        try check(result, "git_commit_extract_signature")
+        return CommitSignature(signature: Self.bytes(of: signature), payload: Self.bytes(of: payload))
+    }
+
+    private static func bytes(of buffer: git_buf) -> [UInt8] {
+        guard let pointer = buffer.ptr, buffer.size > 0 else { return [] }
+        return [UInt8](UnsafeRawBufferPointer(start: pointer, count: buffer.size))
+    }
+
+    // MARK: - Writing
+
+    /// Stages every file of the work tree and commits it on the current branch.
+    ///
+    /// The author is `author` when given, else the user's git configuration.
+    public func commitWorkTree(message: String, author: Person? = nil) throws -> ObjectID {
+        var index: OpaquePointer?
+        try check(git_repository_index(&index, handle), "git_repository_index")
+        defer { git_index_free(index) }
+        try check(git_index_add_all(index, nil, 0, nil, nil), "git_index_add_all")
+        try check(git_index_write(index), "git_index_write")
+        var treeID = git_oid()
+        try check(git_index_write_tree(&treeID, index), "git_index_write_tree")
+        var tree: OpaquePointer?
+        try check(git_tree_lookup(&tree, handle, &treeID), "git_tree_lookup")
+        defer { git_tree_free(tree) }
+
+        var signature: UnsafeMutablePointer<git_signature>?
+        if let author {
+            try check(git_signature_now(&signature, author.name, author.email), "git_signature_now")
+        } else if git_signature_default(&signature, handle) != 0 {
+            try check(git_signature_now(&signature, "Setu", "setu@localhost"), "git_signature_now")
+        }
+        defer { git_signature_free(signature) }
+
+        var parent: OpaquePointer?
+        var headID = git_oid()
+        if git_reference_name_to_id(&headID, handle, "HEAD") == 0 {
+            try check(git_commit_lookup(&parent, handle, &headID), "git_commit_lookup")
+        }
+        defer { if let parent { git_commit_free(parent) } }
+        var parents: [OpaquePointer?] = parent.map { [$0] } ?? []
+        var commitID = git_oid()
+        let result = parents.withUnsafeMutableBufferPointer { buffer in
+            git_commit_create(&commitID, handle, "HEAD", signature, signature, nil, message, tree,
+                              buffer.count, buffer.baseAddress)
+        }
+        try check(result, "git_commit_create")
+        return ObjectID(commitID)
+    }
+
+    // MARK: - Internals
+
+    private func withCommit<T>(_ id: ObjectID, _ body: (OpaquePointer) throws -> T) throws -> T {
+        var oid = git_oid(id)
+        var commit: OpaquePointer?
+        let result = git_commit_lookup(&commit, handle, &oid)
+        guard result == 0, let commit else {
+            throw lastError("git_commit_lookup", code: result == GIT_ENOTFOUND.rawValue ? .revisionNotFound : .libgit2)
+        }
+        defer { git_commit_free(commit) }
+        return try body(commit)
+    }
+
+    private static func makeCommit(id: ObjectID, handle commit: OpaquePointer) -> Commit {
+        var parents: [ObjectID] = []
+        for index in 0..<git_commit_parentcount(commit) {
+            if let parent = git_commit_parent_id(commit, index) {
+                parents.append(ObjectID(parent))
+            }
+        }
+        let message = git_commit_message(commit).map { String(cString: $0) } ?? ""
+        return Commit(
+            id: id,
+            parents: parents,
+            tree: ObjectID(git_commit_tree_id(commit)),
+            author: Person(git_commit_author(commit)),
+            committer: Person(git_commit_committer(commit)),
+            message: message)
+    }
+}
+
+// MARK: - Conversions between libgit2's types and SetuGit's values
+
+extension ObjectID {
+    fileprivate init(_ oid: UnsafePointer<git_oid>) {
+        var buffer = [CChar](repeating: 0, count: 41)
+        git_oid_tostr(&buffer, buffer.count, oid)
+        self.init(validatedHex: String(decoding: buffer.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+
+    fileprivate init(_ oid: git_oid) {
+        var copy = oid
+        self.init(&copy)
+    }
+}
+
+extension git_oid {
+    fileprivate init(_ id: ObjectID) {
+        self.init()
+        _ = git_oid_fromstr(&self, id.hex)
+    }
+}
+
+extension Person {
+    fileprivate init(_ signature: UnsafePointer<git_signature>?) {
+        guard let signature = signature?.pointee else {
+            self.init(name: "", email: "")
+            return
+        }
+        self.init(
+            name: signature.name.map { String(cString: $0) } ?? "",
+            email: signature.email.map { String(cString: $0) } ?? "",
+            time: Int64(signature.when.time),
+            offsetMinutes: Int(signature.when.offset))
+    }
+}
+
+// MARK: - Errors
+
+private func lastErrorMessage() -> String {
+    guard let error = git_error_last(), let message = error.pointee.message else { return "unknown libgit2 error" }
+    return String(cString: message).trimmingTrailingNewlines()
+}
+
+private func lastError(_ function: String, code: GitError.Code = .libgit2) -> GitError {
+    GitError(code: code, message: lastErrorMessage(), function: function)
+}
+
+private func check(_ result: Int32, _ function: String) throws {
+    if result < 0 { throw lastError(function) }
+}
+
+extension String {
+    fileprivate func trimmingTrailingNewlines() -> String {
+        var text = self
+        while text.last == "\n" || text.last == "\r" { text.removeLast() }
+        return text
+    }
+}

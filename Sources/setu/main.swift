@@ -1,0 +1,5 @@
+import SetuGit
+import SetuManifest
+import ArgumentParser
+import Crypto
+print("x")
