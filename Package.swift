@@ -29,7 +29,17 @@ let package = Package(
             dependencies: [
                 .product(name: "Yams", package: "Yams"),
             ],
-            resources: [.copy("Schemas")]
+            resources: [
+                .embedInCode("Schemas/common.schema.json"),
+                .embedInCode("Schemas/publisher.schema.json"),
+                .embedInCode("Schemas/api.schema.json"),
+                .embedInCode("Schemas/consumer.schema.json"),
+                .embedInCode("Schemas/subscription.schema.json"),
+                .embedInCode("Schemas/platform.schema.json"),
+                .embedInCode("Schemas/plan.schema.json"),
+                .embedInCode("Schemas/consent-provider.schema.json"),
+                .embedInCode("Schemas/alert-rule.schema.json"),
+            ]
         ),
         .executableTarget(
             name: "setu",

@@ -11,8 +11,9 @@ import Foundation
 /// as the draft says by default. It is tested against the official
 /// JSON-Schema-Test-Suite.
 ///
-/// A schema may carry `x-setu-message`: the message to show when a keyword of
-/// that same schema object fails, in place of the generic one.
+/// A schema may carry `x-setu-message`, the message to show when a value
+/// constraint of that same schema object fails in place of the generic one, and
+/// `x-setu-rule`, the rule id to report it under.
 public final class JSONSchema: Sendable {
     let root: SchemaNode
 
@@ -66,6 +67,8 @@ public struct SchemaViolation: Sendable, Equatable {
     public var message: String
     /// What would fix it, when there is more to say than the message.
     public var fix: String?
+    /// The rule id the schema names for this check (`x-setu-rule`), if any.
+    public var rule: String?
 }
 
 // MARK: - Compiled form
@@ -115,6 +118,7 @@ final class SchemaNode: @unchecked Sendable {
     var ref: SchemaNode?
     var refURI: String?
     var message: String?
+    var rule: String?
 }
 
 /// Builds `SchemaNode`s from schema documents and links `$ref`s, tracking base
@@ -235,6 +239,7 @@ final class SchemaCompiler {
         node.elseSchema = try sub("else")
         _ = try subMap("$defs")
         node.message = schema["x-setu-message"]?.stringValue
+        node.rule = schema["x-setu-rule"]?.stringValue
         if let reference = schema["$ref"]?.stringValue {
             node.refURI = resolveURI(reference, against: base)
             unresolved.append(node)
@@ -543,7 +548,12 @@ struct SchemaEvaluator {
 
     private mutating func fail(_ node: SchemaNode, _ keyword: String, _ message: String, fix: String? = nil) {
         guard collecting else { return }
-        violations.append(SchemaViolation(pointer: JSONPointer(path), keyword: keyword, message: node.message ?? message, fix: fix))
+        // A schema's own message explains its value constraints; structural
+        // failures (wrong type, missing or unknown fields) keep the generic text.
+        let structural = keyword == "type" || keyword == "required" || keyword == "additionalProperties"
+        violations.append(SchemaViolation(pointer: JSONPointer(path), keyword: keyword,
+                                          message: structural ? message : node.message ?? message,
+                                          fix: fix, rule: structural ? nil : node.rule))
     }
 }
 

@@ -1,1 +1,213 @@
-public enum ManifestPlaceholder {}
+/// Where a manifest came from: its file and its place among the file's documents.
+public struct ManifestOrigin: Sendable, Hashable {
+    /// The file, relative to the repository root.
+    public var file: String
+    /// The document's index in the file, from 0.
+    public var document: Int
+}
+
+/// A person who acts for a publisher, a consumer or the platform.
+public struct Member: Sendable, Hashable {
+    /// Their email, which is their identity in `authors` verification.
+    public var email: String
+    /// Their name, for people reading the manifest.
+    public var name: String?
+    /// Their SSH public keys, which identify them in `signatures` verification.
+    public var sshKeys: [String]
+}
+
+/// The marketplace's own policy (`policies/platform.yaml`).
+public struct Platform: Sendable, Hashable {
+    /// How a commit's author is identified.
+    public enum Verification: String, Sendable, Hashable {
+        case none, authors, signatures
+    }
+
+    public var name: String
+    public var displayName: String
+    public var admins: [Member]
+    public var verification: Verification
+    /// Hosts upstreams may use: exact names, or `*.domain`.
+    public var allowedUpstreamHosts: [String]
+    public var allowLoopback: Bool
+    public var allowPrivate: Bool
+    public var allowHTTP: Bool
+    public var origin: ManifestOrigin
+}
+
+/// Rate limits and quotas an API may offer.
+public struct Plan: Sendable, Hashable {
+    public enum RatePeriod: String, Sendable, Hashable { case second, minute, hour }
+    public enum QuotaPeriod: String, Sendable, Hashable { case day, month }
+
+    public var name: String
+    public var displayName: String
+    public var requests: Int
+    public var per: RatePeriod
+    public var burst: Int?
+    public var quota: (requests: Int, per: QuotaPeriod)? {
+        guard let quotaRequests, let quotaPer else { return nil }
+        return (quotaRequests, quotaPer)
+    }
+    public var quotaRequests: Int?
+    public var quotaPer: QuotaPeriod?
+    public var origin: ManifestOrigin
+}
+
+/// An issuer of consent tokens.
+public struct ConsentProvider: Sendable, Hashable {
+    public struct Key: Sendable, Hashable {
+        public var kid: String
+        public var algorithm: String
+        public var publicKeyPEM: String
+    }
+
+    public var name: String
+    public var displayName: String
+    public var issuer: String
+    public var audience: String
+    public var keys: [Key]
+    public var origin: ManifestOrigin
+}
+
+/// A condition on live traffic that fires an alert.
+public struct AlertRule: Sendable, Hashable {
+    public var name: String
+    public var metric: String
+    public var threshold: Double
+    public var window: String
+    public var severity: String
+    public var publisher: String?
+    public var api: String?
+    public var consumer: String?
+    public var webhook: String?
+    public var origin: ManifestOrigin
+}
+
+/// A department or organisation that lists APIs.
+public struct Publisher: Sendable, Hashable {
+    /// What a publisher's APIs offer.
+    public enum Category: String, Sendable, Hashable, CaseIterable {
+        /// User-specific data that needs the user's consent.
+        case document
+        /// Non-user data.
+        case service
+        /// Listed for information only; never proxied.
+        case listing
+    }
+
+    public var name: String
+    public var displayName: String
+    public var category: Category
+    public var description: String?
+    public var contactEmail: String
+    public var members: [Member]
+    public var approvers: [Member]
+    public var origin: ManifestOrigin
+}
+
+/// One operation of an API, from its OpenAPI document.
+public struct Operation: Sendable, Hashable {
+    /// `GET`, `POST`, …
+    public var method: String
+    /// The path template, e.g. `/hscer` or `/users/{id}`.
+    public var path: String
+    /// The OpenAPI operationId, which subscriptions name.
+    public var operationId: String?
+    public var summary: String?
+}
+
+/// An API a publisher lists.
+public struct API: Sendable, Hashable {
+    /// Whether calls need the user's consent.
+    public enum Consent: String, Sendable, Hashable { case required, optional, none }
+
+    public var publisher: String
+    public var name: String
+    /// `<publisher>/<name>`.
+    public var id: String { publisher + "/" + name }
+    public var title: String
+    public var summary: String
+    public var description: String?
+    public var version: String
+    public var tags: [String]
+    public var basePath: String?
+    public var upstreamURL: String?
+    public var upstreamTimeout: String?
+    public var listingURL: String?
+    /// The OpenAPI document's path from the repository root, when there is one.
+    public var openapiPath: String?
+    public var plans: [String]
+    /// The consent setting written in the manifest, if any.
+    public var consentSetting: Consent?
+    /// Operations from the OpenAPI document.
+    public var operations: [Operation]
+    public var origin: ManifestOrigin
+
+    /// Whether calls need consent: as written, else required for document publishers.
+    public func consent(for category: Publisher.Category) -> Consent {
+        consentSetting ?? (category == .document ? .required : .none)
+    }
+}
+
+/// An organisation that calls APIs.
+public struct Consumer: Sendable, Hashable {
+    public enum Category: String, Sendable, Hashable {
+        case offline
+        case authorizedPartner = "authorized-partner"
+    }
+
+    /// A client id and the SHA-256 of its API key.
+    public struct Credential: Sendable, Hashable {
+        public var clientId: String
+        public var keySHA256: String
+        public var notBefore: String?
+        public var notAfter: String?
+    }
+
+    public var name: String
+    public var displayName: String
+    public var category: Category
+    public var members: [Member]
+    public var credentials: [Credential]
+    public var partnerProvider: String?
+    public var partnerClientId: String?
+    public var origin: ManifestOrigin
+}
+
+/// A consumer's request to call an API.
+public struct Subscription: Sendable, Hashable {
+    public var consumer: String
+    public var name: String
+    /// `<consumer>/<name>`.
+    public var id: String { consumer + "/" + name }
+    public var api: String
+    public var plan: String
+    public var purpose: String?
+    public var operations: [String]?
+    public var notAfter: String?
+    public var origin: ManifestOrigin
+}
+
+/// Everything a marketplace repository declares, as read from one revision.
+public struct Marketplace: Sendable {
+    public var platform: Platform?
+    public var plans: [String: Plan] = [:]
+    public var consentProviders: [String: ConsentProvider] = [:]
+    public var alertRules: [String: AlertRule] = [:]
+    public var publishers: [String: Publisher] = [:]
+    /// APIs by id (`<publisher>/<name>`).
+    public var apis: [String: API] = [:]
+    public var consumers: [String: Consumer] = [:]
+    /// Subscriptions by id (`<consumer>/<name>`).
+    public var subscriptions: [String: Subscription] = [:]
+
+    /// Creates an empty marketplace.
+    public init() {}
+
+    /// How many manifests it holds.
+    public var manifestCount: Int {
+        (platform == nil ? 0 : 1) + plans.count + consentProviders.count + alertRules.count
+            + publishers.count + apis.count + consumers.count + subscriptions.count
+    }
+}

@@ -1,0 +1,781 @@
+import Dispatch
+import Foundation
+
+/// A file of a marketplace repository, as read from a commit or a work tree.
+public struct SourceFile: Sendable {
+    /// What was found at the path.
+    public enum Content: Sendable {
+        /// A regular file's bytes.
+        case bytes([UInt8])
+        /// A file over the size limit, with its size; it was not read.
+        case tooLarge(Int)
+        /// A symbolic link; never followed.
+        case symlink
+        /// A submodule; it has no content here.
+        case submodule
+    }
+
+    /// Path from the repository root, with `/` separators.
+    public var path: String
+    /// What was found there.
+    public var content: Content
+
+    /// Creates a source file.
+    public init(path: String, content: Content) {
+        self.path = path
+        self.content = content
+    }
+}
+
+/// The result of validating a marketplace.
+public struct ValidationReport: Sendable {
+    /// What the valid manifests declare (and, leniently, the invalid ones).
+    public var marketplace: Marketplace
+    /// Every problem found, sorted by file, line and column.
+    public var diagnostics: [Diagnostic]
+    /// How many YAML files were read.
+    public var fileCount: Int
+    /// How many manifests (YAML documents) were read.
+    public var manifestCount: Int
+    /// The bytes of each file that has a diagnostic, for showing the offending line.
+    public var sources: [String: [UInt8]]
+
+    /// How many diagnostics are errors.
+    public var errorCount: Int { diagnostics.filter { $0.severity == .error }.count }
+    /// How many diagnostics are warnings.
+    public var warningCount: Int { diagnostics.filter { $0.severity == .warning }.count }
+    /// Whether the marketplace has no errors.
+    public var isValid: Bool { errorCount == 0 }
+}
+
+/// The top-level folders a marketplace repository keeps its manifests in.
+public let marketplaceRoots = ["catalog", "policies", "subscriptions"]
+
+/// Validates a marketplace: every file's YAML, every manifest against its
+/// kind's schema, then the rules that span manifests (DESIGN.md §3).
+public struct MarketplaceValidator: Sendable {
+    /// Limits applied to every file.
+    public var limits: LoadLimits
+
+    /// Creates a validator.
+    public init(limits: LoadLimits = .standard) {
+        self.limits = limits
+    }
+
+    /// Validates the given files, reporting every problem in one pass.
+    public func validate(_ files: [SourceFile]) -> ValidationReport {
+        var run = ValidationRun(limits: limits, files: files)
+        run.checkRepositoryLimits()
+        run.classifyAndLoad()
+        run.buildMarketplace()
+        run.checkRules()
+        return run.report()
+    }
+}
+
+// MARK: - One validation run
+
+/// Where a file sits in the marketplace layout, which decides the kinds it may hold.
+enum FileRole: Equatable {
+    case platform
+    case policies
+    case publisher(String)
+    case apis(publisher: String, stem: String)
+    case consumer(String)
+    case subscriptions(consumer: String, stem: String)
+    case openapi
+    case ignored
+    case misplaced(String)
+
+    var allowedKinds: [ManifestKind] {
+        switch self {
+        case .platform: return [.platform]
+        case .policies: return [.plan, .consentProvider, .alertRule]
+        case .publisher: return [.publisher]
+        case .apis: return [.api]
+        case .consumer: return [.consumer]
+        case .subscriptions: return [.subscription]
+        case .openapi, .ignored, .misplaced: return []
+        }
+    }
+
+    var singleDocument: Bool {
+        switch self {
+        case .platform, .publisher, .consumer: return true
+        default: return false
+        }
+    }
+
+    static func of(_ path: String) -> FileRole {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let file = parts.last ?? ""
+        let lower = file.lowercased()
+        let isOpenAPI = lower.hasSuffix(".openapi.yaml") || lower.hasSuffix(".openapi.yml") || lower.hasSuffix(".openapi.json")
+        if parts.first == "catalog", parts.count >= 3, isOpenAPI { return .openapi }
+        if lower.hasSuffix(".yml") { return .misplaced("use the .yaml extension: rename it to \(file.dropLast(4)).yaml") }
+        guard lower.hasSuffix(".yaml") else { return .ignored }
+        let stem = String(file.dropLast(5))
+        switch (parts.first, parts.count) {
+        case ("policies", 2):
+            return stem == "platform" ? .platform : .policies
+        case ("catalog", 3):
+            return stem == "publisher" ? .publisher(parts[1]) : .apis(publisher: parts[1], stem: stem)
+        case ("subscriptions", 3):
+            return stem == "consumer" ? .consumer(parts[1]) : .subscriptions(consumer: parts[1], stem: stem)
+        case ("policies", _):
+            return .misplaced("policy files sit directly in policies/, e.g. policies/plans.yaml")
+        case ("catalog", _):
+            return .misplaced("catalog files sit in catalog/<publisher>/, e.g. catalog/cbse/class-xii-marksheet.yaml")
+        default:
+            return .misplaced("subscription files sit in subscriptions/<consumer>/, e.g. subscriptions/acme-bank/cbse-marksheet.yaml")
+        }
+    }
+}
+
+/// A manifest document that has a known kind and a name.
+struct LoadedManifest {
+    var kind: ManifestKind
+    var name: String
+    var value: JSONValue
+    var document: YAMLDocument
+    var origin: ManifestOrigin
+    var role: FileRole
+    var documentsInFile: Int
+}
+
+/// The per-file result of the parallel phase.
+struct LoadedFile {
+    var path: String
+    var manifests: [LoadedManifest] = []
+    var diagnostics: [Diagnostic] = []
+    var documentCount = 0
+}
+
+struct ValidationRun {
+    let limits: LoadLimits
+    let files: [SourceFile]
+    var diagnostics: [Diagnostic] = []
+    var marketplace = Marketplace()
+    var documents: [ManifestOrigin: YAMLDocument] = [:]
+    var manifests: [LoadedManifest] = []
+    var bytesByPath: [String: [UInt8]] = [:]
+    var openapiFiles: Set<String> = []
+    var referencedOpenAPI: Set<String> = []
+    var fileCount = 0
+    var manifestCount = 0
+
+    init(limits: LoadLimits, files: [SourceFile]) {
+        self.limits = limits
+        self.files = files
+    }
+
+    mutating func checkRepositoryLimits() {
+        if files.count > limits.maxFiles {
+            diagnostics.append(Diagnostic(file: ".", rule: "repo.too-large",
+                                          message: "the repository has \(files.count) files under \(marketplaceRoots.joined(separator: ", ")), over the limit of \(limits.maxFiles)"))
+        }
+    }
+
+    // MARK: Loading
+
+    mutating func classifyAndLoad() {
+        var toLoad: [(path: String, bytes: [UInt8], role: FileRole)] = []
+        var totalBytes = 0
+        for file in files {
+            let role = FileRole.of(file.path)
+            switch file.content {
+            case .symlink:
+                diagnostics.append(Diagnostic(file: file.path, rule: "file.symlink",
+                                              message: "symbolic links are not allowed in a marketplace",
+                                              fix: "replace the link with the file it points to"))
+                continue
+            case .submodule:
+                diagnostics.append(Diagnostic(file: file.path, rule: "file.submodule",
+                                              message: "submodules are not allowed in a marketplace",
+                                              fix: "remove the submodule (git rm) and commit its files directly"))
+                continue
+            case .tooLarge(let size):
+                if role != .ignored {
+                    diagnostics.append(Diagnostic(file: file.path, rule: "file.too-large",
+                                                  message: "file is \(size) bytes, over the limit of \(limits.maxFileBytes) bytes; it was not read",
+                                                  fix: "split it into smaller files"))
+                }
+                continue
+            case .bytes(let bytes):
+                switch role {
+                case .ignored:
+                    continue
+                case .misplaced(let fix):
+                    diagnostics.append(Diagnostic(file: file.path, rule: "file.location",
+                                                  message: "this file is not where any manifest belongs", fix: fix))
+                    continue
+                case .openapi:
+                    openapiFiles.insert(file.path)
+                    bytesByPath[file.path] = bytes
+                    continue
+                default:
+                    totalBytes += bytes.count
+                    if totalBytes > limits.maxRepositoryBytes {
+                        diagnostics.append(Diagnostic(file: file.path, rule: "repo.too-large",
+                                                      message: "the manifests add up to more than \(limits.maxRepositoryBytes) bytes; this file and the rest were not read"))
+                        break
+                    }
+                    bytesByPath[file.path] = bytes
+                    toLoad.append((file.path, bytes, role))
+                }
+            }
+            if totalBytes > limits.maxRepositoryBytes { break }
+        }
+        fileCount = toLoad.count
+
+        // Files are independent until the cross-manifest rules, so they load in parallel.
+        let results = ConcurrentResults<LoadedFile>(count: toLoad.count)
+        let limits = self.limits
+        let schemas = ManifestSchemas.shared
+        let chunk = max(1, toLoad.count / (ProcessInfo.processInfo.activeProcessorCount * 8))
+        let chunks = (toLoad.count + chunk - 1) / chunk
+        toLoad.withUnsafeBufferPointer { pending in
+            let pending = UnsafeSendable(pending)
+            DispatchQueue.concurrentPerform(iterations: chunks) { index in
+                for item in index * chunk ..< min(pending.value.count, (index + 1) * chunk) {
+                    let entry = pending.value[item]
+                    results.set(item, Self.load(path: entry.path, bytes: entry.bytes, role: entry.role, limits: limits, schemas: schemas))
+                }
+            }
+        }
+        for loaded in results.values {
+            diagnostics += loaded.diagnostics
+            manifestCount += loaded.documentCount
+            for manifest in loaded.manifests {
+                documents[manifest.origin] = manifest.document
+                manifests.append(manifest)
+            }
+        }
+    }
+
+    static func load(path: String, bytes: [UInt8], role: FileRole, limits: LoadLimits, schemas: ManifestSchemas) -> LoadedFile {
+        var loaded = LoadedFile(path: path)
+        let yamlDocuments: [YAMLDocument]
+        switch YAMLLoader.load(bytes, file: path, limits: limits) {
+        case .failure(let diagnostic):
+            loaded.diagnostics.append(diagnostic)
+            return loaded
+        case .success(let parsed):
+            yamlDocuments = parsed.filter { $0.value != .null }
+        }
+        loaded.documentCount = yamlDocuments.count
+        if yamlDocuments.isEmpty {
+            loaded.diagnostics.append(Diagnostic(file: path, rule: "manifest.empty", message: "the file holds no manifest",
+                                                 fix: "add a manifest, or delete the file"))
+            return loaded
+        }
+        if role.singleDocument, yamlDocuments.count > 1 {
+            loaded.diagnostics.append(Diagnostic(file: path, location: yamlDocuments[1].start, rule: "manifest.single-document",
+                                                 message: "\(path.split(separator: "/").last!) holds exactly one manifest, but this file has \(yamlDocuments.count)",
+                                                 fix: "move the other documents to files of their own"))
+        }
+        let allowed = role.allowedKinds
+        for (index, document) in yamlDocuments.enumerated() {
+            let origin = ManifestOrigin(file: path, document: index)
+            func report(_ pointer: JSONPointer, _ rule: String, _ message: String, _ fix: String?) {
+                loaded.diagnostics.append(Diagnostic(file: path, location: document.location(of: pointer), pointer: pointer,
+                                                     rule: rule, message: message, fix: fix))
+            }
+            guard case .object = document.value else {
+                report(JSONPointer(), "schema.type", "must be a mapping with apiVersion, kind, metadata and spec, not \(render(document.value))", nil)
+                continue
+            }
+            let expected = allowed.map(\.rawValue).joined(separator: ", ")
+            guard let kindName = document.value["kind"]?.stringValue else {
+                report(JSONPointer(), "manifest.kind", "is missing 'kind'", "add 'kind: \(allowed.first?.rawValue ?? "")'; this file may hold: \(expected)")
+                continue
+            }
+            guard let kind = ManifestKind(rawValue: kindName) else {
+                let suggestion = closest(to: kindName, in: ManifestKind.allCases.map(\.rawValue)).map { " (did you mean '\($0)'?)" } ?? ""
+                report(JSONPointer(["kind"]), "manifest.kind", "'\(kindName)' is not a kind of manifest\(suggestion)", "this file may hold: \(expected)")
+                continue
+            }
+            guard allowed.contains(kind) else {
+                report(JSONPointer(["kind"]), "manifest.location", "a \(kind.rawValue) does not belong in \(path)", Self.home(of: kind))
+                continue
+            }
+            for violation in schemas.schema(for: kind).violations(of: document.value) {
+                report(violation.pointer, violation.rule ?? "schema." + kebab(violation.keyword),
+                       violation.message, violation.fix)
+            }
+            guard let name = document.value["metadata"]?["name"]?.stringValue, !name.isEmpty else { continue }
+            loaded.manifests.append(LoadedManifest(kind: kind, name: name, value: document.value, document: document,
+                                                   origin: origin, role: role, documentsInFile: yamlDocuments.count))
+        }
+        return loaded
+    }
+
+    static func home(of kind: ManifestKind) -> String {
+        switch kind {
+        case .platform: return "the Platform goes in policies/platform.yaml"
+        case .plan, .consentProvider, .alertRule: return "a \(kind.rawValue) goes in a file in policies/, e.g. policies/plans.yaml"
+        case .publisher: return "a Publisher goes in catalog/<name>/publisher.yaml"
+        case .api: return "an API goes in catalog/<publisher>/<name>.yaml"
+        case .consumer: return "a Consumer goes in subscriptions/<name>/consumer.yaml"
+        case .subscription: return "a Subscription goes in subscriptions/<consumer>/<name>.yaml"
+        }
+    }
+
+    // MARK: Building the model
+
+    mutating func buildMarketplace() {
+        var seen: [String: ManifestOrigin] = [:]
+        var platforms: [Platform] = []
+        for manifest in manifests {
+            let name = manifest.name
+            let origin = manifest.origin
+            var id = manifest.kind.rawValue + " " + name
+            // Names agree with paths: the folder names the publisher or consumer, and a
+            // file holding one manifest is named after it.
+            switch manifest.role {
+            case .publisher(let folder), .consumer(let folder):
+                if name != folder {
+                    report(origin, ["metadata", "name"], "name.path",
+                           "is '\(name)', but the folder says '\(folder)'",
+                           fix: "rename the folder to \(name), or set metadata.name to \(folder)")
+                }
+            case .apis(_, let stem), .subscriptions(_, let stem):
+                if manifest.documentsInFile == 1, name != stem {
+                    report(origin, ["metadata", "name"], "name.path",
+                           "is '\(name)', but the file is named '\(stem).yaml'",
+                           fix: "rename the file to \(name).yaml, or set metadata.name to \(stem)")
+                }
+            default:
+                break
+            }
+            switch manifest.role {
+            case .apis(let publisher, _): id = "API " + publisher + "/" + name
+            case .subscriptions(let consumer, _): id = "Subscription " + consumer + "/" + name
+            default: break
+            }
+            if let first = seen[id] {
+                report(origin, ["metadata", "name"], "name.unique",
+                       "\(id) is already defined in \(first.file)",
+                       fix: "give this \(manifest.kind.rawValue) another name, or remove one of them")
+                continue
+            }
+            seen[id] = origin
+
+            let value = manifest.value
+            switch manifest.role {
+            case .platform:
+                platforms.append(ManifestDecoding.platform(value, name: name, origin: origin))
+            case .policies:
+                switch manifest.kind {
+                case .plan: marketplace.plans[name] = ManifestDecoding.plan(value, name: name, origin: origin)
+                case .consentProvider: marketplace.consentProviders[name] = ManifestDecoding.consentProvider(value, name: name, origin: origin)
+                default: marketplace.alertRules[name] = ManifestDecoding.alertRule(value, name: name, origin: origin)
+                }
+            case .publisher(let folder):
+                marketplace.publishers[folder] = ManifestDecoding.publisher(value, name: folder, origin: origin)
+            case .apis(let publisher, _):
+                var api = ManifestDecoding.api(value, publisher: publisher, name: name, origin: origin)
+                api.openapiPath = resolveOpenAPIPath(value["spec"]?["openapi"]?.stringValue, for: origin)
+                marketplace.apis[api.id] = api
+            case .consumer(let folder):
+                marketplace.consumers[folder] = ManifestDecoding.consumer(value, name: folder, origin: origin)
+            case .subscriptions(let consumer, _):
+                let subscription = ManifestDecoding.subscription(value, consumer: consumer, name: name, origin: origin)
+                marketplace.subscriptions[subscription.id] = subscription
+            default:
+                break
+            }
+        }
+        marketplace.platform = platforms.first
+        if platforms.isEmpty, !files.isEmpty || manifests.isEmpty {
+            diagnostics.append(Diagnostic(file: "policies/platform.yaml", rule: "platform.missing",
+                                          message: "the marketplace has no Platform policy",
+                                          fix: "add policies/platform.yaml (setu init writes one)"))
+        }
+    }
+
+    /// The OpenAPI path of an API, from the repository root; `nil` (and a
+    /// diagnostic) when it is absent, escapes the publisher's folder, or names no file.
+    mutating func resolveOpenAPIPath(_ written: String?, for origin: ManifestOrigin) -> String? {
+        guard let written else { return nil }
+        let pointer = ["spec", "openapi"]
+        let folder = origin.file.split(separator: "/").dropLast().map(String.init)
+        guard !written.hasPrefix("/"), !written.contains("\\"), !written.contains("://") else {
+            report(origin, pointer, "openapi.path", "'\(written)' must be a path relative to this file",
+                   fix: "put the document beside this file and name it, e.g. openapi: \(origin.file.split(separator: "/").last!.dropLast(5)).openapi.yaml")
+            return nil
+        }
+        var parts = folder
+        for component in written.split(separator: "/", omittingEmptySubsequences: true) {
+            switch component {
+            case ".": continue
+            case "..":
+                parts.removeLast()
+            default:
+                parts.append(String(component))
+            }
+            if parts.count < folder.count || Array(parts.prefix(folder.count)) != folder {
+                report(origin, pointer, "openapi.path",
+                       "'\(written)' leads outside \(folder.joined(separator: "/"))/; an OpenAPI document must stay inside its publisher's folder",
+                       fix: "move the document into \(folder.joined(separator: "/"))/ and point at it there")
+                return nil
+            }
+        }
+        let path = parts.joined(separator: "/")
+        referencedOpenAPI.insert(path)
+        guard FileRole.of(path) == .openapi else {
+            report(origin, pointer, "openapi.path", "'\(written)' must name a file ending in .openapi.yaml or .openapi.json",
+                   fix: "rename the document, e.g. to \(path.split(separator: "/").last!.split(separator: ".").first!).openapi.yaml")
+            return nil
+        }
+        guard openapiFiles.contains(path) else {
+            let problem = files.first { $0.path == path }
+            if problem == nil {
+                report(origin, pointer, "openapi.missing", "'\(written)' does not exist (looked for \(path))",
+                       fix: "add the OpenAPI document at \(path), or correct the path")
+            }
+            return nil
+        }
+        return path
+    }
+
+    // MARK: Rules across manifests
+
+    mutating func checkRules() {
+        checkOpenAPIDocuments()
+        checkAPIs()
+        checkConsumers()
+        checkSubscriptions()
+        checkAlertRules()
+        for path in openapiFiles.subtracting(referencedOpenAPI).sorted() {
+            diagnostics.append(Diagnostic(.warning, file: path, rule: "openapi.unreferenced",
+                                          message: "no API manifest refers to this OpenAPI document",
+                                          fix: "refer to it from an API's spec.openapi, or delete it"))
+        }
+    }
+
+    mutating func checkOpenAPIDocuments() {
+        var parsed: [String: OpenAPIDocument] = [:]
+        for path in referencedOpenAPI.intersection(openapiFiles).sorted() {
+            let bytes = bytesByPath[path] ?? []
+            switch YAMLLoader.load(bytes, file: path, limits: limits) {
+            case .failure(let diagnostic):
+                diagnostics.append(diagnostic)
+            case .success(let loaded):
+                guard loaded.count == 1, let document = loaded.first else {
+                    diagnostics.append(Diagnostic(file: path, rule: "openapi.parse",
+                                                  message: "an OpenAPI document is one YAML document, but this file has \(loaded.count)"))
+                    continue
+                }
+                do {
+                    let openapi = try OpenAPIDocument(document.value)
+                    parsed[path] = openapi
+                    var seen: [String: String] = [:]
+                    for operation in openapi.operations {
+                        let pointer = JSONPointer(["paths", operation.path, operation.method.lowercased()])
+                        guard let id = operation.operationId else {
+                            diagnostics.append(Diagnostic(.warning, file: path, location: document.location(of: pointer), pointer: pointer,
+                                                          rule: "openapi.operation-id",
+                                                          message: "\(operation.method) \(operation.path) has no operationId, so subscriptions cannot name it",
+                                                          fix: "add an operationId"))
+                            continue
+                        }
+                        if let first = seen[id] {
+                            diagnostics.append(Diagnostic(file: path, location: document.location(of: pointer.appending("operationId")),
+                                                          pointer: pointer.appending("operationId"), rule: "openapi.operation-id",
+                                                          message: "operationId '\(id)' is also used by \(first)",
+                                                          fix: "give each operation its own operationId"))
+                        }
+                        seen[id] = "\(operation.method) \(operation.path)"
+                    }
+                } catch {
+                    diagnostics.append(Diagnostic(file: path, location: document.location(of: error.pointer), pointer: error.pointer,
+                                                  rule: "openapi.parse", message: error.message))
+                }
+            }
+        }
+        for (id, api) in marketplace.apis {
+            if let path = api.openapiPath, let document = parsed[path] {
+                marketplace.apis[id]?.operations = document.operations
+            }
+        }
+    }
+
+    mutating func checkAPIs() {
+        var basePaths: [(path: String, api: API)] = []
+        for api in marketplace.apis.values.sorted(by: { $0.id < $1.id }) {
+            let origin = api.origin
+            guard let publisher = marketplace.publishers[api.publisher] else {
+                report(origin, [], "ref.publisher", "API \(api.id) has no publisher: catalog/\(api.publisher)/publisher.yaml is missing or invalid",
+                       fix: "add catalog/\(api.publisher)/publisher.yaml")
+                continue
+            }
+            if publisher.category == .listing {
+                if api.listingURL == nil {
+                    report(origin, ["spec"], "api.listing", "is missing 'listing': \(api.publisher) is a listing publisher, so its APIs give a listing URL",
+                           fix: "add listing: {url: https://…} where the API is documented")
+                }
+                for field in ["upstream", "basePath", "plans"] where documentValue(origin)?["spec"]?[field] != nil {
+                    report(origin, ["spec", field], "api.listing", "is not allowed: listing APIs are never proxied by the gateway",
+                           fix: "remove \(field)")
+                }
+                continue
+            }
+            if api.listingURL != nil {
+                report(origin, ["spec", "listing"], "api.listing", "is only for listing publishers' APIs; \(api.publisher) is a \(publisher.category.rawValue) publisher",
+                       fix: "remove listing")
+            }
+            if api.upstreamURL == nil {
+                report(origin, ["spec"], "api.upstream", "is missing 'upstream': the gateway needs to know where to send calls",
+                       fix: "add upstream: {url: https://…}")
+            }
+            if let basePath = api.basePath {
+                basePaths.append((basePath, api))
+            } else {
+                report(origin, ["spec"], "api.base-path", "is missing 'basePath': the gateway serves each API under its own path",
+                       fix: "add basePath: /\(api.publisher)/\(api.name)")
+            }
+            if api.plans.isEmpty {
+                report(origin, ["spec"], "api.plans", "offers no plans, so nobody can subscribe",
+                       fix: "add plans: [\(marketplace.plans.keys.sorted().first ?? "standard")]")
+            }
+            for (index, plan) in api.plans.enumerated() where marketplace.plans[plan] == nil {
+                report(origin, ["spec", "plans", String(index)], "ref.plan", "names plan '\(plan)', which no policies file defines",
+                       fix: marketplace.plans.isEmpty ? "define it as a Plan in policies/plans.yaml"
+                           : "use one of: \(marketplace.plans.keys.sorted().joined(separator: ", ")), or define it in policies/plans.yaml")
+            }
+            if let url = api.upstreamURL {
+                checkUpstream(url, origin: origin)
+            }
+        }
+        // Base paths: reserved prefix, then duplicates and overlaps (one a segment prefix of another).
+        basePaths.sort { $0.path < $1.path }
+        for (index, entry) in basePaths.enumerated() {
+            if entry.path == "/-" || entry.path.hasPrefix("/-/") {
+                report(entry.api.origin, ["spec", "basePath"], "api.base-path", "'\(entry.path)' is reserved for the marketplace's own pages",
+                       fix: "choose a base path that does not start with /-")
+            }
+            for other in basePaths[..<index] {
+                let overlaps = entry.path == other.path || entry.path.hasPrefix(other.path + "/")
+                guard overlaps else { continue }
+                let how = entry.path == other.path ? "is the same as" : "lies under"
+                report(entry.api.origin, ["spec", "basePath"], "api.base-path",
+                       "'\(entry.path)' \(how) the base path '\(other.path)' of \(other.api.id) (\(other.api.origin.file))",
+                       fix: "give each API a base path of its own that no other contains")
+            }
+        }
+    }
+
+    mutating func checkUpstream(_ url: String, origin: ManifestOrigin) {
+        let pointer = ["spec", "upstream", "url"]
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+              let host = components.host?.lowercased(), !host.isEmpty else {
+            report(origin, pointer, "upstream.url", "'\(url)' is not a URL the gateway can call", fix: "write it as https://host/path")
+            return
+        }
+        let platform = marketplace.platform
+        if scheme == "http", platform?.allowHTTP != true {
+            report(origin, pointer, "upstream.scheme", "'\(url)' uses plain http, which the platform does not allow",
+                   fix: "use https://, or set upstreams.allowHTTP: true in policies/platform.yaml")
+        }
+        let address = UpstreamAddress.classify(host)
+        switch address {
+        case .linkLocal, .metadata, .unspecified:
+            report(origin, pointer, "upstream.address", "'\(host)' is \(address.phrase), which an upstream may never be",
+                   fix: "point the upstream at the API's real host")
+            return
+        case .loopback:
+            if platform?.allowLoopback != true {
+                report(origin, pointer, "upstream.address", "'\(host)' is \(address.phrase), which the platform does not allow",
+                       fix: "point the upstream at the API's real host, or set upstreams.allowLoopback: true in policies/platform.yaml")
+            }
+            return
+        case .privateRange:
+            if platform?.allowPrivate != true {
+                report(origin, pointer, "upstream.address", "'\(host)' is \(address.phrase), which the platform does not allow",
+                       fix: "point the upstream at the API's real host, or set upstreams.allowPrivate: true in policies/platform.yaml")
+            }
+            return
+        case .public:
+            break
+        }
+        guard let allowed = platform?.allowedUpstreamHosts, !allowed.isEmpty else { return }
+        let matches = allowed.contains { pattern in
+            pattern.hasPrefix("*.") ? host.hasSuffix(String(pattern.dropFirst(1))) : host == pattern
+        }
+        if !matches {
+            report(origin, pointer, "upstream.allow-list", "host '\(host)' is not in the platform's upstream allow-list",
+                   fix: "ask an admin to add it to upstreams.allow in policies/platform.yaml (allowed now: \(allowed.joined(separator: ", ")))")
+        }
+    }
+
+    mutating func checkConsumers() {
+        var clientIds: [String: String] = [:]
+        var keyHashes: [String: String] = [:]
+        for consumer in marketplace.consumers.values.sorted(by: { $0.name < $1.name }) {
+            let origin = consumer.origin
+            if consumer.category == .authorizedPartner {
+                if consumer.partnerProvider == nil {
+                    report(origin, ["spec"], "consumer.partner", "is an authorized partner, so it needs 'partner': the consent provider and the client id it issued",
+                           fix: "add partner: {provider: \(marketplace.consentProviders.keys.sorted().first ?? "meripehchaan"), clientId: …}")
+                }
+            } else if consumer.partnerProvider != nil {
+                report(origin, ["spec", "partner"], "consumer.partner", "is only for authorized partners; this consumer is offline",
+                       fix: "remove partner, or set type: authorized-partner")
+            }
+            if let provider = consumer.partnerProvider, marketplace.consentProviders[provider] == nil {
+                report(origin, ["spec", "partner", "provider"], "ref.consent-provider", "names consent provider '\(provider)', which policies do not define",
+                       fix: marketplace.consentProviders.isEmpty ? "define it as a ConsentProvider in policies/consent-providers.yaml"
+                           : "use one of: \(marketplace.consentProviders.keys.sorted().joined(separator: ", "))")
+            }
+            for (index, credential) in consumer.credentials.enumerated() {
+                let pointer = ["spec", "credentials", String(index)]
+                if let first = clientIds[credential.clientId] {
+                    report(origin, pointer + ["clientId"], "credential.client-id", "client id '\(credential.clientId)' is already used by \(first)",
+                           fix: "choose another client id")
+                } else {
+                    clientIds[credential.clientId] = "consumer \(consumer.name)"
+                }
+                if credential.keySHA256.utf8.count == 64 {
+                    if let first = keyHashes[credential.keySHA256] {
+                        report(origin, pointer + ["keySHA256"], "credential.hash", "the same key hash is already used by \(first)",
+                               fix: "make a new key with `setu keygen` for each credential")
+                    } else {
+                        keyHashes[credential.keySHA256] = "consumer \(consumer.name)"
+                    }
+                }
+                if let start = credential.notBefore, let end = credential.notAfter, start > end {
+                    report(origin, pointer + ["notAfter"], "credential.dates", "\(end) comes before notBefore \(start)",
+                           fix: "make notAfter later than notBefore")
+                }
+            }
+        }
+    }
+
+    mutating func checkSubscriptions() {
+        for subscription in marketplace.subscriptions.values.sorted(by: { $0.id < $1.id }) {
+            let origin = subscription.origin
+            if marketplace.consumers[subscription.consumer] == nil {
+                report(origin, [], "ref.consumer", "subscription \(subscription.id) has no consumer: subscriptions/\(subscription.consumer)/consumer.yaml is missing or invalid",
+                       fix: "add subscriptions/\(subscription.consumer)/consumer.yaml")
+            }
+            guard let api = marketplace.apis[subscription.api] else {
+                let suggestion = closest(to: subscription.api, in: Array(marketplace.apis.keys)).map { " (did you mean '\($0)'?)" } ?? ""
+                report(origin, ["spec", "api"], "ref.api", "names API '\(subscription.api)', which the catalog does not list\(suggestion)",
+                       fix: "use an API id from `setu catalog`")
+                continue
+            }
+            let category = marketplace.publishers[api.publisher]?.category
+            if category == .listing {
+                report(origin, ["spec", "api"], "subscription.listing", "names \(api.id), a listing API: listing APIs are for information only and cannot be subscribed to",
+                       fix: "remove this subscription")
+                continue
+            }
+            if !api.plans.contains(subscription.plan) {
+                report(origin, ["spec", "plan"], "ref.plan", "'\(subscription.plan)' is not a plan \(api.id) offers",
+                       fix: api.plans.isEmpty ? "the API offers no plans yet" : "use one of: \(api.plans.joined(separator: ", "))")
+            }
+            if category == .document, (subscription.purpose ?? "").isEmpty {
+                report(origin, ["spec"], "subscription.purpose", "is missing 'purpose': \(api.id) serves users' documents, so the publisher needs to know why you want it",
+                       fix: "add purpose: a sentence on why you need the API")
+            }
+            if let operations = subscription.operations {
+                let known = Set(api.operations.compactMap(\.operationId))
+                if api.openapiPath == nil {
+                    report(origin, ["spec", "operations"], "ref.operation", "names operations, but \(api.id) has no OpenAPI document to name them from",
+                           fix: "remove operations to subscribe to the whole API")
+                } else {
+                    for (index, operation) in operations.enumerated() where !known.contains(operation) {
+                        let suggestion = closest(to: operation, in: Array(known)).map { " (did you mean '\($0)'?)" } ?? ""
+                        report(origin, ["spec", "operations", String(index)], "ref.operation",
+                               "'\(operation)' is not an operationId of \(api.id)\(suggestion)",
+                               fix: "use operationIds from `setu catalog show \(api.id)`")
+                    }
+                }
+            }
+        }
+    }
+
+    mutating func checkAlertRules() {
+        for rule in marketplace.alertRules.values.sorted(by: { $0.name < $1.name }) {
+            if let api = rule.api, marketplace.apis[api] == nil {
+                report(rule.origin, ["spec", "selector", "api"], "ref.api", "names API '\(api)', which the catalog does not list", severity: .warning)
+            }
+            if let publisher = rule.publisher, marketplace.publishers[publisher] == nil {
+                report(rule.origin, ["spec", "selector", "publisher"], "ref.publisher", "names publisher '\(publisher)', which the catalog does not list", severity: .warning)
+            }
+            if let consumer = rule.consumer, marketplace.consumers[consumer] == nil {
+                report(rule.origin, ["spec", "selector", "consumer"], "ref.consumer", "names consumer '\(consumer)', which does not exist", severity: .warning)
+            }
+        }
+    }
+
+    // MARK: Reporting
+
+    func documentValue(_ origin: ManifestOrigin) -> JSONValue? {
+        documents[origin]?.value
+    }
+
+    mutating func report(_ origin: ManifestOrigin, _ tokens: [String], _ rule: String, _ message: String,
+                         fix: String? = nil, severity: Diagnostic.Severity = .error) {
+        let pointer = JSONPointer(tokens)
+        let location = documents[origin]?.location(of: pointer) ?? .start
+        diagnostics.append(Diagnostic(severity, file: origin.file, location: location, pointer: pointer,
+                                      rule: rule, message: message, fix: fix))
+    }
+
+    func report() -> ValidationReport {
+        let sorted = diagnostics.sorted()
+        var sources: [String: [UInt8]] = [:]
+        for diagnostic in sorted where sources[diagnostic.file] == nil {
+            sources[diagnostic.file] = bytesByPath[diagnostic.file]
+        }
+        return ValidationReport(marketplace: marketplace, diagnostics: sorted, fileCount: fileCount,
+                                manifestCount: manifestCount, sources: sources)
+    }
+}
+
+/// `additionalProperties` → `additional-properties`; rule ids are kebab-case.
+func kebab(_ keyword: String) -> String {
+    if keyword == "additionalProperties" { return "unknown-field" }
+    var result = ""
+    for character in keyword {
+        if character.isUppercase {
+            result += "-" + character.lowercased()
+        } else {
+            result.append(character)
+        }
+    }
+    return result
+}
+
+/// Collects results written from concurrent iterations, each index exactly once.
+final class ConcurrentResults<Value>: @unchecked Sendable {
+    private let storage: UnsafeMutablePointer<Value?>
+    private let count: Int
+
+    init(count: Int) {
+        self.count = count
+        storage = .allocate(capacity: max(count, 1))
+        storage.initialize(repeating: nil, count: count)
+    }
+
+    deinit {
+        storage.deinitialize(count: count)
+        storage.deallocate()
+    }
+
+    /// Safe without a lock because each index is written by exactly one
+    /// iteration and read only after `concurrentPerform` returns.
+    func set(_ index: Int, _ value: Value) {
+        storage[index] = value
+    }
+
+    var values: [Value] { (0..<count).compactMap { storage[$0] } }
+}
+
+/// Hands a buffer that is only read to concurrent iterations.
+struct UnsafeSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

@@ -1,0 +1,84 @@
+/// What Setu needs from an OpenAPI 3 document: its title, version, servers and
+/// operations.
+///
+/// Setu reads these few fields itself rather than through a full OpenAPI model
+/// (OpenAPIKit is on the machine) because it needs only them, because the real
+/// API Setu documents it must accept are not always strictly valid, and because
+/// its YAML loader already gives line and column for every problem.
+public struct OpenAPIDocument: Sendable, Hashable {
+    /// The `openapi` version string, e.g. `3.0.0`.
+    public var version: String
+    /// `info.title`.
+    public var title: String
+    /// `info.version`.
+    public var apiVersion: String
+    /// `info.description`, if any.
+    public var description: String?
+    /// `servers[].url`, in order.
+    public var servers: [String]
+    /// Tags named by the document or its operations, in order of first use.
+    public var tags: [String]
+    /// Every operation, sorted by path then method.
+    public var operations: [Operation]
+
+    /// The HTTP methods OpenAPI 3 allows as path item keys.
+    public static let methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"]
+
+    /// A reason the document is not usable, with where it is.
+    public struct Problem: Error, Sendable, Equatable {
+        public var pointer: JSONPointer
+        public var message: String
+    }
+
+    /// Reads the document; throws a `Problem` when it is not OpenAPI 3.
+    public init(_ value: JSONValue) throws(Problem) {
+        guard case .object = value else {
+            throw Problem(pointer: JSONPointer(), message: "is not an OpenAPI document: the top level must be a mapping")
+        }
+        guard let version = value["openapi"]?.stringValue else {
+            let swagger = value["swagger"] != nil
+            throw Problem(pointer: JSONPointer(), message: swagger
+                ? "is a Swagger 2 document; Setu needs OpenAPI 3 (convert it, e.g. with swagger2openapi)"
+                : "is not an OpenAPI 3 document: it has no 'openapi' version field")
+        }
+        guard version.hasPrefix("3.") else {
+            throw Problem(pointer: JSONPointer(["openapi"]), message: "is '\(version)'; Setu reads OpenAPI 3.x documents")
+        }
+        guard let info = value["info"]?.objectValue, let title = info["title"]?.stringValue else {
+            throw Problem(pointer: JSONPointer(["info"]), message: "must have a title (info.title)")
+        }
+        guard let paths = value["paths"]?.objectValue else {
+            throw Problem(pointer: JSONPointer(), message: "has no 'paths' mapping")
+        }
+        var operations: [Operation] = []
+        var tags = value["tags"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        for (path, item) in paths {
+            guard path.hasPrefix("/") else {
+                throw Problem(pointer: JSONPointer(["paths", path]), message: "is not a path: paths start with '/'")
+            }
+            guard case .object(let methods) = item else {
+                throw Problem(pointer: JSONPointer(["paths", path]), message: "must be a mapping of operations")
+            }
+            for method in Self.methods {
+                guard let operation = methods[method] else { continue }
+                guard case .object = operation else {
+                    throw Problem(pointer: JSONPointer(["paths", path, method]), message: "must be a mapping")
+                }
+                for tag in operation["tags"]?.arrayValue?.compactMap(\.stringValue) ?? [] where !tags.contains(tag) {
+                    tags.append(tag)
+                }
+                operations.append(Operation(method: method.uppercased(), path: path,
+                                            operationId: operation["operationId"]?.stringValue,
+                                            summary: operation["summary"]?.stringValue))
+            }
+        }
+        operations.sort { ($0.path, Self.methods.firstIndex(of: $0.method.lowercased()) ?? 0) < ($1.path, Self.methods.firstIndex(of: $1.method.lowercased()) ?? 0) }
+        self.version = version
+        self.title = title
+        self.apiVersion = info["version"]?.stringValue ?? info["version"]?.numberValue.map { String($0) } ?? ""
+        self.description = info["description"]?.stringValue
+        self.servers = value["servers"]?.arrayValue?.compactMap { $0["url"]?.stringValue } ?? []
+        self.tags = tags
+        self.operations = operations
+    }
+}
