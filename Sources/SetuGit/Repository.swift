@@ -289,6 +289,14 @@ public final class Repository {
 
     // MARK: - Writing
 
+    /// The user's name and email from git configuration (`user.name`, `user.email`), if set.
+    public func configuredIdentity() -> Person? {
+        var signature: UnsafeMutablePointer<git_signature>?
+        guard git_signature_default(&signature, handle) == 0, let signature else { return nil }
+        defer { git_signature_free(signature) }
+        return Person(UnsafePointer(signature))
+    }
+
     /// Stages every file of the work tree and commits it on the current branch.
     ///
     /// The author is `author` when given, else the user's git configuration.

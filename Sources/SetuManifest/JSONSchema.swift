@@ -13,7 +13,7 @@ import Foundation
 ///
 /// A schema may carry `x-setu-message`, the message to show when a value
 /// constraint of that same schema object fails in place of the generic one, and
-/// `x-setu-rule`, the rule id to report it under.
+/// `x-setu-rule` and `x-setu-fix`, the rule id to report it under and what to do.
 public final class JSONSchema: Sendable {
     let root: SchemaNode
 
@@ -119,6 +119,7 @@ final class SchemaNode: @unchecked Sendable {
     var refURI: String?
     var message: String?
     var rule: String?
+    var fix: String?
 }
 
 /// Builds `SchemaNode`s from schema documents and links `$ref`s, tracking base
@@ -240,6 +241,7 @@ final class SchemaCompiler {
         _ = try subMap("$defs")
         node.message = schema["x-setu-message"]?.stringValue
         node.rule = schema["x-setu-rule"]?.stringValue
+        node.fix = schema["x-setu-fix"]?.stringValue
         if let reference = schema["$ref"]?.stringValue {
             node.refURI = resolveURI(reference, against: base)
             unresolved.append(node)
@@ -553,7 +555,7 @@ struct SchemaEvaluator {
         let structural = keyword == "type" || keyword == "required" || keyword == "additionalProperties"
         violations.append(SchemaViolation(pointer: JSONPointer(path), keyword: keyword,
                                           message: structural ? message : node.message ?? message,
-                                          fix: fix, rule: structural ? nil : node.rule))
+                                          fix: structural ? fix : node.fix ?? fix, rule: structural ? nil : node.rule))
     }
 }
 
@@ -613,18 +615,23 @@ func closest(to word: String, in candidates: [String]) -> String? {
     return best.1 <= max(1, min(word.count, best.0.count) / 3) ? best.0 : nil
 }
 
+/// Edit distance counting a swap of two neighbouring letters as one edit
+/// (optimal string alignment), since transposed letters are the commonest typo.
 private func editDistance(_ left: String, _ right: String) -> Int {
     let a = Array(left.unicodeScalars), b = Array(right.unicodeScalars)
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
-    var previous = Array(0...b.count)
-    var current = [Int](repeating: 0, count: b.count + 1)
+    var table = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+    for i in 0...a.count { table[i][0] = i }
+    for j in 0...b.count { table[0][j] = j }
     for i in 1...a.count {
-        current[0] = i
         for j in 1...b.count {
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            let cost = a[i - 1] == b[j - 1] ? 0 : 1
+            table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1, table[i - 1][j - 1] + cost)
+            if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+                table[i][j] = min(table[i][j], table[i - 2][j - 2] + 1)
+            }
         }
-        swap(&previous, &current)
     }
-    return previous[b.count]
+    return table[a.count][b.count]
 }

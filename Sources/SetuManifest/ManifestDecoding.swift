@@ -30,7 +30,7 @@ enum ManifestDecoding {
             displayName: spec["displayName"]?.stringValue ?? name,
             admins: members(spec["admins"]),
             verification: spec["verification"]?.stringValue.flatMap(Platform.Verification.init) ?? .none,
-            allowedUpstreamHosts: strings(upstreams["allow"]),
+            allowedUpstreamHosts: upstreams["allow"].map { strings($0) },
             allowLoopback: upstreams["allowLoopback"]?.boolValue ?? false,
             allowPrivate: upstreams["allowPrivate"]?.boolValue ?? false,
             allowHTTP: upstreams["allowHTTP"]?.boolValue ?? false,

@@ -525,17 +525,17 @@ struct ValidationRun {
                 report(origin, ["spec", "listing"], "api.listing", "is only for listing publishers' APIs; \(api.publisher) is a \(publisher.category.rawValue) publisher",
                        fix: "remove listing")
             }
-            if api.upstreamURL == nil {
+            if documentValue(origin)?["spec"]?["upstream"] == nil {
                 report(origin, ["spec"], "api.upstream", "is missing 'upstream': the gateway needs to know where to send calls",
                        fix: "add upstream: {url: https://…}")
             }
             if let basePath = api.basePath {
                 basePaths.append((basePath, api))
-            } else {
+            } else if documentValue(origin)?["spec"]?["basePath"] == nil {
                 report(origin, ["spec"], "api.base-path", "is missing 'basePath': the gateway serves each API under its own path",
                        fix: "add basePath: /\(api.publisher)/\(api.name)")
             }
-            if api.plans.isEmpty {
+            if api.plans.isEmpty, documentValue(origin)?["spec"]?["plans"]?.arrayValue?.isEmpty ?? true {
                 report(origin, ["spec"], "api.plans", "offers no plans, so nobody can subscribe",
                        fix: "add plans: [\(marketplace.plans.keys.sorted().first ?? "standard")]")
             }
@@ -599,13 +599,13 @@ struct ValidationRun {
         case .public:
             break
         }
-        guard let allowed = platform?.allowedUpstreamHosts, !allowed.isEmpty else { return }
+        guard let allowed = platform?.allowedUpstreamHosts else { return }
         let matches = allowed.contains { pattern in
             pattern.hasPrefix("*.") ? host.hasSuffix(String(pattern.dropFirst(1))) : host == pattern
         }
         if !matches {
             report(origin, pointer, "upstream.allow-list", "host '\(host)' is not in the platform's upstream allow-list",
-                   fix: "ask an admin to add it to upstreams.allow in policies/platform.yaml (allowed now: \(allowed.joined(separator: ", ")))")
+                   fix: "ask an admin to add it to upstreams.allow in policies/platform.yaml (allowed now: \(allowed.isEmpty ? "none" : allowed.joined(separator: ", ")))")
         }
     }
 

@@ -27,8 +27,8 @@ public struct Platform: Sendable, Hashable {
     public var displayName: String
     public var admins: [Member]
     public var verification: Verification
-    /// Hosts upstreams may use: exact names, or `*.domain`.
-    public var allowedUpstreamHosts: [String]
+    /// Hosts upstreams may use: exact names, or `*.domain`; `nil` allows every public host.
+    public var allowedUpstreamHosts: [String]?
     public var allowLoopback: Bool
     public var allowPrivate: Bool
     public var allowHTTP: Bool

@@ -1,0 +1,52 @@
+import ArgumentParser
+import SetuGit
+import SetuManifest
+
+/// Where to read a marketplace from: a revision of a repository, or its work tree.
+struct MarketplaceOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The marketplace repository: a path or file:// URL.", valueName: "path"))
+    var repo: String = "."
+
+    @Option(name: .long, help: ArgumentHelp("The revision to read: a branch, tag, commit id or HEAD~2.", valueName: "rev"))
+    var rev: String?
+
+    @Flag(name: .long, help: "Read the files in the work tree, committed or not (for pre-commit hooks).")
+    var worktree = false
+
+    func validate() throws {
+        if worktree, rev != nil {
+            throw ValidationError("--rev and --worktree exclude each other: --worktree reads uncommitted files, --rev a commit")
+        }
+    }
+
+    /// The files and a label for what was read (`main (1a2b3c4)` or `work tree`).
+    func load(limits: LoadLimits = .standard) throws -> (files: [SourceFile], label: String) {
+        if worktree {
+            return (try WorktreeReader.read(root: repo, limits: limits), "work tree")
+        }
+        let repository = try Repository(path: repo)
+        let revision = rev ?? "HEAD"
+        let commit = try repository.resolveCommit(revision)
+        return (try GitMarketplaceReader.files(in: repository, at: commit, limits: limits), "\(revision) (\(commit.short))")
+    }
+}
+
+/// Reads a marketplace's files from a commit, straight from the object database.
+enum GitMarketplaceReader {
+    static func files(in repository: Repository, at commit: ObjectID, limits: LoadLimits) throws -> [SourceFile] {
+        try repository.files(in: commit, under: marketplaceRoots).map { entry in
+            switch entry.kind {
+            case .symlink:
+                return SourceFile(path: entry.path, content: .symlink)
+            case .submodule:
+                return SourceFile(path: entry.path, content: .submodule)
+            case .file, .executable:
+                do {
+                    return SourceFile(path: entry.path, content: .bytes(try repository.readBlob(entry.id, maxSize: limits.maxFileBytes)))
+                } catch let error as GitError where error.code == .blobTooLarge {
+                    return SourceFile(path: entry.path, content: .tooLarge(try repository.blobSize(entry.id)))
+                }
+            }
+        }
+    }
+}

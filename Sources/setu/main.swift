@@ -1,5 +1,0 @@
-import SetuGit
-import SetuManifest
-import ArgumentParser
-import Crypto
-print("x")
