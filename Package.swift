@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "setu", targets: ["setu"]),
         .library(name: "SetuManifest", targets: ["SetuManifest"]),
         .library(name: "SetuGit", targets: ["SetuGit"]),
+        .library(name: "SetuTrust", targets: ["SetuTrust"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
@@ -41,26 +42,35 @@ let package = Package(
                 .embedInCode("Schemas/alert-rule.schema.json"),
             ]
         ),
+        .target(
+            name: "SetuTrust",
+            dependencies: ["SetuGit", "SetuManifest"]
+        ),
         .executableTarget(
             name: "setu",
             dependencies: [
                 "SetuGit",
                 "SetuManifest",
+                "SetuTrust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .target(
+            name: "SetuTestSupport",
+            path: "Tests/SetuTestSupport"
+        ),
         .testTarget(
             name: "SetuGitTests",
-            dependencies: ["SetuGit"]
+            dependencies: ["SetuGit", "SetuTestSupport"]
         ),
         .testTarget(
             name: "SetuManifestTests",
-            dependencies: ["SetuManifest"]
+            dependencies: ["SetuManifest", "SetuTrust", "SetuGit", "SetuTestSupport"]
         ),
         .testTarget(
             name: "SetuCLITests",
-            dependencies: ["SetuManifest", "SetuGit"]
+            dependencies: ["SetuManifest", "SetuTestSupport"]
         ),
     ]
 )

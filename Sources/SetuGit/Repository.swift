@@ -80,9 +80,18 @@ public final class Repository {
         return Repository(handle: repository, odb: database, path: path)
     }
 
-    /// Whether the repository has no commits.
+    /// Whether the repository has no commits: HEAD names a branch not yet born
+    /// and no other reference exists. (libgit2's own check assumes the unborn
+    /// branch is the configured default one, which misses `git init -b main`.)
     public var isEmpty: Bool {
-        git_repository_is_empty(handle) == 1
+        guard git_repository_head_unborn(handle) == 1 else { return false }
+        var iterator: OpaquePointer?
+        guard git_reference_iterator_new(&iterator, handle) == 0 else { return false }
+        defer { git_reference_iterator_free(iterator) }
+        var reference: OpaquePointer?
+        let result = git_reference_next(&reference, iterator)
+        if result == 0 { git_reference_free(reference) }
+        return result == GIT_ITEROVER.rawValue
     }
 
     /// Whether the repository has no work tree.

@@ -43,10 +43,11 @@ public struct DiagnosticFormatter: Sendable {
         for diagnostic in report.diagnostics {
             out += Self.headline(diagnostic) + "\n"
             if let bytes = report.sources[diagnostic.file], let line = Self.line(diagnostic.location.line, of: bytes) {
+                let (shown, caret) = Self.window(line, column: diagnostic.location.column)
                 let number = String(diagnostic.location.line)
                 let gutter = String(repeating: " ", count: number.count)
-                let caretIndent = String(line.unicodeScalars.prefix(max(0, diagnostic.location.column - 1)).map { $0 == "\t" ? "\t" : " " }.joined())
-                out += " \(number) | \(line)\n"
+                let caretIndent = String(shown.unicodeScalars.prefix(caret).map { $0 == "\t" ? "\t" : " " }.joined())
+                out += " \(number) | \(shown)\n"
                 out += " \(gutter) | \(caretIndent)^\n"
             }
             if let fix = diagnostic.fix {
@@ -124,6 +125,24 @@ public struct DiagnosticFormatter: Sendable {
 
     private static func escapeProperty(_ text: String) -> String {
         escapeData(text).replacingOccurrences(of: ":", with: "%3A").replacingOccurrences(of: ",", with: "%2C")
+    }
+
+    /// At most 120 characters of a long line, around the column, and the
+    /// caret's offset in what is shown.
+    static func window(_ line: String, column: Int, width: Int = 120) -> (String, Int) {
+        let scalars = Array(line.unicodeScalars)
+        let caret = max(0, min(column - 1, scalars.count))
+        guard scalars.count > width else { return (line, caret) }
+        let start = max(0, min(caret - width / 2, scalars.count - width))
+        let end = min(scalars.count, start + width)
+        var shown = String(String.UnicodeScalarView(scalars[start..<end]))
+        var offset = caret - start
+        if start > 0 {
+            shown = "..." + shown
+            offset += 3
+        }
+        if end < scalars.count { shown += "..." }
+        return (shown, offset)
     }
 
     /// Line `number` (from 1) of a file, without its line break.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import SetuGit
 import SetuManifest
+import SetuTrust
 
 /// Where to read a marketplace from: a revision of a repository, or its work tree.
 struct MarketplaceOptions: ParsableArguments {
@@ -28,25 +29,5 @@ struct MarketplaceOptions: ParsableArguments {
         let revision = rev ?? "HEAD"
         let commit = try repository.resolveCommit(revision)
         return (try GitMarketplaceReader.files(in: repository, at: commit, limits: limits), "\(revision) (\(commit.short))")
-    }
-}
-
-/// Reads a marketplace's files from a commit, straight from the object database.
-enum GitMarketplaceReader {
-    static func files(in repository: Repository, at commit: ObjectID, limits: LoadLimits) throws -> [SourceFile] {
-        try repository.files(in: commit, under: marketplaceRoots).map { entry in
-            switch entry.kind {
-            case .symlink:
-                return SourceFile(path: entry.path, content: .symlink)
-            case .submodule:
-                return SourceFile(path: entry.path, content: .submodule)
-            case .file, .executable:
-                do {
-                    return SourceFile(path: entry.path, content: .bytes(try repository.readBlob(entry.id, maxSize: limits.maxFileBytes)))
-                } catch let error as GitError where error.code == .blobTooLarge {
-                    return SourceFile(path: entry.path, content: .tooLarge(try repository.blobSize(entry.id)))
-                }
-            }
-        }
     }
 }
