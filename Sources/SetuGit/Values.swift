@@ -101,6 +101,12 @@ public struct ChangedPath: Sendable, Equatable {
     public var path: String
     /// How it changed.
     public var status: Status
+
+    /// Creates a changed path.
+    public init(path: String, status: Status) {
+        self.path = path
+        self.status = status
+    }
 }
 
 /// The signature on a signed commit and the exact bytes it signs.

@@ -671,7 +671,7 @@ struct ValidationRun {
                        fix: "remove this subscription")
                 continue
             }
-            if !api.plans.contains(subscription.plan) {
+            if !subscription.plan.isEmpty, !api.plans.contains(subscription.plan) {
                 report(origin, ["spec", "plan"], "ref.plan", "'\(subscription.plan)' is not a plan \(api.id) offers",
                        fix: api.plans.isEmpty ? "the API offers no plans yet" : "use one of: \(api.plans.joined(separator: ", "))")
             }

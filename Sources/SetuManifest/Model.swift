@@ -115,6 +115,14 @@ public struct Operation: Sendable, Hashable {
     /// The OpenAPI operationId, which subscriptions name.
     public var operationId: String?
     public var summary: String?
+
+    /// Creates an operation.
+    public init(method: String, path: String, operationId: String?, summary: String?) {
+        self.method = method
+        self.path = path
+        self.operationId = operationId
+        self.summary = summary
+    }
 }
 
 /// An API a publisher lists.

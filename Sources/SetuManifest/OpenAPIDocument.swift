@@ -28,6 +28,12 @@ public struct OpenAPIDocument: Sendable, Hashable {
     public struct Problem: Error, Sendable, Equatable {
         public var pointer: JSONPointer
         public var message: String
+
+        /// Creates a problem.
+        public init(pointer: JSONPointer, message: String) {
+            self.pointer = pointer
+            self.message = message
+        }
     }
 
     /// Reads the document; throws a `Problem` when it is not OpenAPI 3.

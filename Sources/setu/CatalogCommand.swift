@@ -6,6 +6,11 @@ struct CatalogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "catalog",
         abstract: "Browse the APIs a marketplace lists.",
+        discussion: """
+        Examples:
+          setu catalog --search marksheet
+          setu catalog show cbse/class-xii-marksheet
+        """,
         subcommands: [CatalogList.self, CatalogShow.self],
         defaultSubcommand: CatalogList.self)
 }

@@ -61,7 +61,8 @@ struct InitCommand: ParsableCommand {
         } catch {
             throw CLIFailure("cannot write into \(directory): \(error.localizedDescription)")
         }
-        let commit = try repository.commitWorkTree(message: "Create the \(displayName)")
+        let author = repository.configuredIdentity() ?? Person(name: email, email: email)
+        let commit = try repository.commitWorkTree(message: "Create the \(displayName)", author: author)
         print("""
         created \(directory) with a first commit \(commit.short); \(email) is its admin.
         next:

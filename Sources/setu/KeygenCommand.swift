@@ -29,18 +29,21 @@ struct KeygenCommand: ParsableCommand {
 
     func run() throws {
         let key = Self.newKey()
-        var out = """
-        API key (shown once; store it now, send it as X-APISETU-APIKEY):
-          \(key)
+        var credential = """
+                - clientId: \(clientId)
+                  keySHA256: \(Self.sha256Hex(key))
 
-        Credential for spec.credentials in subscriptions/<consumer>/consumer.yaml:
-            - clientId: \(clientId)
-              keySHA256: \(Self.sha256Hex(key))
-
-        """
+            """
         if let notAfter {
-            out = String(out.dropLast()) + "      notAfter: \(notAfter)\n"
+            credential += "      notAfter: \(notAfter)\n"
         }
+        let out = """
+            API key (shown once; store it now, send it as X-APISETU-APIKEY):
+              \(key)
+
+            Credential for spec.credentials in subscriptions/<consumer>/consumer.yaml:
+
+            """ + credential
         write(out)
     }
 
