@@ -132,12 +132,27 @@ enum FileRole: Equatable {
     }
 }
 
-/// A manifest document that has a known kind and a name.
+/// A manifest decoded into its model value, as the parallel phase leaves it.
+enum ManifestEntity {
+    case platform(Platform)
+    case plan(Plan)
+    case consentProvider(ConsentProvider)
+    case alertRule(AlertRule)
+    case publisher(Publisher)
+    /// An API, the fields its spec writes (some rules ask whether a field is
+    /// there at all), and its OpenAPI path as written.
+    case api(API, specFields: Set<String>, openapi: String?)
+    case consumer(Consumer)
+    case subscription(Subscription)
+}
+
+/// A manifest document that has a known kind and a name. Only its decoded value
+/// is kept: parse trees are large, so locations are found again by re-reading
+/// the file in the rare case a later rule reports on it.
 struct LoadedManifest {
     var kind: ManifestKind
     var name: String
-    var value: JSONValue
-    var document: YAMLDocument
+    var entity: ManifestEntity
     var origin: ManifestOrigin
     var role: FileRole
     var documentsInFile: Int
@@ -156,7 +171,8 @@ struct ValidationRun {
     let files: [SourceFile]
     var diagnostics: [Diagnostic] = []
     var marketplace = Marketplace()
-    var documents: [ManifestOrigin: YAMLDocument] = [:]
+    var parsedForLocations: [String: [YAMLDocument]] = [:]
+    var apiSpecFields: [String: Set<String>] = [:]
     var manifests: [LoadedManifest] = []
     var bytesByPath: [String: [UInt8]] = [:]
     var openapiFiles: Set<String> = []
@@ -246,10 +262,7 @@ struct ValidationRun {
         for loaded in results.values {
             diagnostics += loaded.diagnostics
             manifestCount += loaded.documentCount
-            for manifest in loaded.manifests {
-                documents[manifest.origin] = manifest.document
-                manifests.append(manifest)
-            }
+            manifests += loaded.manifests
         }
     }
 
@@ -304,10 +317,30 @@ struct ValidationRun {
                        violation.message, violation.fix)
             }
             guard let name = document.value["metadata"]?["name"]?.stringValue, !name.isEmpty else { continue }
-            loaded.manifests.append(LoadedManifest(kind: kind, name: name, value: document.value, document: document,
+            loaded.manifests.append(LoadedManifest(kind: kind, name: name, entity: decode(document.value, kind: kind, name: name, role: role, origin: origin),
                                                    origin: origin, role: role, documentsInFile: yamlDocuments.count))
         }
         return loaded
+    }
+
+    static func decode(_ value: JSONValue, kind: ManifestKind, name: String, role: FileRole, origin: ManifestOrigin) -> ManifestEntity {
+        switch (kind, role) {
+        case (.platform, _): return .platform(ManifestDecoding.platform(value, name: name, origin: origin))
+        case (.plan, _): return .plan(ManifestDecoding.plan(value, name: name, origin: origin))
+        case (.consentProvider, _): return .consentProvider(ManifestDecoding.consentProvider(value, name: name, origin: origin))
+        case (.alertRule, _): return .alertRule(ManifestDecoding.alertRule(value, name: name, origin: origin))
+        case (.publisher, .publisher(let folder)): return .publisher(ManifestDecoding.publisher(value, name: folder, origin: origin))
+        case (.api, .apis(let publisher, _)):
+            return .api(ManifestDecoding.api(value, publisher: publisher, name: name, origin: origin),
+                        specFields: Set(value["spec"]?.objectValue?.keys ?? [:].keys),
+                        openapi: value["spec"]?["openapi"]?.stringValue)
+        case (.consumer, .consumer(let folder)): return .consumer(ManifestDecoding.consumer(value, name: folder, origin: origin))
+        case (.subscription, .subscriptions(let consumer, _)):
+            return .subscription(ManifestDecoding.subscription(value, consumer: consumer, name: name, origin: origin))
+        default:
+            // `load` admits a kind only in a file whose role allows it, so the pairs above are all there are.
+            preconditionFailure("\(kind) in a file for \(role)")
+        }
     }
 
     static func home(of kind: ManifestKind) -> String {
@@ -361,31 +394,21 @@ struct ValidationRun {
             }
             seen[id] = origin
 
-            let value = manifest.value
-            switch manifest.role {
-            case .platform:
-                platforms.append(ManifestDecoding.platform(value, name: name, origin: origin))
-            case .policies:
-                switch manifest.kind {
-                case .plan: marketplace.plans[name] = ManifestDecoding.plan(value, name: name, origin: origin)
-                case .consentProvider: marketplace.consentProviders[name] = ManifestDecoding.consentProvider(value, name: name, origin: origin)
-                default: marketplace.alertRules[name] = ManifestDecoding.alertRule(value, name: name, origin: origin)
-                }
-            case .publisher(let folder):
-                marketplace.publishers[folder] = ManifestDecoding.publisher(value, name: folder, origin: origin)
-            case .apis(let publisher, _):
-                var api = ManifestDecoding.api(value, publisher: publisher, name: name, origin: origin)
-                api.openapiPath = resolveOpenAPIPath(value["spec"]?["openapi"]?.stringValue, for: origin)
+            switch manifest.entity {
+            case .platform(let platform): platforms.append(platform)
+            case .plan(let plan): marketplace.plans[name] = plan
+            case .consentProvider(let provider): marketplace.consentProviders[name] = provider
+            case .alertRule(let rule): marketplace.alertRules[name] = rule
+            case .publisher(let publisher): marketplace.publishers[publisher.name] = publisher
+            case .api(var api, let fields, let openapi):
+                api.openapiPath = resolveOpenAPIPath(openapi, for: origin)
+                apiSpecFields[api.id] = fields
                 marketplace.apis[api.id] = api
-            case .consumer(let folder):
-                marketplace.consumers[folder] = ManifestDecoding.consumer(value, name: folder, origin: origin)
-            case .subscriptions(let consumer, _):
-                let subscription = ManifestDecoding.subscription(value, consumer: consumer, name: name, origin: origin)
-                marketplace.subscriptions[subscription.id] = subscription
-            default:
-                break
+            case .consumer(let consumer): marketplace.consumers[consumer.name] = consumer
+            case .subscription(let subscription): marketplace.subscriptions[subscription.id] = subscription
             }
         }
+        manifests = []
         marketplace.platform = platforms.first
         if platforms.isEmpty, !files.isEmpty || manifests.isEmpty {
             diagnostics.append(Diagnostic(file: "policies/platform.yaml", rule: "platform.missing",
@@ -505,6 +528,7 @@ struct ValidationRun {
         var basePaths: [(path: String, api: API)] = []
         for api in marketplace.apis.values.sorted(by: { $0.id < $1.id }) {
             let origin = api.origin
+            let fields = apiSpecFields[api.id] ?? []
             guard let publisher = marketplace.publishers[api.publisher] else {
                 report(origin, [], "ref.publisher", "API \(api.id) has no publisher: catalog/\(api.publisher)/publisher.yaml is missing or invalid",
                        fix: "add catalog/\(api.publisher)/publisher.yaml")
@@ -515,7 +539,7 @@ struct ValidationRun {
                     report(origin, ["spec"], "api.listing", "is missing 'listing': \(api.publisher) is a listing publisher, so its APIs give a listing URL",
                            fix: "add listing: {url: https://…} where the API is documented")
                 }
-                for field in ["upstream", "basePath", "plans"] where documentValue(origin)?["spec"]?[field] != nil {
+                for field in ["upstream", "basePath", "plans"] where fields.contains(field) {
                     report(origin, ["spec", field], "api.listing", "is not allowed: listing APIs are never proxied by the gateway",
                            fix: "remove \(field)")
                 }
@@ -525,17 +549,17 @@ struct ValidationRun {
                 report(origin, ["spec", "listing"], "api.listing", "is only for listing publishers' APIs; \(api.publisher) is a \(publisher.category.rawValue) publisher",
                        fix: "remove listing")
             }
-            if documentValue(origin)?["spec"]?["upstream"] == nil {
+            if !fields.contains("upstream") {
                 report(origin, ["spec"], "api.upstream", "is missing 'upstream': the gateway needs to know where to send calls",
                        fix: "add upstream: {url: https://…}")
             }
             if let basePath = api.basePath {
                 basePaths.append((basePath, api))
-            } else if documentValue(origin)?["spec"]?["basePath"] == nil {
+            } else if !fields.contains("basePath") {
                 report(origin, ["spec"], "api.base-path", "is missing 'basePath': the gateway serves each API under its own path",
                        fix: "add basePath: /\(api.publisher)/\(api.name)")
             }
-            if api.plans.isEmpty, documentValue(origin)?["spec"]?["plans"]?.arrayValue?.isEmpty ?? true {
+            if api.plans.isEmpty {
                 report(origin, ["spec"], "api.plans", "offers no plans, so nobody can subscribe",
                        fix: "add plans: [\(marketplace.plans.keys.sorted().first ?? "standard")]")
             }
@@ -548,21 +572,29 @@ struct ValidationRun {
                 checkUpstream(url, origin: origin)
             }
         }
-        // Base paths: reserved prefix, then duplicates and overlaps (one a segment prefix of another).
-        basePaths.sort { $0.path < $1.path }
-        for (index, entry) in basePaths.enumerated() {
+        // Base paths: reserved prefix, then duplicates and overlaps (one a segment
+        // prefix of another). Each path is checked against its own prefixes, looked
+        // up by value, so the check stays linear in the number of APIs.
+        basePaths.sort { ($0.path, $0.api.id) < ($1.path, $1.api.id) }
+        var owners: [String: API] = [:]
+        for entry in basePaths {
             if entry.path == "/-" || entry.path.hasPrefix("/-/") {
                 report(entry.api.origin, ["spec", "basePath"], "api.base-path", "'\(entry.path)' is reserved for the marketplace's own pages",
                        fix: "choose a base path that does not start with /-")
             }
-            for other in basePaths[..<index] {
-                let overlaps = entry.path == other.path || entry.path.hasPrefix(other.path + "/")
-                guard overlaps else { continue }
-                let how = entry.path == other.path ? "is the same as" : "lies under"
+            var prefixes = [entry.path]
+            var prefix = Substring(entry.path)
+            while let slash = prefix.lastIndex(of: "/"), slash > prefix.startIndex {
+                prefix = prefix[..<slash]
+                prefixes.append(String(prefix))
+            }
+            if let (path, other) = prefixes.lazy.compactMap({ path in owners[path].map { (path, $0) } }).first {
+                let how = path == entry.path ? "is the same as" : "lies under"
                 report(entry.api.origin, ["spec", "basePath"], "api.base-path",
-                       "'\(entry.path)' \(how) the base path '\(other.path)' of \(other.api.id) (\(other.api.origin.file))",
+                       "'\(entry.path)' \(how) the base path '\(path)' of \(other.id) (\(other.origin.file))",
                        fix: "give each API a base path of its own that no other contains")
             }
+            if owners[entry.path] == nil { owners[entry.path] = entry.api }
         }
     }
 
@@ -712,16 +744,22 @@ struct ValidationRun {
 
     // MARK: Reporting
 
-    func documentValue(_ origin: ManifestOrigin) -> JSONValue? {
-        documents[origin]?.value
-    }
-
     mutating func report(_ origin: ManifestOrigin, _ tokens: [String], _ rule: String, _ message: String,
                          fix: String? = nil, severity: Diagnostic.Severity = .error) {
         let pointer = JSONPointer(tokens)
-        let location = documents[origin]?.location(of: pointer) ?? .start
-        diagnostics.append(Diagnostic(severity, file: origin.file, location: location, pointer: pointer,
+        diagnostics.append(Diagnostic(severity, file: origin.file, location: location(of: pointer, in: origin), pointer: pointer,
                                       rule: rule, message: message, fix: fix))
+    }
+
+    /// Where a value of a manifest is, found by reading its file again.
+    mutating func location(of pointer: JSONPointer, in origin: ManifestOrigin) -> SourceLocation {
+        if parsedForLocations[origin.file] == nil {
+            let documents = (try? YAMLLoader.load(bytesByPath[origin.file] ?? [], file: origin.file, limits: limits).get()) ?? []
+            parsedForLocations[origin.file] = documents.filter { $0.value != .null }
+        }
+        let documents = parsedForLocations[origin.file]!
+        guard documents.indices.contains(origin.document) else { return .start }
+        return documents[origin.document].location(of: pointer)
     }
 
     func report() -> ValidationReport {

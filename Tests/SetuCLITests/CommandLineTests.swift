@@ -20,6 +20,12 @@ struct CommandLineTests {
         #expect(result.stdout == "ok: 29 manifests in 24 files at HEAD (\(head)) valid\n")
     }
 
+    @Test func theProjectsOwnExampleIsValidInItsWorkTree() throws {
+        let result = try setu("validate", "--repo", projectRoot.path, "--worktree")
+        #expect(result.status == 0)
+        #expect(result.stdout == "ok: 29 manifests in 24 files at work tree valid\n")
+    }
+
     @Test func invalidMarketplaceShowsLineCaretAndFixAndExitsOne() throws {
         let fixture = try example()
         try fixture.edit("subscriptions/acme-bank/pan-verification.yaml", replacing: "plan: premium", with: "plan: gold")
