@@ -35,12 +35,27 @@ public final class JSONSchema: Sendable {
     ///   unsupported keyword, `.unresolvedReference` for a `$ref` to a document
     ///   that is not loaded.
     public init(_ schema: JSONValue, baseURI: String = "urn:setu:schema", resources: [String: JSONValue] = [:]) throws {
+        var documents = resources
+        documents[baseURI] = schema
+        root = try Self.compile(documents)[baseURI]!.root
+    }
+
+    private init(root: SchemaNode) {
+        self.root = root
+    }
+
+    /// Compiles a set of schema documents that may refer to each other, each
+    /// keyed by the URI it was retrieved from, sharing one compilation.
+    ///
+    /// - Throws: as `init(_:baseURI:resources:)`.
+    public static func compile(_ documents: [String: JSONValue]) throws -> [String: JSONSchema] {
         let compiler = SchemaCompiler()
-        for (uri, document) in resources.sorted(by: { $0.key < $1.key }) {
-            _ = try compiler.compile(document, base: uri, pointer: [])
+        var roots: [String: JSONSchema] = [:]
+        for (uri, document) in documents.sorted(by: { $0.key < $1.key }) {
+            roots[uri] = JSONSchema(root: try compiler.compile(document, base: uri, pointer: []))
         }
-        root = try compiler.compile(schema, base: baseURI, pointer: [])
         try compiler.resolveReferences()
+        return roots
     }
 
     /// Whether `value` is valid, stopping at the first failure.
@@ -330,7 +345,15 @@ struct SchemaEvaluator {
         }
         if let types = node.types, !types.contains(where: { value.matches(type: $0) }) {
             let wanted = types.map(article).joined(separator: " or ")
-            fail(node, "type", "must be \(wanted), not \(article(value.typeName))")
+            let scalar: Bool
+            switch value {
+            case .number, .bool: scalar = true
+            default: scalar = false
+            }
+            let fix = types.contains("string") && scalar
+                ? "quote the value so YAML reads it as a string, e.g. \"\(render(value))\""
+                : "write \(wanted) here"
+            fail(node, "type", "must be \(wanted), not \(article(value.typeName))", fix: fix)
             return false
         }
         if let options = node.enumeration, !options.contains(value) {

@@ -63,12 +63,10 @@ public struct ManifestSchemas: Sendable {
         for (name, bytes) in Self.files {
             documents[base + name] = try JSONValue(json: Data(bytes))
         }
+        let schemas = try JSONSchema.compile(documents)
         var compiled: [ManifestKind: JSONSchema] = [:]
         for kind in ManifestKind.allCases {
-            let uri = base + kind.schemaFile
-            var others = documents
-            others[uri] = nil
-            compiled[kind] = try JSONSchema(documents[uri]!, baseURI: uri, resources: others)
+            compiled[kind] = schemas[base + kind.schemaFile]
         }
         byKind = compiled
     }

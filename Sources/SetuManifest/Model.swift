@@ -219,3 +219,15 @@ public struct Marketplace: Sendable {
             + publishers.count + apis.count + consumers.count + subscriptions.count
     }
 }
+
+/// The rule every `metadata.name` follows, for code that makes names.
+public enum ManifestName {
+    /// Whether `name` is 1-63 lowercase letters, digits and '-', starting and
+    /// ending with a letter or digit (the schemas' `name` definition).
+    public static func isValid(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard (1...63).contains(bytes.count) else { return false }
+        func alphanumeric(_ byte: UInt8) -> Bool { (byte >= 97 && byte <= 122) || (byte >= 48 && byte <= 57) }
+        return alphanumeric(bytes.first!) && alphanumeric(bytes.last!) && bytes.allSatisfy { alphanumeric($0) || $0 == 45 }
+    }
+}

@@ -61,10 +61,10 @@ struct ImportOpenAPICommand: ParsableCommand {
         let fileName = URL(fileURLWithPath: file).lastPathComponent
         let stem = fileName.replacingOccurrences(of: ".openapi", with: "").split(separator: ".").first.map(String.init) ?? "api"
         let apiName = name ?? slug(stem)
-        guard apiName.range(of: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", options: .regularExpression) != nil else {
+        guard ManifestName.isValid(apiName) else {
             throw ValidationError("the API name '\(apiName)' must be 1-63 lowercase letters, digits or '-'; pass --name")
         }
-        guard publisher.range(of: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", options: .regularExpression) != nil else {
+        guard ManifestName.isValid(publisher) else {
             throw ValidationError("--publisher must be 1-63 lowercase letters, digits or '-'")
         }
         let upstreamURL = upstream ?? document.servers.first { $0.hasPrefix("https://") || $0.hasPrefix("http://") }

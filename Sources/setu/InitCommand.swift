@@ -33,7 +33,7 @@ struct InitCommand: ParsableCommand {
                 throw CLIFailure("'\(directory)' already exists and is not empty; choose a new folder")
             }
         }
-        guard name.range(of: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", options: .regularExpression) != nil else {
+        guard ManifestName.isValid(name) else {
             throw ValidationError("--name must be 1-63 lowercase letters, digits or '-'")
         }
         let repository = try Repository.create(at: directory)

@@ -41,6 +41,20 @@ struct CommandLineTests {
             """))
     }
 
+    @Test func typeErrorsSuggestQuoting() throws {
+        let fixture = try example()
+        try fixture.edit("catalog/cbse/class-xii-marksheet.yaml", replacing: "version: 3.0.0", with: "version: 3")
+        try fixture.commitAll("numeric version")
+        let result = try setu("validate", "--repo", fixture.path)
+        #expect(result.stdout.hasPrefix("""
+            catalog/cbse/class-xii-marksheet.yaml:9:3: error[schema.type]: /spec/version must be a string, not an integer
+             9 |   version: 3
+               |   ^
+              fix: quote the value so YAML reads it as a string, e.g. "3"
+
+            """))
+    }
+
     @Test func jsonAndGitHubFormats() throws {
         let fixture = try example()
         try fixture.edit("catalog/cbse/publisher.yaml", replacing: "type: document", with: "type: documents")
@@ -168,6 +182,9 @@ struct CommandLineTests {
         #expect(log.stdout == "Create the State API Marketplace\n")
         let platform = try String(contentsOfFile: folder.child("market/policies/platform.yaml"), encoding: .utf8)
         #expect(platform.contains("    - email: admin@state.example\n"))
+        let badName = try setu("init", folder.child("other"), "--name", "My_Market")
+        #expect(badName.status == 2)
+        #expect(badName.stderr.contains("--name must be 1-63 lowercase letters, digits or '-'"))
         let again = try setu("init", folder.child("market"), "--admin", "a@b.example")
         #expect(again.status == 2)
         #expect(again.stderr == "error: '\(folder.child("market"))' already exists and is not empty; choose a new folder\n")
