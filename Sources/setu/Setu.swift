@@ -28,26 +28,25 @@ struct Setu: ParsableCommand {
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)
         } catch let error as CLIFailure {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            Foundation.exit(2)
+            fail(error.message)
         } catch let error as GitError {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            Foundation.exit(2)
+            fail(error.message)
         } catch let error as ManifestError {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            Foundation.exit(2)
+            fail(error.message)
         } catch {
-            let code = exitCode(for: error)
+            // Argument parsing: help and version exit 0 on standard output; a usage mistake exits 2.
             let message = fullMessage(for: error)
-            if code == .success {
-                if !message.isEmpty { print(message) }
+            if exitCode(for: error) == .success {
+                print(message)
                 Foundation.exit(0)
             }
-            if !message.isEmpty {
-                FileHandle.standardError.write(Data((message.hasPrefix("Error:") || message.hasPrefix("error:") ? message : "error: \(message)").utf8 + [10]))
-            }
-            Foundation.exit(code == .validationFailure || code == .failure ? 2 : code.rawValue)
+            fail(message.hasPrefix("Error: ") ? String(message.dropFirst("Error: ".count)) : message)
         }
+    }
+
+    private static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        Foundation.exit(2)
     }
 }
 
