@@ -44,7 +44,12 @@ let package = Package(
         ),
         .target(
             name: "SetuTrust",
-            dependencies: ["SetuGit", "SetuManifest"]
+            dependencies: [
+                "SetuGit",
+                "SetuManifest",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
         ),
         .executableTarget(
             name: "setu",
@@ -67,6 +72,10 @@ let package = Package(
         .testTarget(
             name: "SetuManifestTests",
             dependencies: ["SetuManifest", "SetuTrust", "SetuGit", "SetuTestSupport"]
+        ),
+        .testTarget(
+            name: "SetuTrustTests",
+            dependencies: ["SetuTrust", "SetuGit", "SetuManifest", "SetuTestSupport"]
         ),
         .testTarget(
             name: "SetuCLITests",

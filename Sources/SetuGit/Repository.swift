@@ -143,6 +143,36 @@ public final class Repository {
         try withCommit(id) { Self.makeCommit(id: id, handle: $0) }
     }
 
+    /// Commits reachable from `tip` but not from `hidden`, oldest first (parents
+    /// before children): the commits a merge brings in from its side branch.
+    public func commits(reachableFrom tip: ObjectID, hiding hidden: [ObjectID]) throws -> [Commit] {
+        var walk: OpaquePointer?
+        try check(git_revwalk_new(&walk, handle), "git_revwalk_new")
+        defer { git_revwalk_free(walk) }
+        try check(git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_REVERSE.rawValue), "git_revwalk_sorting")
+        var tipID = git_oid(tip)
+        try check(git_revwalk_push(walk, &tipID), "git_revwalk_push")
+        for id in hidden {
+            var hiddenID = git_oid(id)
+            try check(git_revwalk_hide(walk, &hiddenID), "git_revwalk_hide")
+        }
+        var commits: [Commit] = []
+        var next = git_oid()
+        while git_revwalk_next(&next, walk) == 0 {
+            commits.append(try commit(ObjectID(next)))
+        }
+        return commits
+    }
+
+    /// Whether `ancestor` is `descendant` or one of its ancestors.
+    public func isAncestor(_ ancestor: ObjectID, of descendant: ObjectID) throws -> Bool {
+        if ancestor == descendant { return true }
+        var a = git_oid(ancestor), d = git_oid(descendant)
+        let result = git_graph_descendant_of(handle, &d, &a)
+        try check(result, "git_graph_descendant_of")
+        return result == 1
+    }
+
     /// The first-parent chain from `head` back to the root commit (or `limit`
     /// commits), newest first.
     public func firstParentHistory(from head: ObjectID, limit: Int = .max) throws -> [Commit] {
@@ -259,9 +289,20 @@ public final class Repository {
             let pathPointer = status == .deleted ? delta.old_file.path : delta.new_file.path
             guard let pathPointer else { continue }
             let path = String(cString: pathPointer)
-            if roots.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) {
-                changes.append(ChangedPath(path: path, status: status))
+            guard roots.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) else { continue }
+            var file: TreeFile?
+            if status != .deleted {
+                var oid = delta.new_file.id
+                let kind: TreeFile.Kind
+                switch UInt32(delta.new_file.mode) {
+                case GIT_FILEMODE_LINK.rawValue: kind = .symlink
+                case GIT_FILEMODE_COMMIT.rawValue: kind = .submodule
+                case GIT_FILEMODE_BLOB_EXECUTABLE.rawValue: kind = .executable
+                default: kind = .file
+                }
+                file = TreeFile(path: path, id: ObjectID(&oid), kind: kind)
             }
+            changes.append(ChangedPath(path: path, status: status, file: file))
         }
         return changes
     }

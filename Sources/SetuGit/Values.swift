@@ -101,11 +101,14 @@ public struct ChangedPath: Sendable, Equatable {
     public var path: String
     /// How it changed.
     public var status: Status
+    /// The entry in the new tree; `nil` when the path was deleted.
+    public var file: TreeFile?
 
     /// Creates a changed path.
-    public init(path: String, status: Status) {
+    public init(path: String, status: Status, file: TreeFile? = nil) {
         self.path = path
         self.status = status
+        self.file = file
     }
 }
 
