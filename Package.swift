@@ -43,10 +43,15 @@ let package = Package(
             ]
         ),
         .target(
+            name: "SetuEntitlements",
+            dependencies: ["SetuManifest"]
+        ),
+        .target(
             name: "SetuTrust",
             dependencies: [
                 "SetuGit",
                 "SetuManifest",
+                "SetuEntitlements",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
@@ -57,6 +62,7 @@ let package = Package(
                 "SetuGit",
                 "SetuManifest",
                 "SetuTrust",
+                "SetuEntitlements",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -75,7 +81,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SetuTrustTests",
-            dependencies: ["SetuTrust", "SetuGit", "SetuManifest", "SetuTestSupport"]
+            dependencies: ["SetuTrust", "SetuEntitlements", "SetuGit", "SetuManifest", "SetuTestSupport"]
         ),
         .testTarget(
             name: "SetuCLITests",

@@ -62,6 +62,20 @@ public struct MarketplaceValidator: Sendable {
         self.limits = limits
     }
 
+    /// The problems of one file on its own: YAML, kind and place, schema, and
+    /// name against path; not the rules that look at other manifests. History
+    /// replay uses it to decide whether a new version of a path may take effect.
+    public func checkFile(_ file: SourceFile) -> [Diagnostic] {
+        var run = ValidationRun(limits: limits, files: [file])
+        run.classifyAndLoad()
+        run.buildMarketplace()
+        return run.report().diagnostics.filter { diagnostic in
+            diagnostic.severity == .error && diagnostic.file == file.path
+                && (["file.", "yaml.", "manifest.", "schema."].contains { diagnostic.rule.hasPrefix($0) }
+                    || ["name.path", "credential.hash"].contains(diagnostic.rule))
+        }
+    }
+
     /// Validates the given files, reporting every problem in one pass.
     public func validate(_ files: [SourceFile]) -> ValidationReport {
         var run = ValidationRun(limits: limits, files: files)

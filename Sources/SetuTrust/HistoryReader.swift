@@ -1,0 +1,99 @@
+import SetuEntitlements
+import SetuGit
+import SetuManifest
+
+/// Reads a branch's history from git into the values `HistoryReplay` decides on.
+public struct HistoryReader {
+    let repository: Repository
+    let limits: LoadLimits
+
+    /// Creates a reader.
+    public init(repository: Repository, limits: LoadLimits = .standard) {
+        self.repository = repository
+        self.limits = limits
+    }
+
+    /// The first-parent chain from `head` back to `root` (or to the root commit),
+    /// oldest first, including both ends.
+    public func firstParentChain(to head: ObjectID, from root: ObjectID? = nil) throws -> [Commit] {
+        var chain: [Commit] = []
+        var next: ObjectID? = head
+        while let id = next {
+            let commit = try repository.commit(id)
+            chain.append(commit)
+            if id == root { break }
+            next = commit.parents.first
+        }
+        if let root, chain.last?.id != root {
+            throw GitError(code: .revisionNotFound,
+                           message: "the trust root \(root.short) is not on the first-parent history of \(head.short)")
+        }
+        return chain.reversed()
+    }
+
+    /// Every marketplace file of a commit, as changes from nothing.
+    public func tree(of commit: ObjectID) throws -> [FileChange] {
+        try GitMarketplaceReader.files(in: repository, at: commit, limits: limits).map { file in
+            FileChange(path: file.path, content: file.content, blob: nil)
+        }
+    }
+
+    /// One commit of the chain: its changes against its first parent and, for a
+    /// merge, the side-branch commits it brings in.
+    public func replayCommit(_ commit: Commit) throws -> ReplayCommit {
+        var changes = try repository.changedPaths(from: commit.parents.first, to: commit.id, under: marketplaceRoots).map(change)
+        var sides: [SideCommit] = []
+        if commit.parents.count > 1 {
+            for side in try repository.commits(reachableFrom: commit.parents[1], hiding: [commit.parents[0]]) {
+                let paths = try repository.changedPaths(from: side.parents.first, to: side.id, under: marketplaceRoots).map(\.path)
+                sides.append(SideCommit(id: side.id.hex, author: side.author, signature: try repository.signature(of: side.id),
+                                        paths: Set(paths)))
+            }
+            // A path the side branch changed counts as changed by the merge even when
+            // the first parent already had the same bytes (say, from a refused commit):
+            // the merge is what can make it take effect.
+            let diffed = Set(changes.map(\.path))
+            let touched = Set(sides.flatMap(\.paths)).subtracting(diffed)
+            if !touched.isEmpty {
+                let tree = try repository.files(in: commit.id, under: marketplaceRoots)
+                for file in tree where touched.contains(file.path) {
+                    changes.append(try change(ChangedPath(path: file.path, status: .modified, file: file)))
+                }
+            }
+        }
+        return ReplayCommit(id: commit.id.hex, author: commit.author, signature: try repository.signature(of: commit.id),
+                            changes: changes, sideCommits: sides, isMerge: commit.isMerge)
+    }
+
+    private func change(_ changed: ChangedPath) throws -> FileChange {
+        guard let file = changed.file else { return FileChange(path: changed.path, content: nil, blob: nil) }
+        let content: SourceFile.Content
+        switch file.kind {
+        case .symlink: content = .symlink
+        case .submodule: content = .submodule
+        case .file, .executable:
+            do {
+                content = .bytes(try repository.readBlob(file.id, maxSize: limits.maxFileBytes))
+            } catch let error as GitError where error.code == .blobTooLarge {
+                content = .tooLarge(try repository.blobSize(file.id))
+            }
+        }
+        return FileChange(path: changed.path, content: content, blob: file.id.hex)
+    }
+}
+
+/// Replays a branch from its trust root to a head and returns the effective state.
+public enum TrustEngine {
+    /// Replays from `trustRoot` (default: the root commit of the first-parent chain) to `head`.
+    public static func replay(_ repository: Repository, head: ObjectID, trustRoot: ObjectID? = nil,
+                              limits: LoadLimits = .standard) throws -> EffectiveState {
+        let reader = HistoryReader(repository: repository, limits: limits)
+        let chain = try reader.firstParentChain(to: head, from: trustRoot)
+        var replay = HistoryReplay(state: EffectiveState(revision: ""))
+        replay.applyTrustRoot(id: chain[0].id.hex, files: try reader.tree(of: chain[0].id))
+        for commit in chain.dropFirst() {
+            replay.apply(try reader.replayCommit(commit))
+        }
+        return replay.state
+    }
+}

@@ -1,0 +1,331 @@
+import SetuEntitlements
+import SetuGit
+import SetuManifest
+
+/// One path's change in a commit: its new content, or `nil` for a deletion.
+public struct FileChange: Sendable {
+    /// The path, from the repository root.
+    public var path: String
+    /// The new content; `nil` when the path was deleted.
+    public var content: SourceFile.Content?
+    /// The new blob id; `nil` when deleted.
+    public var blob: String?
+
+    /// Creates a change.
+    public init(path: String, content: SourceFile.Content?, blob: String?) {
+        self.path = path
+        self.content = content
+        self.blob = blob
+    }
+}
+
+/// A commit a merge brought in from its side branch: who made it and which paths it touched.
+public struct SideCommit: Sendable {
+    public var id: String
+    public var author: Person
+    public var signature: CommitSignature?
+    public var paths: Set<String>
+
+    /// Creates a side-branch commit.
+    public init(id: String, author: Person, signature: CommitSignature?, paths: Set<String>) {
+        self.id = id
+        self.author = author
+        self.signature = signature
+        self.paths = paths
+    }
+}
+
+/// A commit on the tracked branch's first-parent chain, as replay sees it.
+public struct ReplayCommit: Sendable {
+    public var id: String
+    public var author: Person
+    public var signature: CommitSignature?
+    /// Changes against the first parent (for a merge: what the side branch brings).
+    public var changes: [FileChange]
+    /// For a merge, the commits it brings in; empty otherwise.
+    public var sideCommits: [SideCommit]
+    /// Whether the commit has more than one parent.
+    public var isMerge: Bool
+
+    /// Creates a replay commit.
+    public init(id: String, author: Person, signature: CommitSignature?, changes: [FileChange],
+                sideCommits: [SideCommit] = [], isMerge: Bool = false) {
+        self.id = id
+        self.author = author
+        self.signature = signature
+        self.changes = changes
+        self.sideCommits = sideCommits
+        self.isMerge = isMerge
+    }
+}
+
+/// Decides, commit by commit, which changes take effect (DESIGN.md §4).
+///
+/// A pure function of values: ownership and approvers are read from the
+/// effective state at each commit's first parent, never from the commit itself,
+/// so nobody grants themselves rights.
+public struct HistoryReplay: Sendable {
+    /// The state so far.
+    public private(set) var state: EffectiveState
+    private var view: TrustView
+    private let validator = MarketplaceValidator()
+
+    /// Starts from an effective state (empty before the trust root).
+    public init(state: EffectiveState) {
+        self.state = state
+        self.view = TrustView(files: state.files)
+    }
+
+    /// Applies the trust root's whole tree: trusted as it is, valid files only.
+    public mutating func applyTrustRoot(id: String, files: [FileChange]) {
+        for change in files.sorted(by: { $0.path < $1.path }) {
+            guard let content = change.content else { continue }
+            let problems = validity(of: change.path, content: content)
+            if let problem = problems.first {
+                state.refused[change.path] = RefusedChange(
+                    path: change.path, commit: id, by: "trust root", reason: .invalid, rule: problem.rule,
+                    message: DiagnosticFormatter.headline(problem))
+                continue
+            }
+            state.files[change.path] = EffectiveFile(
+                content: bytes(content), blob: change.blob ?? "", commit: id, authorizedBy: "trust root",
+                approval: isSubscription(change.path) ? Approval(commit: id, approver: "trust root") : nil)
+        }
+        state.revision = id
+        view = TrustView(files: state.files)
+    }
+
+    /// Applies one commit of the first-parent chain.
+    public mutating func apply(_ commit: ReplayCommit) {
+        let merger = view.identity(author: commit.author, signature: commit.signature)
+        let sideIdentities = commit.sideCommits.map { ($0, view.identity(author: $0.author, signature: $0.signature)) }
+        var changed: [String] = []
+        for change in commit.changes.sorted(by: { $0.path < $1.path }) {
+            var makers = [merger]
+            for (side, identity) in sideIdentities where side.paths.contains(change.path) {
+                makers.append(identity)
+            }
+            let by = describe(merger: merger, commit: commit, sides: sideIdentities.filter { $0.0.paths.contains(change.path) }.map(\.1))
+            if decide(change, commit: commit.id, makers: makers, by: by) {
+                changed.append(change.path)
+            }
+        }
+        state.revision = commit.id
+        view.update(paths: changed, files: state.files)
+    }
+
+    // MARK: - Deciding one change
+
+    /// Applies or refuses one change; returns whether the effective state changed.
+    private mutating func decide(_ change: FileChange, commit: String, makers: [Identity], by: String) -> Bool {
+        let owners = view.owners(of: change.path)
+        let emails = Set(makers.compactMap(\.email))
+        let trustsEveryone = view.verification == .none
+        let isOwner = trustsEveryone || !emails.isDisjoint(with: owners.emails)
+
+        func refuse(_ reason: RefusedChange.Reason, _ rule: String, _ message: String, needs: [String] = [], pending: [UInt8]? = nil) -> Bool {
+            state.refused[change.path] = RefusedChange(path: change.path, commit: commit, by: by, reason: reason, rule: rule,
+                                                       message: message, needs: needs, pendingContent: pending)
+            return false
+        }
+
+        guard let content = change.content else {
+            // Narrowing access needs no approval: a subscription may also be
+            // revoked by an approver of its API's publisher.
+            var allowed = isOwner
+            if !allowed, isSubscription(change.path), let current = state.files[change.path],
+               let publisher = TrustView.publisher(ofSubscription: current.content) {
+                allowed = !emails.isDisjoint(with: view.approvers(of: publisher))
+            }
+            guard allowed else {
+                return refuse(.unauthorized, "trust.owner", "deleting \(change.path) needs \(owners.description)", needs: owners.emails.sorted())
+            }
+            state.refused[change.path] = nil
+            return state.files.removeValue(forKey: change.path) != nil
+        }
+
+        guard isOwner else {
+            return refuse(.unauthorized, "trust.owner", "changing \(change.path) needs \(owners.description)", needs: owners.emails.sorted())
+        }
+        if let problem = validity(of: change.path, content: content).first {
+            return refuse(.invalid, problem.rule, DiagnosticFormatter.headline(problem))
+        }
+        let newBytes = bytes(content)
+        if let current = state.files[change.path], current.content == newBytes {
+            // Already in force as it is: nothing to decide, and nothing outstanding.
+            state.refused[change.path] = nil
+            return false
+        }
+        var approval: Approval?
+        if isSubscription(change.path) {
+            if trustsEveryone {
+                approval = Approval(commit: commit, approver: makers.first?.email ?? "anyone")
+            } else {
+                guard let publisher = TrustView.publisher(ofSubscription: newBytes) else {
+                    return refuse(.invalid, "ref.api", "the subscription names no API")
+                }
+                let approvers = view.approvers(of: publisher)
+                guard let approver = makers.compactMap(\.email).first(where: approvers.contains) else {
+                    let message = approvers.isEmpty
+                        ? "waiting for approval, but publisher \(publisher) has no approvers"
+                        : "waiting for an approver of \(publisher) to merge it"
+                    return refuse(.pendingApproval, "trust.approval", message, needs: approvers.sorted(), pending: newBytes)
+                }
+                approval = Approval(commit: commit, approver: approver)
+            }
+        }
+        state.refused[change.path] = nil
+        state.files[change.path] = EffectiveFile(content: newBytes, blob: change.blob ?? "", commit: commit,
+                                                 authorizedBy: emails.sorted().first ?? "anyone", approval: approval)
+        return true
+    }
+
+    private func validity(of path: String, content: SourceFile.Content) -> [Diagnostic] {
+        validator.checkFile(SourceFile(path: path, content: content))
+    }
+
+    private func describe(merger: Identity, commit: ReplayCommit, sides: [Identity]) -> String {
+        guard commit.isMerge else { return merger.description }
+        let authors = Set(sides.map(\.description)).sorted()
+        return "merge by \(merger.description)" + (authors.isEmpty ? "" : " of commits by \(authors.joined(separator: ", "))")
+    }
+}
+
+func isSubscription(_ path: String) -> Bool {
+    path.hasPrefix("subscriptions/") && path.split(separator: "/").count == 3
+        && path.hasSuffix(".yaml") && !path.hasSuffix("/consumer.yaml")
+}
+
+func bytes(_ content: SourceFile.Content) -> [UInt8] {
+    if case .bytes(let bytes) = content { return bytes }
+    return []
+}
+
+/// Who made a commit, as the verification mode can tell.
+enum Identity: Sendable, CustomStringConvertible {
+    /// Verification is `none`: every change counts.
+    case anyone
+    /// An identified person, by email.
+    case person(String)
+    /// Nobody can be identified (unsigned, or a signature that does not verify).
+    case unidentified(String)
+
+    var email: String? {
+        if case .person(let email) = self { return email }
+        return nil
+    }
+
+    var description: String {
+        switch self {
+        case .anyone: return "anyone"
+        case .person(let email): return email
+        case .unidentified(let reason): return "unidentified (\(reason))"
+        }
+    }
+}
+
+/// Who owns what and who approves what, read from the effective state.
+struct TrustView: Sendable {
+    var verification: Platform.Verification = .none
+    var admins: Set<String> = []
+    var publisherMembers: [String: Set<String>] = [:]
+    var publisherApprovers: [String: Set<String>] = [:]
+    var consumerMembers: [String: Set<String>] = [:]
+    var keyOwners: [SSHPublicKey: String] = [:]
+    private var keysByPath: [String: [SSHPublicKey: String]] = [:]
+
+    init(files: [String: EffectiveFile]) {
+        update(paths: Array(files.keys), files: files)
+    }
+
+    /// Re-reads the ownership files among `paths`.
+    mutating func update(paths: [String], files: [String: EffectiveFile]) {
+        var keysChanged = false
+        for path in paths {
+            let parts = path.split(separator: "/").map(String.init)
+            let content = files[path]?.content
+            let marketplace = content.map { MarketplaceValidator().validate([SourceFile(path: path, content: .bytes($0))]).marketplace }
+            var members: [Member] = []
+            switch (parts.first, parts.count, parts.last) {
+            case ("policies", 2, "platform.yaml"):
+                let platform = marketplace?.platform
+                verification = platform?.verification ?? .none
+                admins = Set(platform?.admins.map { $0.email.lowercased() } ?? [])
+                members = platform?.admins ?? []
+            case ("catalog", 3, "publisher.yaml"):
+                let publisher = marketplace?.publishers[parts[1]]
+                publisherMembers[parts[1]] = publisher.map { Set($0.members.map { $0.email.lowercased() }) }
+                publisherApprovers[parts[1]] = publisher.map { Set($0.approvers.map { $0.email.lowercased() }) }
+                members = (publisher?.members ?? []) + (publisher?.approvers ?? [])
+            case ("subscriptions", 3, "consumer.yaml"):
+                let consumer = marketplace?.consumers[parts[1]]
+                consumerMembers[parts[1]] = consumer.map { Set($0.members.map { $0.email.lowercased() }) }
+                members = consumer?.members ?? []
+            default:
+                continue
+            }
+            var keys: [SSHPublicKey: String] = [:]
+            for member in members {
+                for line in member.sshKeys {
+                    if let key = SSHPublicKey(authorizedKey: line) { keys[key] = member.email.lowercased() }
+                }
+            }
+            keysByPath[path] = keys
+            keysChanged = true
+        }
+        if keysChanged {
+            keyOwners = [:]
+            for (_, keys) in keysByPath.sorted(by: { $0.key < $1.key }) {
+                keyOwners.merge(keys) { first, _ in first }
+            }
+        }
+    }
+
+    func identity(author: Person, signature: CommitSignature?) -> Identity {
+        switch verification {
+        case .none:
+            return .anyone
+        case .authors:
+            return .person(author.email.lowercased())
+        case .signatures:
+            guard let signature else { return .unidentified("unsigned commit by \(author.email)") }
+            do {
+                let key = try SSHSignature.signer(of: signature.signature, message: signature.payload, keys: Set(keyOwners.keys))
+                return .person(keyOwners[key]!)
+            } catch {
+                return .unidentified(error.description)
+            }
+        }
+    }
+
+    /// Who may change a path, and how to say so.
+    func owners(of path: String) -> (emails: Set<String>, description: String) {
+        let parts = path.split(separator: "/").map(String.init)
+        switch parts.first {
+        case "catalog" where parts.count >= 3:
+            guard let members = publisherMembers[parts[1]] else {
+                return (admins, "a platform admin, since publisher \(parts[1]) is new")
+            }
+            return (members.union(admins), "a member of publisher \(parts[1]) or a platform admin")
+        case "subscriptions" where parts.count >= 3:
+            guard let members = consumerMembers[parts[1]] else {
+                return (admins, "a platform admin, since consumer \(parts[1]) is new")
+            }
+            return (members.union(admins), "a member of consumer \(parts[1]) or a platform admin")
+        default:
+            return (admins, "a platform admin")
+        }
+    }
+
+    func approvers(of publisher: String) -> Set<String> {
+        publisherApprovers[publisher] ?? []
+    }
+
+    /// The publisher of the API a subscription's content names.
+    static func publisher(ofSubscription content: [UInt8]) -> String? {
+        guard case .success(let documents) = YAMLLoader.load(content, file: "subscription"),
+              let api = documents.first?.value["spec"]?["api"]?.stringValue,
+              let slash = api.firstIndex(of: "/") else { return nil }
+        return String(api[..<slash])
+    }
+}
