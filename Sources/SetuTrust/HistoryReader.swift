@@ -31,10 +31,24 @@ public struct HistoryReader {
         return chain.reversed()
     }
 
+    /// The first-parent commits after `base` up to `head`, oldest first; `nil`
+    /// when `base` is not on `head`'s first-parent history.
+    public func commitsAfter(_ base: ObjectID, upTo head: ObjectID) throws -> [Commit]? {
+        var newer: [Commit] = []
+        var next: ObjectID? = head
+        while let id = next {
+            if id == base { return newer.reversed() }
+            let commit = try repository.commit(id)
+            newer.append(commit)
+            next = commit.parents.first
+        }
+        return nil
+    }
+
     /// Every marketplace file of a commit, as changes from nothing.
     public func tree(of commit: ObjectID) throws -> [FileChange] {
-        try GitMarketplaceReader.files(in: repository, at: commit, limits: limits).map { file in
-            FileChange(path: file.path, content: file.content, blob: nil)
+        try repository.files(in: commit, under: marketplaceRoots).map { file in
+            try change(ChangedPath(path: file.path, status: .added, file: file))
         }
     }
 
@@ -82,18 +96,55 @@ public struct HistoryReader {
     }
 }
 
+/// The result of bringing the effective state up to a head.
+public struct ReplayOutcome: Sendable {
+    /// The effective state at the head.
+    public var state: EffectiveState
+    /// The trust root replay started from.
+    public var trustRoot: ObjectID
+    /// How many commits were replayed in this run (the trust root counts as one).
+    public var replayedCommits: Int
+    /// Whether a stored state was reused, so only new commits were replayed.
+    public var incremental: Bool
+    /// Set when the stored state's head is no longer on the branch's history
+    /// (a force push): what happened, for the status report.
+    public var rewrittenHistory: String?
+}
+
 /// Replays a branch from its trust root to a head and returns the effective state.
 public enum TrustEngine {
-    /// Replays from `trustRoot` (default: the root commit of the first-parent chain) to `head`.
+    /// Replays from `trustRoot` (default: the root commit of the first-parent
+    /// chain) to `head`. With a `stateDirectory`, the result is stored there and
+    /// the next run replays only the commits after the stored head; a stored head
+    /// that is no longer on the history is detected and replayed from the root.
     public static func replay(_ repository: Repository, head: ObjectID, trustRoot: ObjectID? = nil,
-                              limits: LoadLimits = .standard) throws -> EffectiveState {
+                              stateDirectory: String? = nil, limits: LoadLimits = .standard) throws -> ReplayOutcome {
         let reader = HistoryReader(repository: repository, limits: limits)
+        let store = stateDirectory.map(ReplayStore.init)
+        var rewritten: String?
+        if let store, let stored = try store.load(repository: repository, limits: limits),
+           trustRoot == nil || stored.trustRoot == trustRoot {
+            if let newer = try reader.commitsAfter(stored.head, upTo: head) {
+                var replay = HistoryReplay(state: stored.state)
+                for commit in newer {
+                    replay.apply(try reader.replayCommit(commit))
+                }
+                let outcome = ReplayOutcome(state: replay.state, trustRoot: stored.trustRoot, replayedCommits: newer.count,
+                                            incremental: true, rewrittenHistory: nil)
+                try store.save(outcome)
+                return outcome
+            }
+            rewritten = "history was rewritten: the stored head \(stored.head.short) is no longer on the first-parent history of \(head.short); replayed from the trust root"
+        }
         let chain = try reader.firstParentChain(to: head, from: trustRoot)
         var replay = HistoryReplay(state: EffectiveState(revision: ""))
         replay.applyTrustRoot(id: chain[0].id.hex, files: try reader.tree(of: chain[0].id))
         for commit in chain.dropFirst() {
             replay.apply(try reader.replayCommit(commit))
         }
-        return replay.state
+        let outcome = ReplayOutcome(state: replay.state, trustRoot: chain[0].id, replayedCommits: chain.count,
+                                    incremental: false, rewrittenHistory: rewritten)
+        try store?.save(outcome)
+        return outcome
     }
 }

@@ -38,7 +38,7 @@ func trustRootMarketplace() throws -> GitFixture {
 
 func entitlements(_ fixture: GitFixture, today: String = "2026-11-28") throws -> EntitlementReport {
     let repository = try Repository(path: fixture.path)
-    let state = try TrustEngine.replay(repository, head: repository.resolveCommit("HEAD"))
+    let state = try TrustEngine.replay(repository, head: repository.resolveCommit("HEAD")).state
     return EntitlementDerivation.derive(state, today: today)
 }
 

@@ -1,0 +1,165 @@
+import ArgumentParser
+import Foundation
+import SetuEntitlements
+import SetuGit
+import SetuManifest
+import SetuTrust
+
+/// Options shared by the commands that replay history.
+struct TrustOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The commit history is trusted from (default: the root commit).", valueName: "commit"))
+    var trustRoot: String?
+
+    @Option(name: .long, help: ArgumentHelp("A folder to keep the replay in, so later runs replay only new commits.", valueName: "dir"))
+    var state: String?
+
+    @Option(name: .long, help: ArgumentHelp("The date to judge expiry by, YYYY-MM-DD (default: today, UTC).", valueName: "date"))
+    var today: String?
+
+    var date: String {
+        if let today { return today }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd"
+        return formatter.string(from: Date())
+    }
+
+    func validate() throws {
+        if let today, today.range(of: #"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"#, options: .regularExpression) == nil {
+            throw ValidationError("--today must be a date written YYYY-MM-DD")
+        }
+    }
+
+    func trustRootID(in repository: Repository) throws -> ObjectID? {
+        try trustRoot.map { try repository.resolveCommit($0) }
+    }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show who may call what: entitlements by state, pending approvals, refused changes.",
+        discussion: """
+        Replays the branch's first-parent history from the trust root and decides, commit by
+        commit, which changes took effect: ownership and approvals come from the state before
+        each commit, never from the commit itself.
+
+        Exit codes: 0 the report was made, 2 a usage or I/O error.
+
+        Examples:
+          setu status --repo . --rev main
+          setu status --state /var/lib/setu --format json
+        """)
+
+    @Option(name: .long, help: ArgumentHelp("The marketplace repository: a path or file:// URL.", valueName: "path"))
+    var repo: String = "."
+
+    @Option(name: .long, help: ArgumentHelp("The branch or commit to report on.", valueName: "rev"))
+    var rev: String = "HEAD"
+
+    @OptionGroup var trust: TrustOptions
+
+    @Option(name: .long, help: ArgumentHelp("Output format: text or json.", valueName: "format"))
+    var format: CatalogFormat = .text
+
+    func run() throws {
+        let repository = try Repository(path: repo)
+        let head = try repository.resolveCommit(rev)
+        let outcome = try TrustEngine.replay(repository, head: head, trustRoot: trust.trustRootID(in: repository), stateDirectory: trust.state)
+        let report = EntitlementDerivation.derive(outcome.state, today: trust.date)
+        let status = StatusReport(revision: "\(rev) (\(head.short))", head: head.hex, outcome: outcome, report: report)
+        switch format {
+        case .json: write(try status.json())
+        case .text: write(status.text())
+        }
+    }
+}
+
+/// What `setu status` prints.
+struct StatusReport: Encodable {
+    struct Change: Encodable {
+        var path: String
+        var commit: String
+        var by: String
+        var rule: String
+        var message: String
+        var needs: [String]
+    }
+
+    var revision: String
+    var head: String
+    var trustRoot: String
+    var verification: String
+    var replayedCommits: Int
+    var incremental: Bool
+    var rewrittenHistory: String?
+    var entitlements: [Entitlement]
+    var pendingApprovals: [Change]
+    var unauthorized: [Change]
+    var invalid: [Change]
+
+    init(revision: String, head: String, outcome: ReplayOutcome, report: EntitlementReport) {
+        self.revision = revision
+        self.head = head
+        trustRoot = outcome.trustRoot.hex
+        verification = report.validation.marketplace.platform?.verification.rawValue ?? "none"
+        replayedCommits = outcome.replayedCommits
+        incremental = outcome.incremental
+        rewrittenHistory = outcome.rewrittenHistory
+        entitlements = report.entitlements
+        let refused = outcome.state.refused.values.sorted { $0.path < $1.path }
+        func changes(_ reason: RefusedChange.Reason) -> [Change] {
+            refused.filter { $0.reason == reason }.map {
+                Change(path: $0.path, commit: $0.commit, by: $0.by, rule: $0.rule, message: $0.message, needs: $0.needs)
+            }
+        }
+        pendingApprovals = changes(.pendingApproval)
+        unauthorized = changes(.unauthorized)
+        invalid = changes(.invalid)
+    }
+
+    func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
+    }
+
+    func text() -> String {
+        var out = "marketplace at \(revision), trusted from \(trustRoot.prefix(7)), verification: \(verification)\n"
+        out += incremental ? "replayed \(replayedCommits) new \(replayedCommits == 1 ? "commit" : "commits")\n"
+                           : "replayed \(replayedCommits) \(replayedCommits == 1 ? "commit" : "commits") from the trust root\n"
+        if let rewrittenHistory { out += "warning: \(rewrittenHistory)\n" }
+        out += "\nentitlements\n"
+        if entitlements.isEmpty { out += "  (none)\n" }
+        let rows = entitlements.map { entitlement -> [String] in
+            var detail: String
+            switch entitlement.state {
+            case .active:
+                detail = entitlement.approval.map { "approved by \($0.approver) in \($0.commit.prefix(7))" } ?? ""
+            case .pending:
+                detail = (entitlement.reason ?? "") + (entitlement.approvers.isEmpty ? "" : " (\(entitlement.approvers.joined(separator: ", ")))")
+            case .expired, .invalid:
+                detail = entitlement.reason ?? ""
+            }
+            if let operations = entitlement.operations { detail += "; operations \(operations.joined(separator: ", "))" }
+            return ["  " + entitlement.state.rawValue, "\(entitlement.consumer)/\(entitlement.subscription)", entitlement.api, entitlement.plan, detail]
+        }
+        out += table(rows)
+        func section(_ title: String, _ changes: [Change], needsLabel: String) {
+            guard !changes.isEmpty else { return }
+            out += "\n\(title)\n"
+            for change in changes {
+                out += "  \(change.path)  (\(change.commit.prefix(7)) by \(change.by))\n    \(change.message)\n"
+                if !change.needs.isEmpty { out += "    \(needsLabel): \(change.needs.joined(separator: ", "))\n" }
+            }
+        }
+        section("pending approvals", pendingApprovals, needsLabel: "can approve")
+        section("unauthorized changes (not in force)", unauthorized, needsLabel: "can make it")
+        section("invalid changes (not in force)", invalid, needsLabel: "")
+        let count = { (state: Entitlement.State) in entitlements.filter { $0.state == state }.count }
+        out += "\n\(count(.active)) active, \(count(.pending)) pending, \(count(.expired)) expired, \(count(.invalid)) invalid; "
+            + "\(unauthorized.count) unauthorized and \(invalid.count) invalid \(unauthorized.count + invalid.count == 1 ? "change" : "changes")\n"
+        return out
+    }
+}
