@@ -164,6 +164,16 @@ public final class Repository {
         return commits
     }
 
+    /// The best common ancestor of two commits, `nil` when they share none.
+    public func mergeBase(_ one: ObjectID, _ other: ObjectID) throws -> ObjectID? {
+        var base = git_oid()
+        var a = git_oid(one), b = git_oid(other)
+        let result = git_merge_base(&base, handle, &a, &b)
+        if result == GIT_ENOTFOUND.rawValue { return nil }
+        try check(result, "git_merge_base")
+        return ObjectID(base)
+    }
+
     /// Whether `ancestor` is `descendant` or one of its ancestors.
     public func isAncestor(_ ancestor: ObjectID, of descendant: ObjectID) throws -> Bool {
         if ancestor == descendant { return true }

@@ -79,7 +79,7 @@ public struct HistoryReader {
                             changes: changes, sideCommits: sides, isMerge: commit.isMerge)
     }
 
-    private func change(_ changed: ChangedPath) throws -> FileChange {
+    func change(_ changed: ChangedPath) throws -> FileChange {
         guard let file = changed.file else { return FileChange(path: changed.path, content: nil, blob: nil) }
         let content: SourceFile.Content
         switch file.kind {

@@ -46,6 +46,17 @@ public struct ReplayCommit: Sendable {
     public var sideCommits: [SideCommit]
     /// Whether the commit has more than one parent.
     public var isMerge: Bool
+    /// For a merge that has not happened yet (`setu plan`): who is assumed to
+    /// make it. `nil` means read the identity from the commit as usual.
+    public var assumedMerger: AssumedMerger?
+
+    /// Who a planned merge is assumed to be made by.
+    public enum AssumedMerger: Sendable {
+        /// A known person, by email.
+        case person(String)
+        /// Whichever approver each subscription needs; owner of nothing.
+        case anyApprover
+    }
 
     /// Creates a replay commit.
     public init(id: String, author: Person, signature: CommitSignature?, changes: [FileChange],
@@ -97,7 +108,12 @@ public struct HistoryReplay: Sendable {
 
     /// Applies one commit of the first-parent chain.
     public mutating func apply(_ commit: ReplayCommit) {
-        let merger = view.identity(author: commit.author, signature: commit.signature)
+        let merger: Identity
+        switch commit.assumedMerger {
+        case .person(let email): merger = .person(email.lowercased())
+        case .anyApprover: merger = .anyApprover
+        case nil: merger = view.identity(author: commit.author, signature: commit.signature)
+        }
         let sideIdentities = commit.sideCommits.map { ($0, view.identity(author: $0.author, signature: $0.signature)) }
         var changed: [String] = []
         for change in commit.changes.sorted(by: { $0.path < $1.path }) {
@@ -165,7 +181,9 @@ public struct HistoryReplay: Sendable {
                     return refuse(.invalid, "ref.api", "the subscription names no API")
                 }
                 let approvers = view.approvers(of: publisher)
-                guard let approver = makers.compactMap(\.email).first(where: approvers.contains) else {
+                let anyApprover = makers.contains { if case .anyApprover = $0 { return !approvers.isEmpty } else { return false } }
+                guard let approver = makers.compactMap(\.email).first(where: approvers.contains)
+                        ?? (anyApprover ? "an approver of \(publisher)" : nil) else {
                     let message = approvers.isEmpty
                         ? "waiting for approval, but publisher \(publisher) has no approvers"
                         : "waiting for an approver of \(publisher) to merge it"
@@ -209,6 +227,8 @@ enum Identity: Sendable, CustomStringConvertible {
     case person(String)
     /// Nobody can be identified (unsigned, or a signature that does not verify).
     case unidentified(String)
+    /// A planned merge by whichever approver a subscription needs.
+    case anyApprover
 
     var email: String? {
         if case .person(let email) = self { return email }
@@ -220,6 +240,7 @@ enum Identity: Sendable, CustomStringConvertible {
         case .anyone: return "anyone"
         case .person(let email): return email
         case .unidentified(let reason): return "unidentified (\(reason))"
+        case .anyApprover: return "an approver"
         }
     }
 }

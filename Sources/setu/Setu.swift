@@ -15,7 +15,7 @@ struct Setu: ParsableCommand {
         Start with `setu validate --repo PATH` in a marketplace repository, or `setu init DIR` for a new one.
         """,
         subcommands: [
-            ValidateCommand.self, StatusCommand.self, CatalogCommand.self, SchemaCommand.self, KeygenCommand.self,
+            ValidateCommand.self, StatusCommand.self, PlanCommand.self, CatalogCommand.self, SchemaCommand.self, KeygenCommand.self,
             InitCommand.self, ImportOpenAPICommand.self,
         ])
 

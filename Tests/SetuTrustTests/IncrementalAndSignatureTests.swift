@@ -1,0 +1,151 @@
+import Foundation
+import SetuEntitlements
+import SetuGit
+import SetuManifest
+import SetuTestSupport
+import SetuTrust
+import Testing
+
+struct IncrementalReplayTests {
+    @Test func incrementalRunAfterOneCommitMatchesAFullReplay() throws {
+        let fixture = try trustRootMarketplace()
+        try fixture.git("checkout", "-q", "-b", "acme/marksheet")
+        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
+        try fixture.commitAll("Subscribe", author: acmeDev)
+        try fixture.git("checkout", "-q", "main")
+        try fixture.git("merge", "-q", "--no-ff", "-m", "Approve", "acme/marksheet", author: cbseApprover)
+        let state = TemporaryDirectory()
+        let repository = try Repository(path: fixture.path)
+        let first = try TrustEngine.replay(repository, head: repository.resolveCommit("HEAD"), stateDirectory: state.path)
+        #expect(!first.incremental)
+        #expect(first.replayedCommits == 2)
+
+        try fixture.edit("subscriptions/acme-bank/marksheet.yaml", replacing: "plan: standard", with: "plan: premium")
+        try fixture.commitAll("Upgrade", author: acmeDev)
+        let head = try repository.resolveCommit("HEAD")
+        let incremental = try TrustEngine.replay(repository, head: head, stateDirectory: state.path)
+        #expect(incremental.incremental)
+        #expect(incremental.replayedCommits == 1)
+        let full = try TrustEngine.replay(repository, head: head)
+        #expect(incremental.state == full.state)
+        #expect(incremental.state.refused["subscriptions/acme-bank/marksheet.yaml"]?.reason == .pendingApproval)
+
+        let unchanged = try TrustEngine.replay(repository, head: head, stateDirectory: state.path)
+        #expect(unchanged.incremental && unchanged.replayedCommits == 0)
+    }
+
+    @Test func forcePushIsDetectedAndReplayedFromTheTrustRoot() throws {
+        let fixture = try trustRootMarketplace()
+        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
+        try fixture.commitAll("Subscribe", author: acmeDev)
+        let state = TemporaryDirectory()
+        let repository = try Repository(path: fixture.path)
+        let before = try TrustEngine.replay(repository, head: repository.resolveCommit("HEAD"), stateDirectory: state.path)
+        try fixture.git("reset", "-q", "--hard", "HEAD~1")
+        try fixture.write("catalog/cbse/class-x-certificates.yaml", try fixture.read("catalog/cbse/class-x-certificates.yaml").replacingOccurrences(of: "version: 3.0.0", with: "version: 3.1.0"))
+        try fixture.commitAll("Rewritten", author: cbseMember)
+        let after = try TrustEngine.replay(repository, head: repository.resolveCommit("HEAD"), stateDirectory: state.path)
+        #expect(!after.incremental)
+        #expect(after.rewrittenHistory == "history was rewritten: the stored head \(before.state.revision.prefix(7)) is no longer on the first-parent history of \(after.state.revision.prefix(7)); replayed from the trust root")
+        #expect(after.state.refused.isEmpty)
+        #expect(after.state == (try TrustEngine.replay(repository, head: repository.resolveCommit("HEAD"))).state)
+    }
+}
+
+struct SignatureModeTests {
+    let keys = TemporaryDirectory()
+
+    func keyPair(_ name: String) throws -> (path: String, line: String) {
+        try run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", keys.child(name)])
+        return (keys.child(name), try String(contentsOfFile: keys.child(name + ".pub"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// The example with `verification: signatures`, ACME's developer and CBSE's registrar registered with real keys.
+    func signedMarketplace() throws -> (GitFixture, dev: String, registrar: String) {
+        let fixture = try trustRootMarketplace()
+        let dev = try keyPair("dev"), registrar = try keyPair("registrar")
+        try fixture.edit("policies/platform.yaml", replacing: "verification: authors", with: "verification: signatures")
+        try fixture.edit("subscriptions/acme-bank/consumer.yaml", replacing: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG/H+66yLQkA2eV9tWrszDVGCTkuAlb1ZIr1u4ReBU01 dev@acme.example", with: dev.line)
+        try fixture.edit("catalog/cbse/publisher.yaml", replacing: "    - email: registrar@cbse.example\n      name: Registrar, Records", with: "    - email: registrar@cbse.example\n      sshKeys: [\"\(registrar.line)\"]")
+        try fixture.git("add", "-A")
+        try fixture.git("commit", "-q", "--amend", "--no-edit", author: admin)
+        return (fixture, dev.path, registrar.path)
+    }
+
+    func signedCommit(_ fixture: GitFixture, key: String, author: String, arguments: [String]) throws {
+        try fixture.git(["-c", "gpg.format=ssh", "-c", "user.signingkey=\(key)"] + arguments + ["-S"], author: author)
+    }
+
+    @Test func properlySignedApproverMergeActivates() throws {
+        let (fixture, dev, registrar) = try signedMarketplace()
+        try fixture.git("checkout", "-q", "-b", "acme/marksheet")
+        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
+        try fixture.git("add", "-A")
+        try signedCommit(fixture, key: dev, author: acmeDev, arguments: ["commit", "-q", "-m", "Subscribe"])
+        try fixture.git("checkout", "-q", "main")
+        try signedCommit(fixture, key: registrar, author: cbseApprover, arguments: ["merge", "-q", "--no-ff", "-m", "Approve", "acme/marksheet"])
+        #expect(summary(try entitlements(fixture)) == ["acme-bank/marksheet cbse/class-xii-marksheet standard active"])
+    }
+
+    @Test func unsignedMergeGivesNoIdentity() throws {
+        let (fixture, dev, _) = try signedMarketplace()
+        try fixture.git("checkout", "-q", "-b", "acme/marksheet")
+        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
+        try fixture.git("add", "-A")
+        try signedCommit(fixture, key: dev, author: acmeDev, arguments: ["commit", "-q", "-m", "Subscribe"])
+        try fixture.git("checkout", "-q", "main")
+        try fixture.git("merge", "-q", "--no-ff", "-m", "Approve, unsigned", "acme/marksheet", author: cbseApprover)
+        let report = try entitlements(fixture)
+        #expect(summary(report) == ["acme-bank/marksheet cbse/class-xii-marksheet standard pending"])
+        #expect(report.state.refused["subscriptions/acme-bank/marksheet.yaml"]?.by
+                == "merge by unidentified (unsigned commit by registrar@cbse.example) of commits by dev@acme.example")
+    }
+
+    @Test func unregisteredKeyGivesNoIdentity() throws {
+        let (fixture, _, _) = try signedMarketplace()
+        let stranger = try keyPair("stranger")
+        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
+        try fixture.git("add", "-A")
+        try signedCommit(fixture, key: stranger.path, author: acmeDev, arguments: ["commit", "-q", "-m", "Subscribe"])
+        let refused = try #require(try entitlements(fixture).state.refused["subscriptions/acme-bank/marksheet.yaml"])
+        #expect(refused.reason == .unauthorized)
+        #expect(refused.by == "unidentified (signed with an ssh-ed25519 key that no member, approver or admin has registered)")
+    }
+
+    /// Writes a raw commit object and points main at it.
+    func install(rawCommit: String, in fixture: GitFixture) throws {
+        try Data(rawCommit.utf8).write(to: URL(fileURLWithPath: keys.child("raw")))
+        let id = try fixture.git("hash-object", "-t", "commit", "-w", keys.child("raw"))
+        try fixture.git("update-ref", "refs/heads/main", id)
+    }
+
+    @Test func commitAlteredAfterSigningGivesNoIdentity() throws {
+        let (fixture, dev, _) = try signedMarketplace()
+        try fixture.write("subscriptions/acme-bank/consumer.yaml", try fixture.read("subscriptions/acme-bank/consumer.yaml").replacingOccurrences(of: "ACME Bank Ltd", with: "ACME Bank Limited"))
+        try fixture.git("add", "-A")
+        try signedCommit(fixture, key: dev, author: acmeDev, arguments: ["commit", "-q", "-m", "Rename"])
+        let raw = try fixture.git("cat-file", "commit", "HEAD") + "\n"
+        try install(rawCommit: raw.replacingOccurrences(of: "\nRename\n", with: "\nRename the bank\n"), in: fixture)
+        let refused = try #require(try entitlements(fixture).state.refused["subscriptions/acme-bank/consumer.yaml"])
+        #expect(refused.by == "unidentified (the signature does not match the commit: it was altered after signing, or signed by another key)")
+    }
+
+    @Test func signatureForAnotherNamespaceGivesNoIdentity() throws {
+        let (fixture, dev, _) = try signedMarketplace()
+        try fixture.write("subscriptions/acme-bank/consumer.yaml", try fixture.read("subscriptions/acme-bank/consumer.yaml").replacingOccurrences(of: "ACME Bank Ltd", with: "ACME Bank Limited"))
+        try fixture.commitAll("Rename", author: acmeDev)
+        let raw = try fixture.git("cat-file", "commit", "HEAD") + "\n"
+        try Data(raw.utf8).write(to: URL(fileURLWithPath: keys.child("payload")))
+        try run("/usr/bin/ssh-keygen", ["-q", "-Y", "sign", "-f", dev, "-n", "file", keys.child("payload")])
+        let signature = try String(contentsOfFile: keys.child("payload.sig"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let header = "gpgsig " + signature.split(separator: "\n").joined(separator: "\n ") + "\n"
+        let split = raw.range(of: "\n\n")!
+        try install(rawCommit: String(raw[..<split.lowerBound]) + "\n" + header + String(raw[split.upperBound...]).prefixedWithNewline, in: fixture)
+        let refused = try #require(try entitlements(fixture).state.refused["subscriptions/acme-bank/consumer.yaml"])
+        #expect(refused.by == "unidentified (signed for namespace 'file', not 'git')")
+    }
+}
+
+extension String {
+    var prefixedWithNewline: String { "\n" + self }
+}
