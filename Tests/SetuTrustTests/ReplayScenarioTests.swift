@@ -182,3 +182,31 @@ struct ReplayScenarioTests {
         #expect(report.entitlements[0].reason == "expired on 2026-01-31")
     }
 }
+
+struct GatewaySnapshotTests {
+    @Test func snapshotHoldsRoutesCredentialsAndActiveEntitlements() throws {
+        let fixture = try trustRootMarketplace()
+        try fixture.git("checkout", "-q", "-b", "acme/marksheet")
+        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
+        try fixture.commitAll("Subscribe", author: acmeDev)
+        try fixture.git("checkout", "-q", "main")
+        try fixture.git("merge", "-q", "--no-ff", "-m", "Approve", "acme/marksheet", author: cbseApprover)
+        try fixture.write("subscriptions/acme-bank/pan.yaml", marksheetSubscription.replacingOccurrences(of: "cbse/class-xii-marksheet", with: "incometax/pan-verification").replacingOccurrences(of: "name: marksheet", with: "name: pan"))
+        try fixture.commitAll("Ask for PAN", author: acmeDev)
+        let snapshot = GatewaySnapshot(try entitlements(fixture))
+        #expect(snapshot.revision == (try fixture.git("rev-parse", "HEAD")))
+        #expect(snapshot.routes.keys.sorted() == ["/cbse/v3/class-x", "/cbse/v3/class-xii", "/pan/v3", "/transport/v3/driving-licence", "/transport/v3/vehicle"])
+        let route = try #require(snapshot.routes["/cbse/v3/class-xii"])
+        #expect(route.upstreamURL == "https://api.cbse.example/v3")
+        #expect(route.timeoutMilliseconds == 10_000)
+        #expect(route.consent == .required)
+        #expect(route.operations.compactMap(\.operationId) == ["hpcer", "hscer", "hsmgr"])
+        #expect(snapshot.credentials["acme-bank-prod"]?.consumer == "acme-bank")
+        #expect(snapshot.credentials["acme-bank-prod"]?.notAfter == "2027-06-30")
+        #expect(snapshot.entitlements["acme-bank"]?.keys.sorted() == ["cbse/class-xii-marksheet"])
+        #expect(snapshot.inactive["acme-bank"]?["incometax/pan-verification"]?.state == .pending)
+        #expect(snapshot.plans["standard"]?.requests == 10)
+        #expect(snapshot.consentProviders["meripehchaan"]?.issuer == "https://meripehchaan.example")
+        #expect(snapshot.partners["edu-verify"]?.clientId == "EV7Q2K9M")
+    }
+}

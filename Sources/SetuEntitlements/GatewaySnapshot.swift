@@ -1,0 +1,106 @@
+import SetuManifest
+
+/// Everything the gateway needs to serve one revision, as one immutable value:
+/// built once per reconcile and swapped in whole, so no request sees half of two
+/// revisions.
+public struct GatewaySnapshot: Sendable {
+    /// An API the gateway proxies, found by its base path.
+    public struct Route: Sendable, Hashable {
+        public var api: String
+        public var publisher: String
+        public var category: Publisher.Category
+        public var basePath: String
+        public var upstreamURL: String
+        /// The upstream timeout in milliseconds.
+        public var timeoutMilliseconds: Int
+        public var consent: API.Consent
+        public var operations: [Operation]
+    }
+
+    /// A client id the gateway accepts, and whose it is.
+    public struct Credential: Sendable, Hashable {
+        public var clientId: String
+        public var consumer: String
+        public var keySHA256: String
+        public var notBefore: String?
+        public var notAfter: String?
+    }
+
+    /// The commit the snapshot was built from.
+    public var revision: String
+    /// Proxied APIs by base path; listing APIs are not routes.
+    public var routes: [String: Route]
+    /// Credentials by client id.
+    public var credentials: [String: Credential]
+    /// Active entitlements by consumer, then API id.
+    public var entitlements: [String: [String: Entitlement]]
+    /// Every entitlement that is not active, for explaining refusals.
+    public var inactive: [String: [String: Entitlement]]
+    /// Plans by name.
+    public var plans: [String: Plan]
+    /// Consent providers by name.
+    public var consentProviders: [String: ConsentProvider]
+    /// Authorized partners' consent-provider client ids, by consumer.
+    public var partners: [String: (provider: String, clientId: String)] {
+        partnerEntries.reduce(into: [:]) { $0[$1.consumer] = ($1.provider, $1.clientId) }
+    }
+    private var partnerEntries: [(consumer: String, provider: String, clientId: String)]
+
+    /// Builds the snapshot from entitlements derived for a revision. Manifests with
+    /// errors serve nothing: an invalid API has no route and an invalid consumer no credentials.
+    public init(_ report: EntitlementReport) {
+        let marketplace = report.validation.marketplace
+        let broken = Set(report.validation.diagnostics.filter { $0.severity == .error }.map(\.file))
+        revision = report.state.revision
+        var routes: [String: Route] = [:]
+        for api in marketplace.apis.values where !broken.contains(api.origin.file) {
+            guard let basePath = api.basePath, let upstream = api.upstreamURL,
+                  let category = marketplace.publishers[api.publisher]?.category, category != .listing else { continue }
+            routes[basePath] = Route(api: api.id, publisher: api.publisher, category: category, basePath: basePath,
+                                     upstreamURL: upstream, timeoutMilliseconds: Self.milliseconds(api.upstreamTimeout) ?? 30_000,
+                                     consent: api.consent(for: category), operations: api.operations)
+        }
+        self.routes = routes
+        var credentials: [String: Credential] = [:]
+        var partners: [(String, String, String)] = []
+        for consumer in marketplace.consumers.values where !broken.contains(consumer.origin.file) {
+            for credential in consumer.credentials {
+                credentials[credential.clientId] = Credential(clientId: credential.clientId, consumer: consumer.name,
+                                                              keySHA256: credential.keySHA256,
+                                                              notBefore: credential.notBefore, notAfter: credential.notAfter)
+            }
+            if let provider = consumer.partnerProvider, let clientId = consumer.partnerClientId {
+                partners.append((consumer.name, provider, clientId))
+            }
+        }
+        self.credentials = credentials
+        self.partnerEntries = partners
+        var active: [String: [String: Entitlement]] = [:]
+        var inactive: [String: [String: Entitlement]] = [:]
+        for entitlement in report.entitlements {
+            if entitlement.state == .active {
+                active[entitlement.consumer, default: [:]][entitlement.api] = entitlement
+            } else if active[entitlement.consumer]?[entitlement.api] == nil {
+                inactive[entitlement.consumer, default: [:]][entitlement.api] = entitlement
+            }
+        }
+        entitlements = active
+        self.inactive = inactive
+        plans = marketplace.plans
+        consentProviders = marketplace.consentProviders
+    }
+
+    /// `500ms`, `10s`, `2m`, `1h` in milliseconds.
+    static func milliseconds(_ duration: String?) -> Int? {
+        guard let duration else { return nil }
+        let digits = duration.prefix { $0.isNumber }
+        guard let value = Int(digits) else { return nil }
+        switch duration.dropFirst(digits.count) {
+        case "ms": return value
+        case "s": return value * 1000
+        case "m": return value * 60_000
+        case "h": return value * 3_600_000
+        default: return nil
+        }
+    }
+}
