@@ -245,6 +245,23 @@ public final class Repository {
         }
     }
 
+    /// The entry at `path` in `commit`'s tree, or `nil` when there is none.
+    public func file(in commit: ObjectID, at path: String) throws -> TreeFile? {
+        try withCommit(commit) { commitHandle in
+            var tree: OpaquePointer?
+            try check(git_commit_tree(&tree, commitHandle), "git_commit_tree")
+            defer { git_tree_free(tree) }
+            var entry: OpaquePointer?
+            let found = git_tree_entry_bypath(&entry, tree, path)
+            if found == GIT_ENOTFOUND.rawValue { return nil }
+            try check(found, "git_tree_entry_bypath")
+            defer { git_tree_entry_free(entry) }
+            var files: [TreeFile] = []
+            try collect(entry: entry!, path: path, into: &files)
+            return files.count == 1 && files[0].path == path ? files[0] : nil
+        }
+    }
+
     /// The size of a blob in bytes, read from its header without loading it.
     public func blobSize(_ id: ObjectID) throws -> Int {
         var oid = git_oid(id)
@@ -275,46 +292,127 @@ public final class Repository {
     // MARK: - Diffs
 
     /// The paths that differ between two commits' trees, below the given
-    /// top-level folders. `old == nil` compares against an empty tree.
+    /// top-level folders, sorted by path. `old == nil` compares against an empty tree.
+    ///
+    /// Trees are compared entry by entry and only subtrees whose ids differ are
+    /// entered, as git itself does; libgit2's general diff machinery costs several
+    /// times more for this one question, and history replay asks it for every commit.
     public func changedPaths(from old: ObjectID?, to new: ObjectID, under roots: [String]) throws -> [ChangedPath] {
         let oldTree = try old.map { try treeHandle(of: $0) }
         defer { if let oldTree { git_tree_free(oldTree) } }
         let newTree = try treeHandle(of: new)
         defer { git_tree_free(newTree) }
-        var options = git_diff_options()
-        try check(git_diff_options_init(&options, UInt32(GIT_DIFF_OPTIONS_VERSION)), "git_diff_options_init")
-        var diff: OpaquePointer?
-        try check(git_diff_tree_to_tree(&diff, handle, oldTree, newTree, &options), "git_diff_tree_to_tree")
-        defer { git_diff_free(diff) }
         var changes: [ChangedPath] = []
-        for index in 0..<git_diff_num_deltas(diff) {
-            guard let delta = git_diff_get_delta(diff, index)?.pointee else { continue }
-            let status: ChangedPath.Status
-            switch delta.status {
-            case GIT_DELTA_ADDED: status = .added
-            case GIT_DELTA_DELETED: status = .deleted
-            case GIT_DELTA_TYPECHANGE: status = .typeChanged
-            default: status = .modified
-            }
-            let pathPointer = status == .deleted ? delta.old_file.path : delta.new_file.path
-            guard let pathPointer else { continue }
-            let path = String(cString: pathPointer)
-            guard roots.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) else { continue }
-            var file: TreeFile?
-            if status != .deleted {
-                var oid = delta.new_file.id
-                let kind: TreeFile.Kind
-                switch UInt32(delta.new_file.mode) {
-                case GIT_FILEMODE_LINK.rawValue: kind = .symlink
-                case GIT_FILEMODE_COMMIT.rawValue: kind = .submodule
-                case GIT_FILEMODE_BLOB_EXECUTABLE.rawValue: kind = .executable
-                default: kind = .file
-                }
-                file = TreeFile(path: path, id: ObjectID(&oid), kind: kind)
-            }
-            changes.append(ChangedPath(path: path, status: status, file: file))
+        for root in roots.sorted() {
+            let oldEntry = try oldTree.flatMap { try entry(in: $0, at: root) }
+            defer { if let oldEntry { git_tree_entry_free(oldEntry) } }
+            let newEntry = try entry(in: newTree, at: root)
+            defer { if let newEntry { git_tree_entry_free(newEntry) } }
+            try compare(oldEntry, newEntry, path: root, into: &changes)
         }
         return changes
+    }
+
+    private func entry(in tree: OpaquePointer, at path: String) throws -> OpaquePointer? {
+        var entry: OpaquePointer?
+        let found = git_tree_entry_bypath(&entry, tree, path)
+        if found == GIT_ENOTFOUND.rawValue { return nil }
+        try check(found, "git_tree_entry_bypath")
+        return entry
+    }
+
+    /// Compares two tree entries at the same path (either may be missing).
+    private func compare(_ old: OpaquePointer?, _ new: OpaquePointer?, path: String, into changes: inout [ChangedPath]) throws {
+        let oldIsTree = old.map { git_tree_entry_filemode($0) == GIT_FILEMODE_TREE } ?? false
+        let newIsTree = new.map { git_tree_entry_filemode($0) == GIT_FILEMODE_TREE } ?? false
+        if let old, let new, git_tree_entry_filemode(old) == git_tree_entry_filemode(new),
+           git_oid_equal(git_tree_entry_id(old), git_tree_entry_id(new)) != 0 {
+            return
+        }
+        if oldIsTree || newIsTree {
+            let oldTree = oldIsTree ? try lookupTree(old!) : nil
+            defer { if let oldTree { git_tree_free(oldTree) } }
+            let newTree = newIsTree ? try lookupTree(new!) : nil
+            defer { if let newTree { git_tree_free(newTree) } }
+            // A file replaced by a folder (or the reverse) is a deletion plus additions.
+            if old != nil, !oldIsTree { changes.append(ChangedPath(path: path, status: .deleted)) }
+            try compareTrees(oldTree, newTree, prefix: path, into: &changes)
+            if let new, !newIsTree { changes.append(ChangedPath(path: path, status: .added, file: treeFile(new, path: path))) }
+            return
+        }
+        switch (old, new) {
+        case (nil, let new?):
+            changes.append(ChangedPath(path: path, status: .added, file: treeFile(new, path: path)))
+        case (.some, nil):
+            changes.append(ChangedPath(path: path, status: .deleted))
+        case (let old?, let new?):
+            let status: ChangedPath.Status = git_tree_entry_filemode(old) == git_tree_entry_filemode(new) ? .modified : .typeChanged
+            changes.append(ChangedPath(path: path, status: status, file: treeFile(new, path: path)))
+        default:
+            break
+        }
+    }
+
+    /// Walks two trees' sorted entries side by side.
+    private func compareTrees(_ old: OpaquePointer?, _ new: OpaquePointer?, prefix: String, into changes: inout [ChangedPath]) throws {
+        let oldCount = old.map { git_tree_entrycount($0) } ?? 0
+        let newCount = new.map { git_tree_entrycount($0) } ?? 0
+        var i = 0, j = 0
+        while i < oldCount || j < newCount {
+            let oldEntry = i < oldCount ? git_tree_entry_byindex(old, i) : nil
+            let newEntry = j < newCount ? git_tree_entry_byindex(new, j) : nil
+            let order: Int32
+            if let oldEntry, let newEntry {
+                order = gitOrder(oldEntry, newEntry)
+            } else {
+                order = oldEntry == nil ? 1 : -1
+            }
+            if order == 0 {
+                let name = String(cString: git_tree_entry_name(newEntry!))
+                try compare(oldEntry, newEntry, path: prefix + "/" + name, into: &changes)
+                i += 1
+                j += 1
+            } else if order < 0 {
+                let name = String(cString: git_tree_entry_name(oldEntry!))
+                try compare(oldEntry, nil, path: prefix + "/" + name, into: &changes)
+                i += 1
+            } else {
+                let name = String(cString: git_tree_entry_name(newEntry!))
+                try compare(nil, newEntry, path: prefix + "/" + name, into: &changes)
+                j += 1
+            }
+        }
+    }
+
+    /// Git's order of tree entries: by name, a folder's name read as if it ended in '/'.
+    private func gitOrder(_ a: OpaquePointer, _ b: OpaquePointer) -> Int32 {
+        guard var left = git_tree_entry_name(a).map(UnsafeRawPointer.init)?.assumingMemoryBound(to: UInt8.self),
+              var right = git_tree_entry_name(b).map(UnsafeRawPointer.init)?.assumingMemoryBound(to: UInt8.self) else { return 0 }
+        while left.pointee != 0, left.pointee == right.pointee {
+            left += 1
+            right += 1
+        }
+        let slash = UInt8(ascii: "/")
+        let l = left.pointee != 0 ? left.pointee : (git_tree_entry_filemode(a) == GIT_FILEMODE_TREE ? slash : 0)
+        let r = right.pointee != 0 ? right.pointee : (git_tree_entry_filemode(b) == GIT_FILEMODE_TREE ? slash : 0)
+        return Int32(l) - Int32(r)
+    }
+
+    private func lookupTree(_ entry: OpaquePointer) throws -> OpaquePointer {
+        var tree: OpaquePointer?
+        try check(git_tree_lookup(&tree, handle, git_tree_entry_id(entry)), "git_tree_lookup")
+        return tree!
+    }
+
+    private func treeFile(_ entry: OpaquePointer, path: String) -> TreeFile {
+        let kind: TreeFile.Kind
+        switch git_tree_entry_filemode(entry) {
+        case GIT_FILEMODE_LINK: kind = .symlink
+        case GIT_FILEMODE_COMMIT: kind = .submodule
+        case GIT_FILEMODE_BLOB_EXECUTABLE: kind = .executable
+        default: kind = .file
+        }
+        return TreeFile(path: path, id: ObjectID(git_tree_entry_id(entry)), kind: kind)
     }
 
     private func treeHandle(of commit: ObjectID) throws -> OpaquePointer {
@@ -431,9 +529,19 @@ public final class Repository {
 
 extension ObjectID {
     fileprivate init(_ oid: UnsafePointer<git_oid>) {
-        var buffer = [CChar](repeating: 0, count: 41)
-        git_oid_tostr(&buffer, buffer.count, oid)
-        self.init(validatedHex: String(decoding: buffer.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        // Hex-encoded by hand: ids are made for every tree entry and commit read,
+        // and git_oid_tostr plus a C-string copy cost more than the rest of the walk.
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        let hex = withUnsafeBytes(of: oid.pointee.id) { raw in
+            String(unsafeUninitializedCapacity: 40) { buffer in
+                for (index, byte) in raw.enumerated() {
+                    buffer[2 * index] = digits[Int(byte >> 4)]
+                    buffer[2 * index + 1] = digits[Int(byte & 0x0F)]
+                }
+                return 40
+            }
+        }
+        self.init(validatedHex: hex)
     }
 
     fileprivate init(_ oid: git_oid) {

@@ -48,6 +48,9 @@ public struct ValidationReport: Sendable {
     public var isValid: Bool { errorCount == 0 }
 }
 
+/// Read once: asking the system costs a file read each time.
+private let processorCount = ProcessInfo.processInfo.activeProcessorCount
+
 /// The top-level folders a marketplace repository keeps its manifests in.
 public let marketplaceRoots = ["catalog", "policies", "subscriptions"]
 
@@ -262,14 +265,21 @@ struct ValidationRun {
         let results = ConcurrentResults<LoadedFile>(count: toLoad.count)
         let limits = self.limits
         let schemas = ManifestSchemas.shared
-        let chunk = max(1, toLoad.count / (ProcessInfo.processInfo.activeProcessorCount * 8))
-        let chunks = (toLoad.count + chunk - 1) / chunk
-        toLoad.withUnsafeBufferPointer { pending in
-            let pending = UnsafeSendable(pending)
-            DispatchQueue.concurrentPerform(iterations: chunks) { index in
-                for item in index * chunk ..< min(pending.value.count, (index + 1) * chunk) {
-                    let entry = pending.value[item]
-                    results.set(item, Self.load(path: entry.path, bytes: entry.bytes, role: entry.role, limits: limits, schemas: schemas))
+        if toLoad.count < 8 {
+            // Too few to be worth handing to other threads (history replay checks files one at a time).
+            for (item, entry) in toLoad.enumerated() {
+                results.set(item, Self.load(path: entry.path, bytes: entry.bytes, role: entry.role, limits: limits, schemas: schemas))
+            }
+        } else {
+            let chunk = max(1, toLoad.count / (processorCount * 8))
+            let chunks = (toLoad.count + chunk - 1) / chunk
+            toLoad.withUnsafeBufferPointer { pending in
+                let pending = UnsafeSendable(pending)
+                DispatchQueue.concurrentPerform(iterations: chunks) { index in
+                    for item in index * chunk ..< min(pending.value.count, (index + 1) * chunk) {
+                        let entry = pending.value[item]
+                        results.set(item, Self.load(path: entry.path, bytes: entry.bytes, role: entry.role, limits: limits, schemas: schemas))
+                    }
                 }
             }
         }

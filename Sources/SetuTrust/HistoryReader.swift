@@ -68,10 +68,9 @@ public struct HistoryReader {
             // the merge is what can make it take effect.
             let diffed = Set(changes.map(\.path))
             let touched = Set(sides.flatMap(\.paths)).subtracting(diffed)
-            if !touched.isEmpty {
-                let tree = try repository.files(in: commit.id, under: marketplaceRoots)
-                for file in tree where touched.contains(file.path) {
-                    changes.append(try change(ChangedPath(path: file.path, status: .modified, file: file)))
+            for path in touched.sorted() {
+                if let file = try repository.file(in: commit.id, at: path) {
+                    changes.append(try change(ChangedPath(path: path, status: .modified, file: file)))
                 }
             }
         }

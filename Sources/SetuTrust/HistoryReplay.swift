@@ -259,31 +259,33 @@ struct TrustView: Sendable {
         update(paths: Array(files.keys), files: files)
     }
 
-    /// Re-reads the ownership files among `paths`.
+    /// Re-reads the ownership files among `paths`: the platform policy and every
+    /// publisher and consumer registration. They are validated together, in one
+    /// pass, since a trust root or a stored state brings all of them at once.
     mutating func update(paths: [String], files: [String: EffectiveFile]) {
-        var keysChanged = false
-        for path in paths {
+        let ownership = paths.filter(Self.isOwnershipFile)
+        guard !ownership.isEmpty else { return }
+        let present = ownership.compactMap { path in files[path].map { SourceFile(path: path, content: .bytes($0.content)) } }
+        let marketplace = MarketplaceValidator().validate(present).marketplace
+        for path in ownership {
             let parts = path.split(separator: "/").map(String.init)
-            let content = files[path]?.content
-            let marketplace = content.map { MarketplaceValidator().validate([SourceFile(path: path, content: .bytes($0))]).marketplace }
+            let exists = files[path] != nil
             var members: [Member] = []
-            switch (parts.first, parts.count, parts.last) {
-            case ("policies", 2, "platform.yaml"):
-                let platform = marketplace?.platform
+            switch parts[0] {
+            case "policies":
+                let platform = exists ? marketplace.platform : nil
                 verification = platform?.verification ?? .none
                 admins = Set(platform?.admins.map { $0.email.lowercased() } ?? [])
                 members = platform?.admins ?? []
-            case ("catalog", 3, "publisher.yaml"):
-                let publisher = marketplace?.publishers[parts[1]]
+            case "catalog":
+                let publisher = exists ? marketplace.publishers[parts[1]] : nil
                 publisherMembers[parts[1]] = publisher.map { Set($0.members.map { $0.email.lowercased() }) }
                 publisherApprovers[parts[1]] = publisher.map { Set($0.approvers.map { $0.email.lowercased() }) }
                 members = (publisher?.members ?? []) + (publisher?.approvers ?? [])
-            case ("subscriptions", 3, "consumer.yaml"):
-                let consumer = marketplace?.consumers[parts[1]]
+            default:
+                let consumer = exists ? marketplace.consumers[parts[1]] : nil
                 consumerMembers[parts[1]] = consumer.map { Set($0.members.map { $0.email.lowercased() }) }
                 members = consumer?.members ?? []
-            default:
-                continue
             }
             var keys: [SSHPublicKey: String] = [:]
             for member in members {
@@ -291,14 +293,19 @@ struct TrustView: Sendable {
                     if let key = SSHPublicKey(authorizedKey: line) { keys[key] = member.email.lowercased() }
                 }
             }
-            keysByPath[path] = keys
-            keysChanged = true
+            keysByPath[path] = keys.isEmpty ? nil : keys
         }
-        if keysChanged {
-            keyOwners = [:]
-            for (_, keys) in keysByPath.sorted(by: { $0.key < $1.key }) {
-                keyOwners.merge(keys) { first, _ in first }
-            }
+        keyOwners = [:]
+        for (_, keys) in keysByPath.sorted(by: { $0.key < $1.key }) {
+            keyOwners.merge(keys) { first, _ in first }
+        }
+    }
+
+    static func isOwnershipFile(_ path: String) -> Bool {
+        let parts = path.split(separator: "/")
+        switch (parts.first, parts.count, parts.last) {
+        case ("policies", 2, "platform.yaml"), ("catalog", 3, "publisher.yaml"), ("subscriptions", 3, "consumer.yaml"): return true
+        default: return false
         }
     }
 

@@ -112,7 +112,29 @@ struct RepositoryTests {
         let changes = try repository.changedPaths(from: repository.resolveCommit("HEAD~1"), to: repository.resolveCommit("HEAD"), under: ["catalog"])
         #expect(changes.map { "\($0.status) \($0.path)" } == ["modified catalog/a/api.yaml", "deleted catalog/a/publisher.yaml"])
         let fromEmpty = try repository.changedPaths(from: nil, to: repository.resolveCommit("v1"), under: ["catalog", "policies"])
-        #expect(fromEmpty == [ChangedPath(path: "catalog/a/publisher.yaml", status: .added)])
+        #expect(fromEmpty.map { "\($0.status) \($0.path) \($0.file?.kind == .file)" } == ["added catalog/a/publisher.yaml true"])
+    }
+
+    @Test func diffFollowsGitsEntryOrderForFoldersAndFilesThatShareAPrefix() throws {
+        let fixture = try GitFixture()
+        for path in ["catalog/p/a.yaml", "catalog/p/a/x.yaml", "catalog/p/a-b.yaml", "catalog/p/a0.yaml", "catalog/q.yaml"] {
+            try fixture.write(path, "one\n")
+        }
+        try fixture.commitAll("first")
+        for path in ["catalog/p/a.yaml", "catalog/p/a/x.yaml", "catalog/p/a0.yaml"] {
+            try fixture.write(path, "two\n")
+        }
+        try fixture.remove("catalog/p/a-b.yaml")
+        try fixture.write("catalog/p/a/y.yaml", "new\n")
+        try fixture.commitAll("second")
+        let repository = try Repository(path: fixture.path)
+        let changes = try repository.changedPaths(from: repository.resolveCommit("HEAD~1"), to: repository.resolveCommit("HEAD"), under: ["catalog"])
+        #expect(changes.map { "\($0.status) \($0.path)" }.sorted() == [
+            "added catalog/p/a/y.yaml", "deleted catalog/p/a-b.yaml", "modified catalog/p/a.yaml",
+            "modified catalog/p/a/x.yaml", "modified catalog/p/a0.yaml",
+        ])
+        let git = try fixture.git("diff", "--name-status", "HEAD~1", "HEAD")
+        #expect(git.split(separator: "\n").count == changes.count)
     }
 
     @Test func extractsSSHSignatureAndSignedPayload() throws {
