@@ -1,4 +1,7 @@
 internal import CLibGit2
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// libgit2 needs one global initialisation per process; a global `let` runs it once,
 /// lazily and thread-safely.
@@ -427,6 +430,12 @@ public final class Repository {
 
     /// The signature on a commit and the payload it signs; `nil` for an unsigned commit.
     public func signature(of commit: ObjectID) throws -> CommitSignature? {
+        // Most commits are unsigned: the parsed header says so without reading the object again.
+        let signed = try withCommit(commit) { handle -> Bool in
+            guard let header = git_commit_raw_header(handle) else { return false }
+            return strncmp(header, "gpgsig ", 7) == 0 || strstr(header, "\ngpgsig ") != nil
+        }
+        guard signed else { return nil }
         var oid = git_oid(commit)
         var signature = git_buf()
         var payload = git_buf()

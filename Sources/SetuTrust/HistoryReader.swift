@@ -58,7 +58,11 @@ public struct HistoryReader {
         var changes = try repository.changedPaths(from: commit.parents.first, to: commit.id, under: marketplaceRoots).map(change)
         var sides: [SideCommit] = []
         if commit.parents.count > 1 {
-            for side in try repository.commits(reachableFrom: commit.parents[1], hiding: [commit.parents[0]]) {
+            // The usual branch is one commit on top of the first parent: no walk needed for it.
+            let tip = try repository.commit(commit.parents[1])
+            let branch = commit.parents.count == 2 && tip.parents == [commit.parents[0]]
+                ? [tip] : try repository.commits(reachableFrom: commit.parents[1], hiding: [commit.parents[0]])
+            for side in branch {
                 let paths = try repository.changedPaths(from: side.parents.first, to: side.id, under: marketplaceRoots).map(\.path)
                 sides.append(SideCommit(id: side.id.hex, author: side.author, signature: try repository.signature(of: side.id),
                                         paths: Set(paths)))
@@ -125,8 +129,10 @@ public enum TrustEngine {
            trustRoot == nil || stored.trustRoot == trustRoot {
             if let newer = try reader.commitsAfter(stored.head, upTo: head) {
                 var replay = HistoryReplay(state: stored.state)
-                for commit in newer {
-                    replay.apply(try reader.replayCommit(commit))
+                let commits = try newer.map(reader.replayCommit)
+                replay.precheck(commits)
+                for commit in commits {
+                    replay.apply(commit)
                 }
                 let outcome = ReplayOutcome(state: replay.state, trustRoot: stored.trustRoot, replayedCommits: newer.count,
                                             incremental: true, rewrittenHistory: nil)
@@ -138,8 +144,10 @@ public enum TrustEngine {
         let chain = try reader.firstParentChain(to: head, from: trustRoot)
         var replay = HistoryReplay(state: EffectiveState(revision: ""))
         replay.applyTrustRoot(id: chain[0].id.hex, files: try reader.tree(of: chain[0].id))
-        for commit in chain.dropFirst() {
-            replay.apply(try reader.replayCommit(commit))
+        let commits = try chain.dropFirst().map(reader.replayCommit)
+        replay.precheck(commits)
+        for commit in commits {
+            replay.apply(commit)
         }
         let outcome = ReplayOutcome(state: replay.state, trustRoot: chain[0].id, replayedCommits: chain.count,
                                     incremental: false, rewrittenHistory: rewritten)

@@ -1,3 +1,4 @@
+import Dispatch
 import SetuEntitlements
 import SetuGit
 import SetuManifest
@@ -80,6 +81,8 @@ public struct HistoryReplay: Sendable {
     public private(set) var state: EffectiveState
     private var view: TrustView
     private let validator = MarketplaceValidator()
+    /// Problems of versions checked ahead of time, by path and blob id.
+    private var checked: [String: [Diagnostic]] = [:]
 
     /// Starts from an effective state (empty before the trust root).
     public init(state: EffectiveState) {
@@ -163,7 +166,7 @@ public struct HistoryReplay: Sendable {
         guard isOwner else {
             return refuse(.unauthorized, "trust.owner", "changing \(change.path) needs \(owners.description)", needs: owners.emails.sorted())
         }
-        if let problem = validity(of: change.path, content: content).first {
+        if let problem = validity(of: change.path, content: content, blob: change.blob).first {
             return refuse(.invalid, problem.rule, DiagnosticFormatter.headline(problem))
         }
         let newBytes = bytes(content)
@@ -198,8 +201,37 @@ public struct HistoryReplay: Sendable {
         return true
     }
 
-    private func validity(of path: String, content: SourceFile.Content) -> [Diagnostic] {
-        validator.checkFile(SourceFile(path: path, content: content))
+    private func validity(of path: String, content: SourceFile.Content, blob: String? = nil) -> [Diagnostic] {
+        if let blob, let known = checked[path + "\u{0}" + blob] { return known }
+        return validator.checkFile(SourceFile(path: path, content: content))
+    }
+
+    /// Checks every new version the commits bring, in parallel, before they are
+    /// replayed: whether a version is valid depends only on its path and bytes,
+    /// while deciding who may change it must go commit by commit.
+    public mutating func precheck(_ commits: [ReplayCommit]) {
+        var seen = Set<String>()
+        var pending: [(key: String, file: SourceFile)] = []
+        for commit in commits {
+            for change in commit.changes {
+                guard let content = change.content, let blob = change.blob else { continue }
+                let key = change.path + "\u{0}" + blob
+                if checked[key] == nil, seen.insert(key).inserted {
+                    pending.append((key, SourceFile(path: change.path, content: content)))
+                }
+            }
+        }
+        let results = ConcurrentSlots<[Diagnostic]>(count: pending.count)
+        let validator = self.validator
+        pending.withUnsafeBufferPointer { buffer in
+            let work = UnsafeBufferSendable(buffer)
+            DispatchQueue.concurrentPerform(iterations: work.buffer.count) { index in
+                results.set(index, validator.checkFile(work.buffer[index].file))
+            }
+        }
+        for (index, item) in pending.enumerated() {
+            checked[item.key] = results.value(at: index)
+        }
     }
 
     private func describe(merger: Identity, commit: ReplayCommit, sides: [Identity]) -> String {
@@ -356,4 +388,32 @@ struct TrustView: Sendable {
               let slash = api.firstIndex(of: "/") else { return nil }
         return String(api[..<slash])
     }
+}
+
+/// Results written by concurrent iterations, one slot each, read after they finish.
+final class ConcurrentSlots<Value>: @unchecked Sendable {
+    private let storage: UnsafeMutablePointer<Value?>
+    private let count: Int
+
+    init(count: Int) {
+        self.count = count
+        storage = .allocate(capacity: max(count, 1))
+        storage.initialize(repeating: nil, count: count)
+    }
+
+    deinit {
+        storage.deinitialize(count: count)
+        storage.deallocate()
+    }
+
+    /// Each index is written by exactly one iteration, so no lock is needed.
+    func set(_ index: Int, _ value: Value) { storage[index] = value }
+
+    func value(at index: Int) -> Value? { storage[index] }
+}
+
+/// A buffer that concurrent iterations only read.
+struct UnsafeBufferSendable<Element>: @unchecked Sendable {
+    let buffer: UnsafeBufferPointer<Element>
+    init(_ buffer: UnsafeBufferPointer<Element>) { self.buffer = buffer }
 }
