@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SETU := .build/debug/setu
 
-.PHONY: deps build demo test bench-validate schemas clean
+.PHONY: deps build demo test bench-validate bench-history schemas clean
 
 deps:
 	@scripts/install-deps
@@ -29,6 +29,9 @@ schemas: build
 
 bench-validate: deps
 	bench/validate
+
+bench-history: deps
+	bench/history
 
 clean:
 	rm -rf .build schemas
