@@ -79,6 +79,18 @@ public struct MarketplaceValidator: Sendable {
         }
     }
 
+    /// `checkFile` for many files, in parallel; results in the order given.
+    public func checkFiles(_ files: [SourceFile]) -> [[Diagnostic]] {
+        let results = ConcurrentResults<[Diagnostic]>(count: files.count)
+        files.withUnsafeBufferPointer { buffer in
+            let pending = UnsafeSendable(buffer)
+            DispatchQueue.concurrentPerform(iterations: pending.value.count) { index in
+                results.set(index, checkFile(pending.value[index]))
+            }
+        }
+        return results.values
+    }
+
     /// Validates the given files, reporting every problem in one pass.
     public func validate(_ files: [SourceFile]) -> ValidationReport {
         var run = ValidationRun(limits: limits, files: files)

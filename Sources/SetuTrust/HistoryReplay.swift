@@ -1,4 +1,3 @@
-import Dispatch
 import SetuEntitlements
 import SetuGit
 import SetuManifest
@@ -221,16 +220,9 @@ public struct HistoryReplay: Sendable {
                 }
             }
         }
-        let results = ConcurrentSlots<[Diagnostic]>(count: pending.count)
-        let validator = self.validator
-        pending.withUnsafeBufferPointer { buffer in
-            let work = UnsafeBufferSendable(buffer)
-            DispatchQueue.concurrentPerform(iterations: work.buffer.count) { index in
-                results.set(index, validator.checkFile(work.buffer[index].file))
-            }
-        }
-        for (index, item) in pending.enumerated() {
-            checked[item.key] = results.value(at: index)
+        let results = validator.checkFiles(pending.map(\.file))
+        for (item, problems) in zip(pending, results) {
+            checked[item.key] = problems
         }
     }
 
@@ -388,32 +380,4 @@ struct TrustView: Sendable {
               let slash = api.firstIndex(of: "/") else { return nil }
         return String(api[..<slash])
     }
-}
-
-/// Results written by concurrent iterations, one slot each, read after they finish.
-final class ConcurrentSlots<Value>: @unchecked Sendable {
-    private let storage: UnsafeMutablePointer<Value?>
-    private let count: Int
-
-    init(count: Int) {
-        self.count = count
-        storage = .allocate(capacity: max(count, 1))
-        storage.initialize(repeating: nil, count: count)
-    }
-
-    deinit {
-        storage.deinitialize(count: count)
-        storage.deallocate()
-    }
-
-    /// Each index is written by exactly one iteration, so no lock is needed.
-    func set(_ index: Int, _ value: Value) { storage[index] = value }
-
-    func value(at index: Int) -> Value? { storage[index] }
-}
-
-/// A buffer that concurrent iterations only read.
-struct UnsafeBufferSendable<Element>: @unchecked Sendable {
-    let buffer: UnsafeBufferPointer<Element>
-    init(_ buffer: UnsafeBufferPointer<Element>) { self.buffer = buffer }
 }

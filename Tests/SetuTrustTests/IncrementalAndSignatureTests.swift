@@ -9,11 +9,7 @@ import Testing
 struct IncrementalReplayTests {
     @Test func incrementalRunAfterOneCommitMatchesAFullReplay() throws {
         let fixture = try trustRootMarketplace()
-        try fixture.git("checkout", "-q", "-b", "acme/marksheet")
-        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
-        try fixture.commitAll("Subscribe", author: acmeDev)
-        try fixture.git("checkout", "-q", "main")
-        try fixture.git("merge", "-q", "--no-ff", "-m", "Approve", "acme/marksheet", author: cbseApprover)
+        try subscribeOnBranch(fixture, mergedBy: cbseApprover)
         let state = TemporaryDirectory()
         let repository = try Repository(path: fixture.path)
         let first = try TrustEngine.replay(repository, head: repository.resolveCommit("HEAD"), stateDirectory: state.path)

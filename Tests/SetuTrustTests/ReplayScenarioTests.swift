@@ -36,6 +36,15 @@ func trustRootMarketplace() throws -> GitFixture {
     return fixture
 }
 
+/// ACME's developer subscribes to the marksheet API on a branch, and `merger` merges it with a merge commit.
+func subscribeOnBranch(_ fixture: GitFixture, mergedBy merger: String) throws {
+    try fixture.git("checkout", "-q", "-b", "acme/marksheet")
+    try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
+    try fixture.commitAll("Subscribe to the marksheet API", author: acmeDev)
+    try fixture.git("checkout", "-q", "main")
+    try fixture.git("merge", "-q", "--no-ff", "-m", "Merge acme/marksheet", "acme/marksheet", author: merger)
+}
+
 func entitlements(_ fixture: GitFixture, today: String = "2026-11-28") throws -> EntitlementReport {
     let repository = try Repository(path: fixture.path)
     let state = try TrustEngine.replay(repository, head: repository.resolveCommit("HEAD")).state
@@ -61,11 +70,7 @@ struct ReplayScenarioTests {
 
     @Test func approverOfThePublisherMergingActivates() throws {
         let fixture = try trustRootMarketplace()
-        try fixture.git("checkout", "-q", "-b", "acme/marksheet")
-        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
-        try fixture.commitAll("Subscribe to the marksheet API", author: acmeDev)
-        try fixture.git("checkout", "-q", "main")
-        try fixture.git("merge", "-q", "--no-ff", "-m", "Approve ACME's marksheet subscription", "acme/marksheet", author: cbseApprover)
+        try subscribeOnBranch(fixture, mergedBy: cbseApprover)
         let report = try entitlements(fixture)
         #expect(summary(report) == ["acme-bank/marksheet cbse/class-xii-marksheet standard active"])
         let merge = try fixture.git("rev-parse", "HEAD")
@@ -75,11 +80,7 @@ struct ReplayScenarioTests {
 
     @Test func approverOfAnotherPublisherMergingLeavesItPending() throws {
         let fixture = try trustRootMarketplace()
-        try fixture.git("checkout", "-q", "-b", "acme/marksheet")
-        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
-        try fixture.commitAll("Subscribe to the marksheet API", author: acmeDev)
-        try fixture.git("checkout", "-q", "main")
-        try fixture.git("merge", "-q", "--no-ff", "-m", "Merge", "acme/marksheet", author: taxApprover)
+        try subscribeOnBranch(fixture, mergedBy: taxApprover)
         let report = try entitlements(fixture)
         #expect(summary(report) == ["acme-bank/marksheet cbse/class-xii-marksheet standard pending"])
         #expect(report.state.refused["subscriptions/acme-bank/marksheet.yaml"]?.by
@@ -127,11 +128,7 @@ struct ReplayScenarioTests {
 
     @Test func biggerPlanStaysPendingWhileTheApprovedOneWorksAndDeletionIsImmediate() throws {
         let fixture = try trustRootMarketplace()
-        try fixture.git("checkout", "-q", "-b", "acme/marksheet")
-        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
-        try fixture.commitAll("Subscribe", author: acmeDev)
-        try fixture.git("checkout", "-q", "main")
-        try fixture.git("merge", "-q", "--no-ff", "-m", "Approve", "acme/marksheet", author: cbseApprover)
+        try subscribeOnBranch(fixture, mergedBy: cbseApprover)
         try fixture.edit("subscriptions/acme-bank/marksheet.yaml", replacing: "plan: standard", with: "plan: premium")
         try fixture.commitAll("Upgrade to premium", author: acmeDev)
         #expect(summary(try entitlements(fixture)) == [
@@ -145,11 +142,7 @@ struct ReplayScenarioTests {
 
     @Test func approverRevokesAtOnce() throws {
         let fixture = try trustRootMarketplace()
-        try fixture.git("checkout", "-q", "-b", "acme/marksheet")
-        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
-        try fixture.commitAll("Subscribe", author: acmeDev)
-        try fixture.git("checkout", "-q", "main")
-        try fixture.git("merge", "-q", "--no-ff", "-m", "Approve", "acme/marksheet", author: cbseApprover)
+        try subscribeOnBranch(fixture, mergedBy: cbseApprover)
         try fixture.remove("subscriptions/acme-bank/marksheet.yaml")
         try fixture.commitAll("Revoke", author: cbseApprover)
         #expect(summary(try entitlements(fixture)) == [])
@@ -186,11 +179,7 @@ struct ReplayScenarioTests {
 struct GatewaySnapshotTests {
     @Test func snapshotHoldsRoutesCredentialsAndActiveEntitlements() throws {
         let fixture = try trustRootMarketplace()
-        try fixture.git("checkout", "-q", "-b", "acme/marksheet")
-        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
-        try fixture.commitAll("Subscribe", author: acmeDev)
-        try fixture.git("checkout", "-q", "main")
-        try fixture.git("merge", "-q", "--no-ff", "-m", "Approve", "acme/marksheet", author: cbseApprover)
+        try subscribeOnBranch(fixture, mergedBy: cbseApprover)
         try fixture.write("subscriptions/acme-bank/pan.yaml", marksheetSubscription.replacingOccurrences(of: "cbse/class-xii-marksheet", with: "incometax/pan-verification").replacingOccurrences(of: "name: marksheet", with: "name: pan"))
         try fixture.commitAll("Ask for PAN", author: acmeDev)
         let snapshot = GatewaySnapshot(try entitlements(fixture))
