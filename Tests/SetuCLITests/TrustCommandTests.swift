@@ -55,6 +55,24 @@ struct TrustCommandTests {
         #expect((document["refused"] as! [[String: Any]]).map { $0["reason"] as! String } == ["pending-approval"])
     }
 
+    @Test func planListsCatalogChanges() throws {
+        let fixture = try marketplaceWithBranch()
+        try fixture.git("checkout", "-q", "-b", "cbse/new-api", "main")
+        try fixture.write("catalog/cbse/class-x-certificates.yaml", try fixture.read("catalog/cbse/class-x-certificates.yaml").replacingOccurrences(of: "version: 3.0.0", with: "version: 3.1.0"))
+        try fixture.remove("catalog/datagov/mandi-prices.yaml")
+        try fixture.commitAll("Revise Class X", author: "CBSE IT <it@cbse.example>")
+        let result = try setu("plan", "main..cbse/new-api", "--repo", fixture.path, "--merged-by", "it@cbse.example")
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("""
+            catalog
+              ~ API cbse/class-x-certificates changed
+
+            would not take effect
+              catalog/datagov/mandi-prices.yaml (unauthorized, by merge by it@cbse.example of commits by it@cbse.example)
+                deleting catalog/datagov/mandi-prices.yaml needs a member of publisher datagov or a platform admin
+            """))
+    }
+
     @Test func planExitsOneForAnUnauthorizedChange() throws {
         let fixture = try marketplaceWithBranch()
         try fixture.git("checkout", "-q", "acme/marksheet")

@@ -145,3 +145,36 @@ struct SignatureModeTests {
 extension String {
     var prefixedWithNewline: String { "\n" + self }
 }
+
+struct TrustRootTests {
+    @Test func aPinnedTrustRootTrustsItsTreeAndIgnoresEarlierHistory() throws {
+        let fixture = try trustRootMarketplace()
+        // Committed by a consumer straight to main: pending when replayed from the root commit...
+        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
+        try fixture.commitAll("Subscribe", author: acmeDev)
+        let repository = try Repository(path: fixture.path)
+        let head = try repository.resolveCommit("HEAD")
+        #expect(try TrustEngine.replay(repository, head: head).state.refused.count == 1)
+        // ...but in force when the operator pins that very commit as the trust root.
+        let pinned = try TrustEngine.replay(repository, head: head, trustRoot: head)
+        #expect(pinned.trustRoot == head)
+        #expect(pinned.state.refused.isEmpty)
+        #expect(pinned.state.files["subscriptions/acme-bank/marksheet.yaml"]?.approval == Approval(commit: head.hex, approver: "trust root"))
+    }
+
+    @Test func aTrustRootOffTheHistoryIsAnError() throws {
+        let fixture = try trustRootMarketplace()
+        try fixture.git("checkout", "-q", "-b", "other")
+        try fixture.commitAll("elsewhere", author: admin)
+        let other = try fixture.git("rev-parse", "HEAD")
+        try fixture.git("checkout", "-q", "main")
+        try fixture.commitAll("on main", author: admin)
+        let repository = try Repository(path: fixture.path)
+        do {
+            _ = try TrustEngine.replay(repository, head: repository.resolveCommit("main"), trustRoot: ObjectID(hex: other)!)
+            Issue.record("a trust root off the history was accepted")
+        } catch let error as GitError {
+            #expect(error.message == "the trust root \(other.prefix(7)) is not on the first-parent history of \(try fixture.git("rev-parse", "--short=7", "main"))")
+        }
+    }
+}
