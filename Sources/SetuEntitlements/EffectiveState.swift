@@ -67,6 +67,13 @@ public struct RefusedChange: Sendable, Hashable, Codable {
     /// For a pending subscription: the content waiting for approval.
     public var pendingContent: [UInt8]?
 
+    /// A report of the change without the pending content (which only replay needs).
+    public var withoutContent: RefusedChange {
+        var copy = self
+        copy.pendingContent = nil
+        return copy
+    }
+
     /// Creates a refused change.
     public init(path: String, commit: String, by: String, reason: Reason, rule: String, message: String,
                 needs: [String] = [], pendingContent: [UInt8]? = nil) {

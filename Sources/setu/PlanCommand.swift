@@ -104,7 +104,7 @@ struct PlanCommand: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let document = Document(base: parts.base, head: parts.head, mergedBy: plan.mergedBy, entitlements: plan.entitlementChanges,
-                                catalog: plan.catalogChanges, refused: plan.refused)
+                                catalog: plan.catalogChanges, refused: plan.refused.map(\.withoutContent))
         return String(decoding: try encoder.encode(document), as: UTF8.self) + "\n"
     }
 

@@ -52,7 +52,9 @@ struct TrustCommandTests {
             """)
         let json = try setu("plan", "main..acme/marksheet", "--repo", fixture.path, "--merged-by", "director.systems@incometax.example", "--format", "json")
         let document = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
-        #expect((document["refused"] as! [[String: Any]]).map { $0["reason"] as! String } == ["pending-approval"])
+        let refused = document["refused"] as! [[String: Any]]
+        #expect(refused.map { $0["reason"] as! String } == ["pending-approval"])
+        #expect(refused[0]["pendingContent"] == nil)
     }
 
     @Test func planListsCatalogChanges() throws {
