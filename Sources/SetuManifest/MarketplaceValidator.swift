@@ -104,6 +104,24 @@ public struct MarketplaceValidator: Sendable {
 
 // MARK: - One validation run
 
+/// What a path is in the marketplace layout, for code outside validation that
+/// must agree with it (history replay's ownership and approval rules).
+public enum MarketplacePath {
+    /// Whether the path holds Subscriptions: `subscriptions/<consumer>/<name>.yaml`.
+    public static func isSubscription(_ path: String) -> Bool {
+        if case .subscriptions = FileRole.of(path) { return true }
+        return false
+    }
+
+    /// Whether the path registers who is who: the platform policy, a publisher or a consumer.
+    public static func isRegistration(_ path: String) -> Bool {
+        switch FileRole.of(path) {
+        case .platform, .publisher, .consumer: return true
+        default: return false
+        }
+    }
+}
+
 /// Where a file sits in the marketplace layout, which decides the kinds it may hold.
 enum FileRole: Equatable {
     case platform

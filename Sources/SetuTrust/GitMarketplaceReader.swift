@@ -8,17 +8,22 @@ public enum GitMarketplaceReader {
     /// Every file below the marketplace folders of `commit`.
     public static func files(in repository: Repository, at commit: ObjectID, limits: LoadLimits) throws -> [SourceFile] {
         try repository.files(in: commit, under: marketplaceRoots).map { entry in
-            switch entry.kind {
-            case .symlink:
-                return SourceFile(path: entry.path, content: .symlink)
-            case .submodule:
-                return SourceFile(path: entry.path, content: .submodule)
-            case .file, .executable:
-                do {
-                    return SourceFile(path: entry.path, content: .bytes(try repository.readBlob(entry.id, maxSize: limits.maxFileBytes)))
-                } catch let error as GitError where error.code == .blobTooLarge {
-                    return SourceFile(path: entry.path, content: .tooLarge(try repository.blobSize(entry.id)))
-                }
+            SourceFile(path: entry.path, content: try content(of: entry, in: repository, limits: limits))
+        }
+    }
+
+    /// What a tree entry holds, as validation sees it.
+    static func content(of entry: TreeFile, in repository: Repository, limits: LoadLimits) throws -> SourceFile.Content {
+        switch entry.kind {
+        case .symlink:
+            return .symlink
+        case .submodule:
+            return .submodule
+        case .file, .executable:
+            do {
+                return .bytes(try repository.readBlob(entry.id, maxSize: limits.maxFileBytes))
+            } catch let error as GitError where error.code == .blobTooLarge {
+                return .tooLarge(try repository.blobSize(entry.id))
             }
         }
     }

@@ -47,9 +47,7 @@ public struct HistoryReader {
 
     /// Every marketplace file of a commit, as changes from nothing.
     public func tree(of commit: ObjectID) throws -> [FileChange] {
-        try repository.files(in: commit, under: marketplaceRoots).map { file in
-            try change(ChangedPath(path: file.path, status: .added, file: file))
-        }
+        try repository.files(in: commit, under: marketplaceRoots).map(change)
     }
 
     /// One commit of the chain: its changes against its first parent and, for a
@@ -62,11 +60,7 @@ public struct HistoryReader {
             let tip = try repository.commit(commit.parents[1])
             let branch = commit.parents.count == 2 && tip.parents == [commit.parents[0]]
                 ? [tip] : try repository.commits(reachableFrom: commit.parents[1], hiding: [commit.parents[0]])
-            for side in branch {
-                let paths = try repository.changedPaths(from: side.parents.first, to: side.id, under: marketplaceRoots).map(\.path)
-                sides.append(SideCommit(id: side.id.hex, author: side.author, signature: try repository.signature(of: side.id),
-                                        paths: Set(paths)))
-            }
+            sides = try branch.map(sideCommit)
             // A path the side branch changed counts as changed by the merge even when
             // the first parent already had the same bytes (say, from a refused commit):
             // the merge is what can make it take effect.
@@ -74,7 +68,7 @@ public struct HistoryReader {
             let touched = Set(sides.flatMap(\.paths)).subtracting(diffed)
             for path in touched.sorted() {
                 if let file = try repository.file(in: commit.id, at: path) {
-                    changes.append(try change(ChangedPath(path: path, status: .modified, file: file)))
+                    changes.append(try change(file))
                 }
             }
         }
@@ -82,20 +76,32 @@ public struct HistoryReader {
                             changes: changes, sideCommits: sides, isMerge: commit.isMerge)
     }
 
-    func change(_ changed: ChangedPath) throws -> FileChange {
+    /// The merge `setu plan` asks about: `head`'s changes since it forked from
+    /// `base`, with the commits only `head` has as its side branch.
+    func plannedMerge(of head: ObjectID, into base: ObjectID, by merger: ReplayCommit.AssumedMerger) throws -> ReplayCommit {
+        let fork = try repository.mergeBase(base, head) ?? base
+        let commit = try repository.commit(head)
+        var merge = ReplayCommit(
+            id: "planned-merge", author: commit.author, signature: nil,
+            changes: try repository.changedPaths(from: fork, to: head, under: marketplaceRoots).map(change),
+            sideCommits: try repository.commits(reachableFrom: head, hiding: [base]).map(sideCommit), isMerge: true)
+        merge.assumedMerger = merger
+        return merge
+    }
+
+    /// A side-branch commit: who made it and which marketplace paths it touched.
+    private func sideCommit(_ side: Commit) throws -> SideCommit {
+        let paths = try repository.changedPaths(from: side.parents.first, to: side.id, under: marketplaceRoots).map(\.path)
+        return SideCommit(id: side.id.hex, author: side.author, signature: try repository.signature(of: side.id), paths: Set(paths))
+    }
+
+    private func change(_ changed: ChangedPath) throws -> FileChange {
         guard let file = changed.file else { return FileChange(path: changed.path, content: nil, blob: nil) }
-        let content: SourceFile.Content
-        switch file.kind {
-        case .symlink: content = .symlink
-        case .submodule: content = .submodule
-        case .file, .executable:
-            do {
-                content = .bytes(try repository.readBlob(file.id, maxSize: limits.maxFileBytes))
-            } catch let error as GitError where error.code == .blobTooLarge {
-                content = .tooLarge(try repository.blobSize(file.id))
-            }
-        }
-        return FileChange(path: changed.path, content: content, blob: file.id.hex)
+        return try change(file)
+    }
+
+    private func change(_ file: TreeFile) throws -> FileChange {
+        FileChange(path: file.path, content: try GitMarketplaceReader.content(of: file, in: repository, limits: limits), blob: file.id.hex)
     }
 }
 
@@ -114,6 +120,18 @@ public struct ReplayOutcome: Sendable {
     public var rewrittenHistory: String?
 }
 
+extension HistoryReplay {
+    /// Reads and applies commits of the first-parent chain, their new versions
+    /// checked in parallel first.
+    mutating func apply(_ commits: some Sequence<Commit>, from reader: HistoryReader) throws {
+        let replayCommits = try commits.map(reader.replayCommit)
+        precheck(replayCommits)
+        for commit in replayCommits {
+            apply(commit)
+        }
+    }
+}
+
 /// Replays a branch from its trust root to a head and returns the effective state.
 public enum TrustEngine {
     /// Replays from `trustRoot` (default: the root commit of the first-parent
@@ -129,11 +147,7 @@ public enum TrustEngine {
            trustRoot == nil || stored.trustRoot == trustRoot {
             if let newer = try reader.commitsAfter(stored.head, upTo: head) {
                 var replay = HistoryReplay(state: stored.state)
-                let commits = try newer.map(reader.replayCommit)
-                replay.precheck(commits)
-                for commit in commits {
-                    replay.apply(commit)
-                }
+                try replay.apply(newer, from: reader)
                 let outcome = ReplayOutcome(state: replay.state, trustRoot: stored.trustRoot, replayedCommits: newer.count,
                                             incremental: true, rewrittenHistory: nil)
                 try store.save(outcome)
@@ -144,11 +158,7 @@ public enum TrustEngine {
         let chain = try reader.firstParentChain(to: head, from: trustRoot)
         var replay = HistoryReplay(state: EffectiveState(revision: ""))
         replay.applyTrustRoot(id: chain[0].id.hex, files: try reader.tree(of: chain[0].id))
-        let commits = try chain.dropFirst().map(reader.replayCommit)
-        replay.precheck(commits)
-        for commit in commits {
-            replay.apply(commit)
-        }
+        try replay.apply(chain.dropFirst(), from: reader)
         let outcome = ReplayOutcome(state: replay.state, trustRoot: chain[0].id, replayedCommits: chain.count,
                                     incremental: false, rewrittenHistory: rewritten)
         try store?.save(outcome)

@@ -102,7 +102,7 @@ public struct HistoryReplay: Sendable {
             }
             state.files[change.path] = EffectiveFile(
                 content: bytes(content), blob: change.blob ?? "", commit: id, authorizedBy: "trust root",
-                approval: isSubscription(change.path) ? Approval(commit: id, approver: "trust root") : nil)
+                approval: MarketplacePath.isSubscription(change.path) ? Approval(commit: id, approver: "trust root") : nil)
         }
         state.revision = id
         view = TrustView(files: state.files)
@@ -151,7 +151,7 @@ public struct HistoryReplay: Sendable {
             // Narrowing access needs no approval: a subscription may also be
             // revoked by an approver of its API's publisher.
             var allowed = isOwner
-            if !allowed, isSubscription(change.path), let current = state.files[change.path],
+            if !allowed, MarketplacePath.isSubscription(change.path), let current = state.files[change.path],
                let publisher = TrustView.publisher(ofSubscription: current.content) {
                 allowed = !emails.isDisjoint(with: view.approvers(of: publisher))
             }
@@ -175,7 +175,7 @@ public struct HistoryReplay: Sendable {
             return false
         }
         var approval: Approval?
-        if isSubscription(change.path) {
+        if MarketplacePath.isSubscription(change.path) {
             if trustsEveryone {
                 approval = Approval(commit: commit, approver: makers.first?.email ?? "anyone")
             } else {
@@ -233,11 +233,6 @@ public struct HistoryReplay: Sendable {
     }
 }
 
-func isSubscription(_ path: String) -> Bool {
-    path.hasPrefix("subscriptions/") && path.split(separator: "/").count == 3
-        && path.hasSuffix(".yaml") && !path.hasSuffix("/consumer.yaml")
-}
-
 func bytes(_ content: SourceFile.Content) -> [UInt8] {
     if case .bytes(let bytes) = content { return bytes }
     return []
@@ -287,7 +282,7 @@ struct TrustView: Sendable {
     /// publisher and consumer registration. They are validated together, in one
     /// pass, since a trust root or a stored state brings all of them at once.
     mutating func update(paths: [String], files: [String: EffectiveFile]) {
-        let ownership = paths.filter(Self.isOwnershipFile)
+        let ownership = paths.filter(MarketplacePath.isRegistration)
         guard !ownership.isEmpty else { return }
         let present = ownership.compactMap { path in files[path].map { SourceFile(path: path, content: .bytes($0.content)) } }
         let marketplace = MarketplaceValidator().validate(present).marketplace
@@ -322,14 +317,6 @@ struct TrustView: Sendable {
         keyOwners = [:]
         for (_, keys) in keysByPath.sorted(by: { $0.key < $1.key }) {
             keyOwners.merge(keys) { first, _ in first }
-        }
-    }
-
-    static func isOwnershipFile(_ path: String) -> Bool {
-        let parts = path.split(separator: "/")
-        switch (parts.first, parts.count, parts.last) {
-        case ("policies", 2, "platform.yaml"), ("catalog", 3, "publisher.yaml"), ("subscriptions", 3, "consumer.yaml"): return true
-        default: return false
         }
     }
 

@@ -49,17 +49,7 @@ public enum MergePlanner {
                             limits: LoadLimits = .standard) throws -> MergePlan {
         let replayed = try TrustEngine.replay(repository, head: base, trustRoot: trustRoot, stateDirectory: stateDirectory, limits: limits)
         let reader = HistoryReader(repository: repository, limits: limits)
-        let fork = try repository.mergeBase(base, head) ?? base
-        // The merge brings the branch's changes since the fork onto the base.
-        var merge = try reader.replayCommit(try repository.commit(head))
-        merge.changes = try repository.changedPaths(from: fork, to: head, under: marketplaceRoots).map(reader.change)
-        merge.sideCommits = try repository.commits(reachableFrom: head, hiding: [base]).map { side in
-            let paths = try repository.changedPaths(from: side.parents.first, to: side.id, under: marketplaceRoots).map(\.path)
-            return SideCommit(id: side.id.hex, author: side.author, signature: try repository.signature(of: side.id), paths: Set(paths))
-        }
-        merge.isMerge = true
-        merge.id = "planned-merge"
-        merge.assumedMerger = mergedBy.map { .person($0) } ?? .anyApprover
+        let merge = try reader.plannedMerge(of: head, into: base, by: mergedBy.map { .person($0) } ?? .anyApprover)
         var replay = HistoryReplay(state: replayed.state)
         replay.apply(merge)
         let before = EntitlementDerivation.derive(replayed.state, today: today)
