@@ -223,6 +223,8 @@ struct ValidationRun {
     var manifests: [LoadedManifest] = []
     var bytesByPath: [String: [UInt8]] = [:]
     var openapiFiles: Set<String> = []
+    /// Files present but not read (links, submodules, oversized), already reported.
+    var unreadable: Set<String> = []
     var referencedOpenAPI: Set<String> = []
     var fileCount = 0
     var manifestCount = 0
@@ -246,6 +248,12 @@ struct ValidationRun {
         var totalBytes = 0
         for file in files {
             let role = FileRole.of(file.path)
+            switch file.content {
+            case .symlink, .submodule, .tooLarge:
+                unreadable.insert(file.path)
+            case .bytes:
+                break
+            }
             switch file.content {
             case .symlink:
                 diagnostics.append(Diagnostic(file: file.path, rule: "file.symlink",
@@ -506,8 +514,7 @@ struct ValidationRun {
             return nil
         }
         guard openapiFiles.contains(path) else {
-            let problem = files.first { $0.path == path }
-            if problem == nil {
+            if !unreadable.contains(path) {
                 report(origin, pointer, "openapi.missing", "'\(written)' does not exist (looked for \(path))",
                        fix: "add the OpenAPI document at \(path), or correct the path")
             }

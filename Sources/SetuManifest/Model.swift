@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where a manifest came from: its file and its place among the file's documents.
 public struct ManifestOrigin: Sendable, Hashable {
     /// The file, relative to the repository root.
@@ -229,5 +231,14 @@ public enum ManifestName {
         guard (1...63).contains(bytes.count) else { return false }
         func alphanumeric(_ byte: UInt8) -> Bool { (byte >= 97 && byte <= 122) || (byte >= 48 && byte <= 57) }
         return alphanumeric(bytes.first!) && alphanumeric(bytes.last!) && bytes.allSatisfy { alphanumeric($0) || $0 == 45 }
+    }
+}
+
+/// The date form manifests use (`notAfter`, `notBefore`): YYYY-MM-DD.
+public enum ManifestDate {
+    /// Whether `text` is written YYYY-MM-DD with a month 01-12 and a day 01-31
+    /// (the schemas' `date` definition).
+    public static func isValid(_ text: String) -> Bool {
+        text.range(of: #"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"#, options: .regularExpression) != nil
     }
 }

@@ -45,16 +45,14 @@ struct CatalogList: ParsableCommand {
     var type: Publisher.Category?
 
     @Option(name: .long, help: ArgumentHelp("Output format: text or json.", valueName: "format"))
-    var format: CatalogFormat = .text
+    var format: ReportFormat = .text
 
     func run() throws {
         let marketplace = try browsableMarketplace(source)
         let entries = CatalogEntry.list(marketplace, search: search, type: type)
         switch format {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            write(String(decoding: try encoder.encode(entries), as: UTF8.self) + "\n")
+            write(try prettyJSON(entries))
         case .text:
             if entries.isEmpty {
                 print("no APIs match")
@@ -69,7 +67,8 @@ struct CatalogList: ParsableCommand {
     }
 }
 
-enum CatalogFormat: String, ExpressibleByArgument {
+/// `--format` of the commands that print a report: for people or for programs.
+enum ReportFormat: String, ExpressibleByArgument {
     case text, json
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Crypto
 import Foundation
+import SetuManifest
 
 struct KeygenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,7 +23,7 @@ struct KeygenCommand: ParsableCommand {
     var notAfter: String?
 
     func validate() throws {
-        if let notAfter, notAfter.range(of: #"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"#, options: .regularExpression) == nil {
+        if let notAfter, !ManifestDate.isValid(notAfter) {
             throw ValidationError("--not-after must be a date written YYYY-MM-DD, e.g. 2027-06-30")
         }
     }

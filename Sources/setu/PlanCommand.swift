@@ -101,11 +101,9 @@ struct PlanCommand: ParsableCommand {
             var catalog: [MergePlan.CatalogChange]
             var refused: [RefusedChange]
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let document = Document(base: parts.base, head: parts.head, mergedBy: plan.mergedBy, entitlements: plan.entitlementChanges,
                                 catalog: plan.catalogChanges, refused: plan.refused.map(\.withoutContent))
-        return String(decoding: try encoder.encode(document), as: UTF8.self) + "\n"
+        return try prettyJSON(document)
     }
 
     /// One workflow annotation per change, on the file that makes it.

@@ -60,3 +60,10 @@ struct CLIFailure: Error {
 func write(_ text: String) {
     FileHandle.standardOutput.write(Data(text.utf8))
 }
+
+/// A value as indented JSON with sorted keys and a final newline: every `--format json`.
+func prettyJSON(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
+}

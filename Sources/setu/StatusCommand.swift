@@ -26,7 +26,7 @@ struct TrustOptions: ParsableArguments {
     }
 
     func validate() throws {
-        if let today, today.range(of: #"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"#, options: .regularExpression) == nil {
+        if let today, !ManifestDate.isValid(today) {
             throw ValidationError("--today must be a date written YYYY-MM-DD")
         }
     }
@@ -61,7 +61,7 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var trust: TrustOptions
 
     @Option(name: .long, help: ArgumentHelp("Output format: text or json.", valueName: "format"))
-    var format: CatalogFormat = .text
+    var format: ReportFormat = .text
 
     func run() throws {
         let repository = try Repository(path: repo)
@@ -120,9 +120,7 @@ struct StatusReport: Encodable {
     }
 
     func json() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
+        try prettyJSON(self)
     }
 
     func text() -> String {
