@@ -40,11 +40,14 @@ public struct GatewaySnapshot: Sendable {
     public var plans: [String: Plan]
     /// Consent providers by name.
     public var consentProviders: [String: ConsentProvider]
-    /// Authorized partners' consent-provider client ids, by consumer.
-    public var partners: [String: (provider: String, clientId: String)] {
-        partnerEntries.reduce(into: [:]) { $0[$1.consumer] = ($1.provider, $1.clientId) }
+    /// The consent provider of an authorized partner, and the client id it issued them.
+    public struct Partner: Sendable, Hashable {
+        public var provider: String
+        public var clientId: String
     }
-    private var partnerEntries: [(consumer: String, provider: String, clientId: String)]
+
+    /// Authorized partners by consumer.
+    public var partners: [String: Partner]
 
     /// Builds the snapshot from entitlements derived for a revision. Manifests with
     /// errors serve nothing: an invalid API has no route and an invalid consumer no credentials.
@@ -62,7 +65,7 @@ public struct GatewaySnapshot: Sendable {
         }
         self.routes = routes
         var credentials: [String: Credential] = [:]
-        var partners: [(String, String, String)] = []
+        var partners: [String: Partner] = [:]
         for consumer in marketplace.consumers.values where !broken.contains(consumer.origin.file) {
             for credential in consumer.credentials {
                 credentials[credential.clientId] = Credential(clientId: credential.clientId, consumer: consumer.name,
@@ -70,11 +73,11 @@ public struct GatewaySnapshot: Sendable {
                                                               notBefore: credential.notBefore, notAfter: credential.notAfter)
             }
             if let provider = consumer.partnerProvider, let clientId = consumer.partnerClientId {
-                partners.append((consumer.name, provider, clientId))
+                partners[consumer.name] = Partner(provider: provider, clientId: clientId)
             }
         }
         self.credentials = credentials
-        self.partnerEntries = partners
+        self.partners = partners
         var active: [String: [String: Entitlement]] = [:]
         var inactive: [String: [String: Entitlement]] = [:]
         for entitlement in report.entitlements {

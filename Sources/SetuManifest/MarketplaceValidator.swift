@@ -472,7 +472,7 @@ struct ValidationRun {
         }
         manifests = []
         marketplace.platform = platforms.first
-        if platforms.isEmpty, !files.isEmpty || manifests.isEmpty {
+        if platforms.isEmpty {
             diagnostics.append(Diagnostic(file: "policies/platform.yaml", rule: "platform.missing",
                                           message: "the marketplace has no Platform policy",
                                           fix: "add policies/platform.yaml (setu init writes one)"))
