@@ -17,8 +17,8 @@ public struct Approval: Sendable, Hashable, Codable {
 /// The version of one path that is in force: the last one that was authorized
 /// (and, for subscriptions, approved) and valid.
 public struct EffectiveFile: Sendable, Hashable {
-    /// The file's bytes.
-    public var content: [UInt8]
+    /// The file: its bytes and what they hold, read once.
+    public var file: PreparedFile
     /// The git blob id of the content.
     public var blob: String
     /// The commit that brought this version into force.
@@ -28,9 +28,12 @@ public struct EffectiveFile: Sendable, Hashable {
     /// For a subscription, the approval that made it take effect.
     public var approval: Approval?
 
+    /// The file's bytes.
+    public var content: [UInt8] { file.bytes }
+
     /// Creates an effective file.
-    public init(content: [UInt8], blob: String, commit: String, authorizedBy: String, approval: Approval? = nil) {
-        self.content = content
+    public init(file: PreparedFile, blob: String, commit: String, authorizedBy: String, approval: Approval? = nil) {
+        self.file = file
         self.blob = blob
         self.commit = commit
         self.authorizedBy = authorizedBy
@@ -64,19 +67,17 @@ public struct RefusedChange: Sendable, Hashable, Codable {
     public var message: String
     /// Who could make it take effect (approvers or owners), when that is a list of people.
     public var needs: [String]
-    /// For a pending subscription: the content waiting for approval.
-    public var pendingContent: [UInt8]?
+    /// For a pending subscription: the version waiting for approval. Reports
+    /// leave it out (it is not part of the Codable form).
+    public var pending: PreparedFile?
 
-    /// A report of the change without the pending content (which only replay needs).
-    public var withoutContent: RefusedChange {
-        var copy = self
-        copy.pendingContent = nil
-        return copy
+    private enum CodingKeys: String, CodingKey {
+        case path, commit, by, reason, rule, message, needs
     }
 
     /// Creates a refused change.
     public init(path: String, commit: String, by: String, reason: Reason, rule: String, message: String,
-                needs: [String] = [], pendingContent: [UInt8]? = nil) {
+                needs: [String] = [], pending: PreparedFile? = nil) {
         self.path = path
         self.commit = commit
         self.by = by
@@ -84,7 +85,7 @@ public struct RefusedChange: Sendable, Hashable, Codable {
         self.rule = rule
         self.message = message
         self.needs = needs
-        self.pendingContent = pendingContent
+        self.pending = pending
     }
 }
 
@@ -107,6 +108,6 @@ public struct EffectiveState: Sendable, Hashable {
 
     /// The effective files as a marketplace's source files, sorted by path.
     public var sourceFiles: [SourceFile] {
-        files.sorted { $0.key < $1.key }.map { SourceFile(path: $0.key, content: .bytes($0.value.content)) }
+        files.keys.sorted().map { SourceFile(path: $0, content: .prepared(files[$0]!.file)) }
     }
 }

@@ -84,14 +84,17 @@ public enum EntitlementDerivation {
             entitlements.append(entitlement)
         }
         for refused in state.refused.values where refused.reason == .pendingApproval {
-            guard let content = refused.pendingContent,
-                  let pending = pendingSubscription(path: refused.path, content: content) else { continue }
+            guard let pending = refused.pending?.subscriptions.first else { continue }
             entitlements.append(Entitlement(
                 consumer: pending.consumer, subscription: pending.name, api: pending.api, plan: pending.plan,
                 operations: pending.operations, notAfter: pending.notAfter, state: .pending, reason: refused.message,
                 approval: nil, approvers: refused.needs, path: refused.path, requestedIn: refused.commit))
         }
-        entitlements.sort { ($0.consumer, $0.subscription, $0.state.rawValue) < ($1.consumer, $1.subscription, $1.state.rawValue) }
+        entitlements.sort { a, b in
+            if a.consumer != b.consumer { return a.consumer < b.consumer }
+            if a.subscription != b.subscription { return a.subscription < b.subscription }
+            return a.state.rawValue < b.state.rawValue
+        }
         return EntitlementReport(entitlements: entitlements, validation: validation, state: state)
     }
 
@@ -119,11 +122,5 @@ public enum EntitlementDerivation {
             return "\(api.id) does not offer plan \(subscription.plan)"
         }
         return nil
-    }
-
-    /// The subscription a pending change asks for, read leniently.
-    private static func pendingSubscription(path: String, content: [UInt8]) -> Subscription? {
-        let report = MarketplaceValidator().validate([SourceFile(path: path, content: .bytes(content))])
-        return report.marketplace.subscriptions.values.first
     }
 }

@@ -5,7 +5,24 @@ import Glibc
 
 /// libgit2 needs one global initialisation per process; a global `let` runs it once,
 /// lazily and thread-safely.
-private let libgit2Initialized: Int32 = git_libgit2_init()
+///
+/// Objects read are not hashed again to check their ids, as git itself does not
+/// (`git fsck` does): libgit2's collision-detecting SHA-1 on every read was a
+/// fifth of a history replay. Objects reach the repository through git, which
+/// checks them as they arrive (`transfer.fsckObjects`, pack index verification).
+///
+/// Trees up to 1 MiB are cached, not only those up to libgit2's default of 4 KiB:
+/// a folder of a few hundred subscriptions is a larger tree, and walking history
+/// reads each version of it twice (as one commit's new tree and the next one's old).
+/// The caches together hold at most 64 MiB rather than 256: a replay reads each
+/// version once or twice, in order, so a smaller cache serves it as well.
+private let libgit2Initialized: Int32 = {
+    let initialized = git_libgit2_init()
+    _ = setu_git_set_strict_hash_verification(0)
+    _ = setu_git_set_cache_object_limit(GIT_OBJECT_TREE, 1 << 20)
+    _ = setu_git_set_cache_max_size(64 << 20)
+    return initialized
+}()
 
 /// A git repository opened through libgit2.
 ///
@@ -144,6 +161,31 @@ public final class Repository {
     /// Reads one commit.
     public func commit(_ id: ObjectID) throws -> Commit {
         try withCommit(id) { Self.makeCommit(id: id, handle: $0) }
+    }
+
+    /// The first-parent chain from `head`, newest first: `head`, its first parent,
+    /// and so on, down to and including `stop` (or to the root commit).
+    public func firstParentChain(from head: ObjectID, stoppingAt stop: ObjectID? = nil) throws -> [ObjectID] {
+        // A revision walk reads only the parents out of each commit, which is
+        // several times quicker than looking every commit up in full.
+        var walk: OpaquePointer?
+        try check(git_revwalk_new(&walk, handle), "git_revwalk_new")
+        defer { git_revwalk_free(walk) }
+        try check(git_revwalk_sorting(walk, GIT_SORT_NONE.rawValue), "git_revwalk_sorting")
+        try check(git_revwalk_simplify_first_parent(walk), "git_revwalk_simplify_first_parent")
+        var headID = git_oid(head)
+        try check(git_revwalk_push(walk, &headID), "git_revwalk_push")
+        var chain: [ObjectID] = []
+        var next = git_oid()
+        while true {
+            let result = git_revwalk_next(&next, walk)
+            if result == GIT_ITEROVER.rawValue { break }
+            try check(result, "git_revwalk_next")
+            let id = ObjectID(next)
+            chain.append(id)
+            if id == stop { break }
+        }
+        return chain
     }
 
     /// Commits reachable from `tip` but not from `hidden`, oldest first (parents
@@ -371,10 +413,15 @@ public final class Repository {
                 order = oldEntry == nil ? 1 : -1
             }
             if order == 0 {
-                let name = String(cString: git_tree_entry_name(newEntry!))
-                try compare(oldEntry, newEntry, path: prefix + "/" + name, into: &changes)
                 i += 1
                 j += 1
+                // Most entries are unchanged: skip them before building their paths.
+                if git_tree_entry_filemode(oldEntry!) == git_tree_entry_filemode(newEntry!),
+                   git_oid_equal(git_tree_entry_id(oldEntry!), git_tree_entry_id(newEntry!)) != 0 {
+                    continue
+                }
+                let name = String(cString: git_tree_entry_name(newEntry!))
+                try compare(oldEntry, newEntry, path: prefix + "/" + name, into: &changes)
             } else if order < 0 {
                 let name = String(cString: git_tree_entry_name(oldEntry!))
                 try compare(oldEntry, nil, path: prefix + "/" + name, into: &changes)

@@ -13,6 +13,9 @@ public struct SourceFile: Sendable {
         case symlink
         /// A submodule; it has no content here.
         case submodule
+        /// A regular file read and checked before (`MarketplaceValidator.prepare`):
+        /// validation reuses what it found instead of parsing the bytes again.
+        case prepared(PreparedFile)
     }
 
     /// Path from the repository root, with `/` separators.
@@ -49,7 +52,6 @@ public struct ValidationReport: Sendable {
 }
 
 /// Read once: asking the system costs a file read each time.
-private let processorCount = ProcessInfo.processInfo.activeProcessorCount
 
 /// The top-level folders a marketplace repository keeps its manifests in.
 public let marketplaceRoots = ["catalog", "policies", "subscriptions"]
@@ -77,18 +79,6 @@ public struct MarketplaceValidator: Sendable {
                 && (["file.", "yaml.", "manifest.", "schema."].contains { diagnostic.rule.hasPrefix($0) }
                     || ["name.path", "credential.hash"].contains(diagnostic.rule))
         }
-    }
-
-    /// `checkFile` for many files, in parallel; results in the order given.
-    public func checkFiles(_ files: [SourceFile]) -> [[Diagnostic]] {
-        let results = ConcurrentResults<[Diagnostic]>(count: files.count)
-        files.withUnsafeBufferPointer { buffer in
-            let pending = UnsafeSendable(buffer)
-            DispatchQueue.concurrentPerform(iterations: pending.value.count) { index in
-                results.set(index, checkFile(pending.value[index]))
-            }
-        }
-        return results.values
     }
 
     /// Validates the given files, reporting every problem in one pass.
@@ -154,21 +144,35 @@ enum FileRole: Equatable {
     }
 
     static func of(_ path: String) -> FileRole {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        let file = parts.last ?? ""
-        let lower = file.lowercased()
-        let isOpenAPI = lower.hasSuffix(".openapi.yaml") || lower.hasSuffix(".openapi.yml") || lower.hasSuffix(".openapi.json")
+        // Every validation and every replayed change asks this, so it works on
+        // substrings and compares extensions byte by byte rather than lowercasing.
+        var parts: [Substring] = []
+        var start = path.startIndex
+        while let slash = path.utf8[start...].firstIndex(of: UInt8(ascii: "/")) {
+            parts.append(path[start..<slash])
+            start = path.utf8.index(after: slash)
+        }
+        parts.append(path[start...])
+        let file = parts[parts.count - 1]
+        func hasExtension(_ suffix: String) -> Bool {
+            let name = file.utf8
+            guard name.count >= suffix.utf8.count else { return false }
+            return zip(name.suffix(suffix.utf8.count), suffix.utf8).allSatisfy { byte, expected in
+                (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 == expected : byte == expected
+            }
+        }
+        let isOpenAPI = hasExtension(".openapi.yaml") || hasExtension(".openapi.yml") || hasExtension(".openapi.json")
         if parts.first == "catalog", parts.count >= 3, isOpenAPI { return .openapi }
-        if lower.hasSuffix(".yml") { return .misplaced("use the .yaml extension: rename it to \(file.dropLast(4)).yaml") }
-        guard lower.hasSuffix(".yaml") else { return .ignored }
-        let stem = String(file.dropLast(5))
+        if hasExtension(".yml") { return .misplaced("use the .yaml extension: rename it to \(file.dropLast(4)).yaml") }
+        guard hasExtension(".yaml") else { return .ignored }
+        let stem = file.dropLast(5)
         switch (parts.first, parts.count) {
         case ("policies", 2):
             return stem == "platform" ? .platform : .policies
         case ("catalog", 3):
-            return stem == "publisher" ? .publisher(parts[1]) : .apis(publisher: parts[1], stem: stem)
+            return stem == "publisher" ? .publisher(String(parts[1])) : .apis(publisher: String(parts[1]), stem: String(stem))
         case ("subscriptions", 3):
-            return stem == "consumer" ? .consumer(parts[1]) : .subscriptions(consumer: parts[1], stem: stem)
+            return stem == "consumer" ? .consumer(String(parts[1])) : .subscriptions(consumer: String(parts[1]), stem: String(stem))
         case ("policies", _):
             return .misplaced("policy files sit directly in policies/, e.g. policies/plans.yaml")
         case ("catalog", _):
@@ -245,16 +249,33 @@ struct ValidationRun {
 
     mutating func classifyAndLoad() {
         var toLoad: [(path: String, bytes: [UInt8], role: FileRole)] = []
+        // In file order: a file loaded before, or nil for the next one of `toLoad`.
+        var order: [LoadedFile?] = []
         var totalBytes = 0
         for file in files {
             let role = FileRole.of(file.path)
-            switch file.content {
+            var content = file.content
+            if case .prepared(let prepared) = content {
+                if let loaded = prepared.loaded, role.allowedKinds.isEmpty == false {
+                    totalBytes += prepared.bytes.count
+                    if totalBytes > limits.maxRepositoryBytes {
+                        diagnostics.append(Diagnostic(file: file.path, rule: "repo.too-large",
+                                                      message: "the manifests add up to more than \(limits.maxRepositoryBytes) bytes; this file and the rest were not read"))
+                        break
+                    }
+                    bytesByPath[file.path] = prepared.bytes
+                    order.append(loaded)
+                    continue
+                }
+                content = .bytes(prepared.bytes)
+            }
+            switch content {
             case .symlink, .submodule, .tooLarge:
                 unreadable.insert(file.path)
-            case .bytes:
+            case .bytes, .prepared:
                 break
             }
-            switch file.content {
+            switch content {
             case .symlink:
                 diagnostics.append(Diagnostic(file: file.path, rule: "file.symlink",
                                               message: "symbolic links are not allowed in a marketplace",
@@ -293,75 +314,84 @@ struct ValidationRun {
                     }
                     bytesByPath[file.path] = bytes
                     toLoad.append((file.path, bytes, role))
+                    order.append(nil)
                 }
+            case .prepared:
+                preconditionFailure("prepared content was turned into bytes above")
             }
             if totalBytes > limits.maxRepositoryBytes { break }
         }
-        fileCount = toLoad.count
+        fileCount = order.count
 
-        // Files are independent until the cross-manifest rules, so they load in parallel.
-        let results = ConcurrentResults<LoadedFile>(count: toLoad.count)
-        let limits = self.limits
-        let schemas = ManifestSchemas.shared
-        if toLoad.count < 8 {
-            // Too few to be worth handing to other threads (history replay checks files one at a time).
-            for (item, entry) in toLoad.enumerated() {
-                results.set(item, Self.load(path: entry.path, bytes: entry.bytes, role: entry.role, limits: limits, schemas: schemas))
-            }
-        } else {
-            let chunk = max(1, toLoad.count / (processorCount * 8))
-            let chunks = (toLoad.count + chunk - 1) / chunk
-            toLoad.withUnsafeBufferPointer { pending in
-                let pending = UnsafeSendable(pending)
-                DispatchQueue.concurrentPerform(iterations: chunks) { index in
-                    for item in index * chunk ..< min(pending.value.count, (index + 1) * chunk) {
-                        let entry = pending.value[item]
-                        results.set(item, Self.load(path: entry.path, bytes: entry.bytes, role: entry.role, limits: limits, schemas: schemas))
-                    }
-                }
-            }
-        }
-        for loaded in results.values {
+        var justLoaded = load(toLoad).makeIterator()
+        for loaded in order.map({ $0 ?? justLoaded.next()! }) {
             diagnostics += loaded.diagnostics
             manifestCount += loaded.documentCount
             manifests += loaded.manifests
         }
     }
 
-    static func load(path: String, bytes: [UInt8], role: FileRole, limits: LoadLimits, schemas: ManifestSchemas) -> LoadedFile {
-        var loaded = LoadedFile(path: path)
+    /// Loads files in order; they are independent until the cross-manifest rules, so in parallel.
+    func load(_ toLoad: [(path: String, bytes: [UInt8], role: FileRole)]) -> [LoadedFile] {
+        guard !toLoad.isEmpty else { return [] }
+        let limits = self.limits
+        let schemas = ManifestSchemas.shared
+        return toLoad.withUnsafeBufferPointer { pending in
+            let pending = UnsafeSendable(pending)
+            return Parallel.map(pending.value.count) { item in
+                let entry = pending.value[item]
+                return Self.load(path: entry.path, bytes: entry.bytes, role: entry.role, limits: limits, schemas: schemas).file
+            }
+        }
+    }
+
+    /// Parses a file and examines its documents; also returns the documents that were not empty.
+    static func load(path: String, bytes: [UInt8], role: FileRole, limits: LoadLimits,
+                     schemas: ManifestSchemas) -> (file: LoadedFile, documents: [JSONValue]) {
         let yamlDocuments: [YAMLDocument]
         switch YAMLLoader.load(bytes, file: path, limits: limits) {
         case .failure(let diagnostic):
-            loaded.diagnostics.append(diagnostic)
-            return loaded
+            return (LoadedFile(path: path, diagnostics: [diagnostic]), [])
         case .success(let parsed):
             yamlDocuments = parsed.filter { $0.value != .null }
         }
-        loaded.documentCount = yamlDocuments.count
-        if yamlDocuments.isEmpty {
+        let documents = yamlDocuments.map(\.value)
+        let file = examine(documents, path: path, role: role, schemas: schemas) { index, pointer in
+            pointer.map { yamlDocuments[index].location(of: $0) } ?? yamlDocuments[index].start
+        }
+        return (file, documents)
+    }
+
+    /// Checks a file's documents one by one (kind, place, schema) and decodes those
+    /// that name a manifest. Without `schemas` only the decoding is done: a file
+    /// whose problems were found before (a stored `PreparedFile`) needs no more.
+    static func examine(_ documents: [JSONValue], path: String, role: FileRole, schemas: ManifestSchemas?,
+                        locate: (_ document: Int, _ pointer: JSONPointer?) -> SourceLocation) -> LoadedFile {
+        var loaded = LoadedFile(path: path)
+        loaded.documentCount = documents.count
+        if documents.isEmpty {
             loaded.diagnostics.append(Diagnostic(file: path, rule: "manifest.empty", message: "the file holds no manifest",
                                                  fix: "add a manifest, or delete the file"))
             return loaded
         }
-        if role.singleDocument, yamlDocuments.count > 1 {
-            loaded.diagnostics.append(Diagnostic(file: path, location: yamlDocuments[1].start, rule: "manifest.single-document",
-                                                 message: "\(path.split(separator: "/").last!) holds exactly one manifest, but this file has \(yamlDocuments.count)",
+        if role.singleDocument, documents.count > 1 {
+            loaded.diagnostics.append(Diagnostic(file: path, location: locate(1, nil), rule: "manifest.single-document",
+                                                 message: "\(path.split(separator: "/").last!) holds exactly one manifest, but this file has \(documents.count)",
                                                  fix: "move the other documents to files of their own"))
         }
         let allowed = role.allowedKinds
-        for (index, document) in yamlDocuments.enumerated() {
+        for (index, document) in documents.enumerated() {
             let origin = ManifestOrigin(file: path, document: index)
             func report(_ pointer: JSONPointer, _ rule: String, _ message: String, _ fix: String?) {
-                loaded.diagnostics.append(Diagnostic(file: path, location: document.location(of: pointer), pointer: pointer,
+                loaded.diagnostics.append(Diagnostic(file: path, location: locate(index, pointer), pointer: pointer,
                                                      rule: rule, message: message, fix: fix))
             }
-            guard case .object = document.value else {
-                report(JSONPointer(), "schema.type", "must be a mapping with apiVersion, kind, metadata and spec, not \(render(document.value))", nil)
+            guard case .object = document else {
+                report(JSONPointer(), "schema.type", "must be a mapping with apiVersion, kind, metadata and spec, not \(render(document))", nil)
                 continue
             }
             let expected = allowed.map(\.rawValue).joined(separator: ", ")
-            guard let kindName = document.value["kind"]?.stringValue else {
+            guard let kindName = document["kind"]?.stringValue else {
                 report(JSONPointer(), "manifest.kind", "is missing 'kind'", "add 'kind: \(allowed.first?.rawValue ?? "")'; this file may hold: \(expected)")
                 continue
             }
@@ -374,13 +404,13 @@ struct ValidationRun {
                 report(JSONPointer(["kind"]), "manifest.location", "a \(kind.rawValue) does not belong in \(path)", Self.home(of: kind))
                 continue
             }
-            for violation in schemas.schema(for: kind).violations(of: document.value) {
+            for violation in schemas?.schema(for: kind).violations(of: document) ?? [] {
                 report(violation.pointer, violation.rule ?? "schema." + kebab(violation.keyword),
                        violation.message, violation.fix)
             }
-            guard let name = document.value["metadata"]?["name"]?.stringValue, !name.isEmpty else { continue }
-            loaded.manifests.append(LoadedManifest(kind: kind, name: name, entity: decode(document.value, kind: kind, name: name, role: role, origin: origin),
-                                                   origin: origin, role: role, documentsInFile: yamlDocuments.count))
+            guard let name = document["metadata"]?["name"]?.stringValue, !name.isEmpty else { continue }
+            loaded.manifests.append(LoadedManifest(kind: kind, name: name, entity: decode(document, kind: kind, name: name, role: role, origin: origin),
+                                                   origin: origin, role: role, documentsInFile: documents.count))
         }
         return loaded
     }
@@ -587,7 +617,8 @@ struct ValidationRun {
 
     mutating func checkAPIs() {
         var basePaths: [(path: String, api: API)] = []
-        for api in marketplace.apis.values.sorted(by: { $0.id < $1.id }) {
+        for id in marketplace.apis.keys.sorted() {
+            let api = marketplace.apis[id]!
             let origin = api.origin
             let fields = apiSpecFields[api.id] ?? []
             guard let publisher = marketplace.publishers[api.publisher] else {
@@ -705,7 +736,8 @@ struct ValidationRun {
     mutating func checkConsumers() {
         var clientIds: [String: String] = [:]
         var keyHashes: [String: String] = [:]
-        for consumer in marketplace.consumers.values.sorted(by: { $0.name < $1.name }) {
+        for name in marketplace.consumers.keys.sorted() {
+            let consumer = marketplace.consumers[name]!
             let origin = consumer.origin
             if consumer.category == .authorizedPartner {
                 if consumer.partnerProvider == nil {
@@ -746,7 +778,8 @@ struct ValidationRun {
     }
 
     mutating func checkSubscriptions() {
-        for subscription in marketplace.subscriptions.values.sorted(by: { $0.id < $1.id }) {
+        for id in marketplace.subscriptions.keys.sorted() {
+            let subscription = marketplace.subscriptions[id]!
             let origin = subscription.origin
             if marketplace.consumers[subscription.consumer] == nil {
                 report(origin, [], "ref.consumer", "subscription \(subscription.id) has no consumer: subscriptions/\(subscription.consumer)/consumer.yaml is missing or invalid",
@@ -790,7 +823,8 @@ struct ValidationRun {
     }
 
     mutating func checkAlertRules() {
-        for rule in marketplace.alertRules.values.sorted(by: { $0.name < $1.name }) {
+        for name in marketplace.alertRules.keys.sorted() {
+            let rule = marketplace.alertRules[name]!
             if let api = rule.api, marketplace.apis[api] == nil {
                 report(rule.origin, ["spec", "selector", "api"], "ref.api", "names API '\(api)', which the catalog does not list", severity: .warning)
             }
@@ -846,35 +880,4 @@ func kebab(_ keyword: String) -> String {
         }
     }
     return result
-}
-
-/// Collects results written from concurrent iterations, each index exactly once.
-final class ConcurrentResults<Value>: @unchecked Sendable {
-    private let storage: UnsafeMutablePointer<Value?>
-    private let count: Int
-
-    init(count: Int) {
-        self.count = count
-        storage = .allocate(capacity: max(count, 1))
-        storage.initialize(repeating: nil, count: count)
-    }
-
-    deinit {
-        storage.deinitialize(count: count)
-        storage.deallocate()
-    }
-
-    /// Safe without a lock because each index is written by exactly one
-    /// iteration and read only after `concurrentPerform` returns.
-    func set(_ index: Int, _ value: Value) {
-        storage[index] = value
-    }
-
-    var values: [Value] { (0..<count).compactMap { storage[$0] } }
-}
-
-/// Hands a buffer that is only read to concurrent iterations.
-struct UnsafeSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

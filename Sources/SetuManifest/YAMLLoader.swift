@@ -31,8 +31,8 @@ public struct LoadLimits: Sendable, Equatable {
     public static let standard = LoadLimits()
 }
 
-/// One YAML document of a file, as a JSON value, with the parse tree kept so
-/// any JSON pointer can be turned back into a line and column.
+/// One YAML document of a file, as a JSON value, with what it takes to turn
+/// any JSON pointer back into a line and column.
 public struct YAMLDocument: Sendable {
     /// The document's value.
     public let value: JSONValue
@@ -46,10 +46,17 @@ public struct YAMLDocument: Sendable {
         self.start = root.mark.map(SourceLocation.init) ?? .start
     }
 
+    /// A document read from events, whose parse tree is built only if a location is asked for.
+    init(value: JSONValue, start: SourceLocation, source: [UInt8], index: Int) {
+        self.value = value
+        self.start = start
+        self.tree = ParseTree(source: source, index: index)
+    }
+
     /// The location of the value at `pointer`. For a member of a mapping that is
     /// where its key is written; for a missing value, the nearest enclosing one.
     public func location(of pointer: JSONPointer) -> SourceLocation {
-        var node = tree.root
+        guard var node = tree.root else { return start }
         var location = start
         for token in pointer.tokens {
             switch node {
@@ -69,10 +76,38 @@ public struct YAMLDocument: Sendable {
     }
 }
 
-/// Holds a Yams parse tree, which is never mutated once built.
+/// Holds a Yams parse tree, which is never mutated once built: given, or built
+/// from the source on first use (most documents never need one).
 private final class ParseTree: @unchecked Sendable {
-    let root: Node
-    init(root: Node) { self.root = root }
+    private let lock = NSLock()
+    private var built: Node??
+    private let source: [UInt8]
+    private let index: Int
+
+    init(root: Node) {
+        built = .some(root)
+        source = []
+        index = 0
+    }
+
+    init(source: [UInt8], index: Int) {
+        self.source = source
+        self.index = index
+    }
+
+    var root: Node? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let built { return built }
+        var documents: [Node] = []
+        if let parser = try? Parser(yaml: String(decoding: source, as: UTF8.self), resolver: .basic, constructor: .default, encoding: .utf8) {
+            while let root = try? parser.nextRoot() { documents.append(root) }
+        }
+        // Documents that are empty were dropped from the values; the index counts all of them.
+        let root = documents.indices.contains(index) ? documents[index] : nil
+        built = .some(root)
+        return root
+    }
 }
 
 extension SourceLocation {
@@ -105,6 +140,17 @@ public enum YAMLLoader {
             return .failure(Diagnostic(file: file, location: problem.location, rule: "yaml.aliases", message: problem.message,
                                        fix: "write the values out instead of using anchors and aliases"))
         }
+        if let documents = YAMLEvents.load(bytes, limits: limits) {
+            return .success(documents.enumerated().map { index, document in
+                YAMLDocument(value: document.value, start: document.start, source: bytes, index: index)
+            })
+        }
+        return loadParseTrees(bytes, file: file, limits: limits)
+    }
+
+    /// Loading the full way, through Yams' parse trees: every YAML feature, and
+    /// a precise diagnostic for anything that stops the file from being read.
+    static func loadParseTrees(_ bytes: [UInt8], file: String, limits: LoadLimits) -> Result<[YAMLDocument], Diagnostic> {
         let text = String(decoding: bytes, as: UTF8.self)
         var documents: [YAMLDocument] = []
         do {

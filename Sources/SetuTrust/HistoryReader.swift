@@ -15,16 +15,9 @@ public struct HistoryReader {
 
     /// The first-parent chain from `head` back to `root` (or to the root commit),
     /// oldest first, including both ends.
-    public func firstParentChain(to head: ObjectID, from root: ObjectID? = nil) throws -> [Commit] {
-        var chain: [Commit] = []
-        var next: ObjectID? = head
-        while let id = next {
-            let commit = try repository.commit(id)
-            chain.append(commit)
-            if id == root { break }
-            next = commit.parents.first
-        }
-        if let root, chain.last?.id != root {
+    public func firstParentChain(to head: ObjectID, from root: ObjectID? = nil) throws -> [ObjectID] {
+        let chain = try repository.firstParentChain(from: head, stoppingAt: root)
+        if let root, chain.last != root {
             throw GitError(code: .revisionNotFound,
                            message: "the trust root \(root.short) is not on the first-parent history of \(head.short)")
         }
@@ -33,16 +26,33 @@ public struct HistoryReader {
 
     /// The first-parent commits after `base` up to `head`, oldest first; `nil`
     /// when `base` is not on `head`'s first-parent history.
-    public func commitsAfter(_ base: ObjectID, upTo head: ObjectID) throws -> [Commit]? {
-        var newer: [Commit] = []
-        var next: ObjectID? = head
-        while let id = next {
-            if id == base { return newer.reversed() }
-            let commit = try repository.commit(id)
-            newer.append(commit)
-            next = commit.parents.first
+    public func commitsAfter(_ base: ObjectID, upTo head: ObjectID) throws -> [ObjectID]? {
+        let chain = try repository.firstParentChain(from: head, stoppingAt: base)
+        guard chain.last == base else { return nil }
+        return chain.dropLast().reversed()
+    }
+
+    /// `replayCommit` for many commits, in order. Large batches are read in
+    /// parallel, each thread with a handle of its own on the repository, since a
+    /// libgit2 handle serves one thread at a time.
+    public func replayCommits(_ ids: [ObjectID]) throws -> [ReplayCommit] {
+        let batches = min(Parallel.cores, ids.count / 500)
+        guard batches > 1 else { return try ids.map { try replayCommit(repository.commit($0)) } }
+        let path = repository.path
+        let limits = self.limits
+        let size = (ids.count + batches - 1) / batches
+        let results = ids.withUnsafeBufferPointer { buffer in
+            let pending = UnsafeSendable(buffer)
+            return Parallel.map(batches, minimum: 2) { batch -> Result<[ReplayCommit], Error> in
+                Result {
+                    let reader = HistoryReader(repository: try Repository(path: path), limits: limits)
+                    return try pending.value[batch * size ..< min(pending.value.count, (batch + 1) * size)].map {
+                        try reader.replayCommit(reader.repository.commit($0))
+                    }
+                }
+            }
         }
-        return nil
+        return try results.flatMap { try $0.get() }
     }
 
     /// Every marketplace file of a commit, as changes from nothing.
@@ -58,9 +68,14 @@ public struct HistoryReader {
         if commit.parents.count > 1 {
             // The usual branch is one commit on top of the first parent: no walk needed for it.
             let tip = try repository.commit(commit.parents[1])
-            let branch = commit.parents.count == 2 && tip.parents == [commit.parents[0]]
-                ? [tip] : try repository.commits(reachableFrom: commit.parents[1], hiding: [commit.parents[0]])
-            sides = try branch.map(sideCommit)
+            if commit.parents.count == 2, tip.parents == [commit.parents[0]] {
+                // One commit on top of the first parent; when the merge took its tree
+                // as it is, the commit changed exactly what the merge brings.
+                let paths = tip.tree == commit.tree ? Set(changes.map(\.path)) : nil
+                sides = [try sideCommit(tip, paths: paths)]
+            } else {
+                sides = try repository.commits(reachableFrom: commit.parents[1], hiding: [commit.parents[0]]).map { try sideCommit($0) }
+            }
             // A path the side branch changed counts as changed by the merge even when
             // the first parent already had the same bytes (say, from a refused commit):
             // the merge is what can make it take effect.
@@ -84,15 +99,16 @@ public struct HistoryReader {
         var merge = ReplayCommit(
             id: "planned-merge", author: commit.author, signature: nil,
             changes: try repository.changedPaths(from: fork, to: head, under: marketplaceRoots).map(change),
-            sideCommits: try repository.commits(reachableFrom: head, hiding: [base]).map(sideCommit), isMerge: true)
+            sideCommits: try repository.commits(reachableFrom: head, hiding: [base]).map { try sideCommit($0) }, isMerge: true)
         merge.assumedMerger = merger
         return merge
     }
 
     /// A side-branch commit: who made it and which marketplace paths it touched.
-    private func sideCommit(_ side: Commit) throws -> SideCommit {
-        let paths = try repository.changedPaths(from: side.parents.first, to: side.id, under: marketplaceRoots).map(\.path)
-        return SideCommit(id: side.id.hex, author: side.author, signature: try repository.signature(of: side.id), paths: Set(paths))
+    /// `paths`, when given, are the paths it touched, known without a diff.
+    private func sideCommit(_ side: Commit, paths: Set<String>? = nil) throws -> SideCommit {
+        let touched = try paths ?? Set(repository.changedPaths(from: side.parents.first, to: side.id, under: marketplaceRoots).map(\.path))
+        return SideCommit(id: side.id.hex, author: side.author, signature: try repository.signature(of: side.id), paths: touched)
     }
 
     private func change(_ changed: ChangedPath) throws -> FileChange {
@@ -122,12 +138,17 @@ public struct ReplayOutcome: Sendable {
 
 extension HistoryReplay {
     /// Reads and applies commits of the first-parent chain, their new versions
-    /// checked in parallel first.
-    mutating func apply(_ commits: some Sequence<Commit>, from reader: HistoryReader) throws {
-        let replayCommits = try commits.map(reader.replayCommit)
-        precheck(replayCommits)
-        for commit in replayCommits {
-            apply(commit)
+    /// checked in parallel first. A long history goes in windows of a few thousand
+    /// commits, so what is held at once (the commits' contents and their prepared
+    /// versions) stays bounded.
+    mutating func apply(_ commits: [ObjectID], from reader: HistoryReader) throws {
+        for start in stride(from: 0, to: commits.count, by: 4096) {
+            let replayCommits = try reader.replayCommits(Array(commits[start..<min(commits.count, start + 4096)]))
+            precheck(replayCommits)
+            for commit in replayCommits {
+                apply(commit)
+            }
+            forgetPrepared()
         }
     }
 }
@@ -143,7 +164,7 @@ public enum TrustEngine {
         let reader = HistoryReader(repository: repository, limits: limits)
         let store = stateDirectory.map(ReplayStore.init)
         var rewritten: String?
-        if let store, let stored = try store.load(repository: repository, limits: limits),
+        if let store, let stored = store.load(),
            trustRoot == nil || stored.trustRoot == trustRoot {
             if let newer = try reader.commitsAfter(stored.head, upTo: head) {
                 var replay = HistoryReplay(state: stored.state)
@@ -157,9 +178,9 @@ public enum TrustEngine {
         }
         let chain = try reader.firstParentChain(to: head, from: trustRoot)
         var replay = HistoryReplay(state: EffectiveState(revision: ""))
-        replay.applyTrustRoot(id: chain[0].id.hex, files: try reader.tree(of: chain[0].id))
-        try replay.apply(chain.dropFirst(), from: reader)
-        let outcome = ReplayOutcome(state: replay.state, trustRoot: chain[0].id, replayedCommits: chain.count,
+        replay.applyTrustRoot(id: chain[0].hex, files: try reader.tree(of: chain[0]))
+        try replay.apply(Array(chain.dropFirst()), from: reader)
+        let outcome = ReplayOutcome(state: replay.state, trustRoot: chain[0], replayedCommits: chain.count,
                                     incremental: false, rewrittenHistory: rewritten)
         try store?.save(outcome)
         return outcome

@@ -80,8 +80,8 @@ public struct HistoryReplay: Sendable {
     public private(set) var state: EffectiveState
     private var view: TrustView
     private let validator = MarketplaceValidator()
-    /// Problems of versions checked ahead of time, by path and blob id.
-    private var checked: [String: [Diagnostic]] = [:]
+    /// Versions read and checked ahead of time, by path and blob id.
+    private var prepared: [String: PreparedFile] = [:]
 
     /// Starts from an effective state (empty before the trust root).
     public init(state: EffectiveState) {
@@ -91,18 +91,19 @@ public struct HistoryReplay: Sendable {
 
     /// Applies the trust root's whole tree: trusted as it is, valid files only.
     public mutating func applyTrustRoot(id: String, files: [FileChange]) {
+        prepare(files)
         for change in files.sorted(by: { $0.path < $1.path }) {
-            guard let content = change.content else { continue }
-            let problems = validity(of: change.path, content: content)
-            if let problem = problems.first {
+            guard change.content != nil else { continue }
+            switch version(of: change) {
+            case .failure(let problem):
                 state.refused[change.path] = RefusedChange(
                     path: change.path, commit: id, by: "trust root", reason: .invalid, rule: problem.rule,
                     message: DiagnosticFormatter.headline(problem))
-                continue
+            case .success(let file):
+                state.files[change.path] = EffectiveFile(
+                    file: file, blob: change.blob ?? "", commit: id, authorizedBy: "trust root",
+                    approval: MarketplacePath.isSubscription(change.path) ? Approval(commit: id, approver: "trust root") : nil)
             }
-            state.files[change.path] = EffectiveFile(
-                content: bytes(content), blob: change.blob ?? "", commit: id, authorizedBy: "trust root",
-                approval: MarketplacePath.isSubscription(change.path) ? Approval(commit: id, approver: "trust root") : nil)
         }
         state.revision = id
         view = TrustView(files: state.files)
@@ -141,18 +142,18 @@ public struct HistoryReplay: Sendable {
         let trustsEveryone = view.verification == .none
         let isOwner = trustsEveryone || !emails.isDisjoint(with: owners.emails)
 
-        func refuse(_ reason: RefusedChange.Reason, _ rule: String, _ message: String, needs: [String] = [], pending: [UInt8]? = nil) -> Bool {
+        func refuse(_ reason: RefusedChange.Reason, _ rule: String, _ message: String, needs: [String] = [], pending: PreparedFile? = nil) -> Bool {
             state.refused[change.path] = RefusedChange(path: change.path, commit: commit, by: by, reason: reason, rule: rule,
-                                                       message: message, needs: needs, pendingContent: pending)
+                                                       message: message, needs: needs, pending: pending)
             return false
         }
 
-        guard let content = change.content else {
+        guard change.content != nil else {
             // Narrowing access needs no approval: a subscription may also be
             // revoked by an approver of its API's publisher.
             var allowed = isOwner
             if !allowed, MarketplacePath.isSubscription(change.path), let current = state.files[change.path],
-               let publisher = TrustView.publisher(ofSubscription: current.content) {
+               let publisher = TrustView.publisher(ofSubscription: current.file) {
                 allowed = !emails.isDisjoint(with: view.approvers(of: publisher))
             }
             guard allowed else {
@@ -165,11 +166,12 @@ public struct HistoryReplay: Sendable {
         guard isOwner else {
             return refuse(.unauthorized, "trust.owner", "changing \(change.path) needs \(owners.description)", needs: owners.emails.sorted())
         }
-        if let problem = validity(of: change.path, content: content, blob: change.blob).first {
-            return refuse(.invalid, problem.rule, DiagnosticFormatter.headline(problem))
+        let file: PreparedFile
+        switch version(of: change) {
+        case .failure(let problem): return refuse(.invalid, problem.rule, DiagnosticFormatter.headline(problem))
+        case .success(let valid): file = valid
         }
-        let newBytes = bytes(content)
-        if let current = state.files[change.path], current.content == newBytes {
+        if let current = state.files[change.path], current.content == file.bytes {
             // Already in force as it is: nothing to decide, and nothing outstanding.
             state.refused[change.path] = nil
             return false
@@ -179,7 +181,7 @@ public struct HistoryReplay: Sendable {
             if trustsEveryone {
                 approval = Approval(commit: commit, approver: makers.first?.email ?? "anyone")
             } else {
-                guard let publisher = TrustView.publisher(ofSubscription: newBytes) else {
+                guard let publisher = TrustView.publisher(ofSubscription: file) else {
                     return refuse(.invalid, "ref.api", "the subscription names no API")
                 }
                 let approvers = view.approvers(of: publisher)
@@ -189,41 +191,64 @@ public struct HistoryReplay: Sendable {
                     let message = approvers.isEmpty
                         ? "waiting for approval, but publisher \(publisher) has no approvers"
                         : "waiting for an approver of \(publisher) to merge it"
-                    return refuse(.pendingApproval, "trust.approval", message, needs: approvers.sorted(), pending: newBytes)
+                    return refuse(.pendingApproval, "trust.approval", message, needs: approvers.sorted(), pending: file)
                 }
                 approval = Approval(commit: commit, approver: approver)
             }
         }
         state.refused[change.path] = nil
-        state.files[change.path] = EffectiveFile(content: newBytes, blob: change.blob ?? "", commit: commit,
+        state.files[change.path] = EffectiveFile(file: file, blob: change.blob ?? "", commit: commit,
                                                  authorizedBy: emails.sorted().first ?? "anyone", approval: approval)
         return true
     }
 
-    private func validity(of path: String, content: SourceFile.Content, blob: String? = nil) -> [Diagnostic] {
-        if let blob, let known = checked[path + "\u{0}" + blob] { return known }
-        return validator.checkFile(SourceFile(path: path, content: content))
+    /// A changed path's new version, read and checked (ahead of time by
+    /// `prepare`, when it was given the change), or its first problem.
+    private func version(of change: FileChange) -> Result<PreparedFile, Diagnostic> {
+        let file: PreparedFile
+        switch change.content {
+        case .bytes(let bytes)?:
+            file = change.blob.flatMap { prepared[change.path + "\u{0}" + $0] } ?? validator.prepare(path: change.path, bytes: bytes)
+        case .prepared(let known)?:
+            file = known
+        case let other?:
+            // Links, submodules and files over the size limit are refused for what they are.
+            let problems = validator.checkFile(SourceFile(path: change.path, content: other))
+            return .failure(problems.first ?? Diagnostic(file: change.path, rule: "file.unreadable", message: "the file cannot be read"))
+        case nil:
+            preconditionFailure("a deletion has no version")
+        }
+        if let problem = file.problems.first { return .failure(problem) }
+        return .success(file)
     }
 
-    /// Checks every new version the commits bring, in parallel, before they are
-    /// replayed: whether a version is valid depends only on its path and bytes,
-    /// while deciding who may change it must go commit by commit.
-    public mutating func precheck(_ commits: [ReplayCommit]) {
+    /// Reads and checks, in parallel, every new version the changes bring, before
+    /// they are replayed: whether a version is valid depends only on its path and
+    /// bytes, while deciding who may change it must go commit by commit.
+    public mutating func prepare(_ changes: some Sequence<FileChange>) {
         var seen = Set<String>()
-        var pending: [(key: String, file: SourceFile)] = []
-        for commit in commits {
-            for change in commit.changes {
-                guard let content = change.content, let blob = change.blob else { continue }
-                let key = change.path + "\u{0}" + blob
-                if checked[key] == nil, seen.insert(key).inserted {
-                    pending.append((key, SourceFile(path: change.path, content: content)))
-                }
+        var pending: [(key: String, path: String, bytes: [UInt8])] = []
+        for change in changes {
+            guard case .bytes(let bytes)? = change.content, let blob = change.blob else { continue }
+            let key = change.path + "\u{0}" + blob
+            if prepared[key] == nil, seen.insert(key).inserted {
+                pending.append((key, change.path, bytes))
             }
         }
-        let results = validator.checkFiles(pending.map(\.file))
-        for (item, problems) in zip(pending, results) {
-            checked[item.key] = problems
+        let files = validator.prepare(pending.map { ($0.path, $0.bytes) })
+        for (item, file) in zip(pending, files) {
+            prepared[item.key] = file
         }
+    }
+
+    /// `prepare` for every change of the commits.
+    public mutating func precheck(_ commits: [ReplayCommit]) {
+        prepare(commits.lazy.flatMap(\.changes))
+    }
+
+    /// Forgets the versions prepared ahead of time (those in force stay in the state).
+    public mutating func forgetPrepared() {
+        prepared = [:]
     }
 
     private func describe(merger: Identity, commit: ReplayCommit, sides: [Identity]) -> String {
@@ -231,11 +256,6 @@ public struct HistoryReplay: Sendable {
         let authors = Set(sides.map(\.description)).sorted()
         return "merge by \(merger.description)" + (authors.isEmpty ? "" : " of commits by \(authors.joined(separator: ", "))")
     }
-}
-
-func bytes(_ content: SourceFile.Content) -> [UInt8] {
-    if case .bytes(let bytes) = content { return bytes }
-    return []
 }
 
 /// Who made a commit, as the verification mode can tell.
@@ -284,7 +304,7 @@ struct TrustView: Sendable {
     mutating func update(paths: [String], files: [String: EffectiveFile]) {
         let ownership = paths.filter(MarketplacePath.isRegistration)
         guard !ownership.isEmpty else { return }
-        let present = ownership.compactMap { path in files[path].map { SourceFile(path: path, content: .bytes($0.content)) } }
+        let present = ownership.compactMap { path in files[path].map { SourceFile(path: path, content: .prepared($0.file)) } }
         let marketplace = MarketplaceValidator().validate(present).marketplace
         for path in ownership {
             let parts = path.split(separator: "/").map(String.init)
@@ -360,11 +380,9 @@ struct TrustView: Sendable {
         publisherApprovers[publisher] ?? []
     }
 
-    /// The publisher of the API a subscription's content names.
-    static func publisher(ofSubscription content: [UInt8]) -> String? {
-        guard case .success(let documents) = YAMLLoader.load(content, file: "subscription"),
-              let api = documents.first?.value["spec"]?["api"]?.stringValue,
-              let slash = api.firstIndex(of: "/") else { return nil }
+    /// The publisher of the API a subscription names.
+    static func publisher(ofSubscription file: PreparedFile) -> String? {
+        guard let api = file.subscriptions.first?.api, let slash = api.firstIndex(of: "/") else { return nil }
         return String(api[..<slash])
     }
 }

@@ -3,9 +3,10 @@ import SetuEntitlements
 import SetuGit
 import SetuManifest
 
-/// Keeps the replay result in a state directory (`<state>/trust/replay.json`)
-/// so the next run replays only new commits. File contents are not stored:
-/// they are read back from git by blob id.
+/// Keeps the replay result in a state directory (`<state>/trust/replay.bin`)
+/// so the next run replays only new commits. Each file in force is stored with
+/// what reading it found (`PreparedFile`), so a run after one new commit parses
+/// only that commit's files, not the whole marketplace again.
 struct ReplayStore {
     let directory: String
 
@@ -13,55 +14,98 @@ struct ReplayStore {
         self.directory = directory
     }
 
-    private var path: String { directory + "/trust/replay.json" }
-
-    struct Stored: Codable {
-        struct File: Codable {
-            var blob: String
-            var commit: String
-            var authorizedBy: String
-            var approval: Approval?
-        }
-        var format = 1
-        var trustRoot: String
-        var head: String
-        var files: [String: File]
-        var refused: [RefusedChange]
-    }
+    private var path: String { directory + "/trust/replay.bin" }
+    private static let magic = Array("setu replay state\n".utf8)
+    private static let format = 2
 
     /// The stored state, or `nil` when there is none or it cannot be used (then a full replay follows).
-    func load(repository: Repository, limits: LoadLimits) throws -> (trustRoot: ObjectID, head: ObjectID, state: EffectiveState)? {
-        guard let data = FileManager.default.contents(atPath: path),
-              let stored = try? JSONDecoder().decode(Stored.self, from: data), stored.format == 1,
-              let root = ObjectID(hex: stored.trustRoot), let head = ObjectID(hex: stored.head) else { return nil }
-        var files: [String: EffectiveFile] = [:]
-        for (file, entry) in stored.files {
-            guard let blob = ObjectID(hex: entry.blob),
-                  let content = try? repository.readBlob(blob, maxSize: limits.maxFileBytes) else { return nil }
-            files[file] = EffectiveFile(content: content, blob: entry.blob, commit: entry.commit,
-                                        authorizedBy: entry.authorizedBy, approval: entry.approval)
+    func load() -> (trustRoot: ObjectID, head: ObjectID, state: EffectiveState)? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let bytes = [UInt8](data)
+        guard bytes.starts(with: Self.magic) else { return nil }
+        var reader = ByteReader(Array(bytes.dropFirst(Self.magic.count)))
+        do {
+            guard try reader.readInt() == Self.format,
+                  let root = ObjectID(hex: try reader.readString()), let head = ObjectID(hex: try reader.readString()) else { return nil }
+            var files: [String: EffectiveFile] = [:]
+            for _ in 0..<(try reader.readCount()) {
+                let blob = try reader.readString()
+                let commit = try reader.readString()
+                let authorizedBy = try reader.readString()
+                let approval = try readApproval(&reader)
+                let file = try PreparedFile(from: &reader)
+                files[file.path] = EffectiveFile(file: file, blob: blob, commit: commit, authorizedBy: authorizedBy, approval: approval)
+            }
+            var refused: [String: RefusedChange] = [:]
+            for _ in 0..<(try reader.readCount()) {
+                let path = try reader.readString()
+                let commit = try reader.readString()
+                let by = try reader.readString()
+                guard let reason = RefusedChange.Reason(rawValue: try reader.readString()) else { return nil }
+                let rule = try reader.readString()
+                let message = try reader.readString()
+                let needs = try reader.readStrings()
+                let pending = try reader.readBool() ? try PreparedFile(from: &reader) : nil
+                refused[path] = RefusedChange(path: path, commit: commit, by: by, reason: reason, rule: rule, message: message,
+                                              needs: needs, pending: pending)
+            }
+            guard reader.isAtEnd else { return nil }
+            return (root, head, EffectiveState(revision: head.hex, files: files, refused: refused))
+        } catch {
+            return nil
         }
-        let refused = Dictionary(stored.refused.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
-        return (root, head, EffectiveState(revision: stored.head, files: files, refused: refused))
     }
 
     func save(_ outcome: ReplayOutcome) throws {
-        let stored = Stored(
-            trustRoot: outcome.trustRoot.hex, head: outcome.state.revision,
-            files: outcome.state.files.mapValues { Stored.File(blob: $0.blob, commit: $0.commit, authorizedBy: $0.authorizedBy, approval: $0.approval) },
-            refused: outcome.state.refused.values.sorted { $0.path < $1.path })
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        var writer = ByteWriter()
+        writer.write(Self.format)
+        writer.write(outcome.trustRoot.hex)
+        writer.write(outcome.state.revision)
+        writer.write(outcome.state.files.count)
+        for path in outcome.state.files.keys.sorted() {
+            let file = outcome.state.files[path]!
+            writer.write(file.blob)
+            writer.write(file.commit)
+            writer.write(file.authorizedBy)
+            write(file.approval, to: &writer)
+            file.file.write(to: &writer)
+        }
+        writer.write(outcome.state.refused.count)
+        for path in outcome.state.refused.keys.sorted() {
+            let change = outcome.state.refused[path]!
+            writer.write(change.path)
+            writer.write(change.commit)
+            writer.write(change.by)
+            writer.write(change.reason.rawValue)
+            writer.write(change.rule)
+            writer.write(change.message)
+            writer.write(change.needs)
+            writer.write(change.pending != nil)
+            change.pending?.write(to: &writer)
+        }
         do {
             try FileManager.default.createDirectory(atPath: directory + "/trust", withIntermediateDirectories: true)
             // Written aside and renamed, so a crash never leaves half a state behind.
             let temporary = path + ".tmp"
-            try encoder.encode(stored).write(to: URL(fileURLWithPath: temporary))
+            try Data(Self.magic + writer.bytes).write(to: URL(fileURLWithPath: temporary))
             guard rename(temporary, path) == 0 else {
                 throw ManifestError(code: .io, message: "cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
             }
         } catch {
             throw ManifestError(code: .io, message: "cannot write the replay state to \(path): \(error.localizedDescription)")
         }
+    }
+
+    private func write(_ approval: Approval?, to writer: inout ByteWriter) {
+        writer.write(approval != nil)
+        if let approval {
+            writer.write(approval.commit)
+            writer.write(approval.approver)
+        }
+    }
+
+    private func readApproval(_ reader: inout ByteReader) throws -> Approval? {
+        guard try reader.readBool() else { return nil }
+        return Approval(commit: try reader.readString(), approver: try reader.readString())
     }
 }

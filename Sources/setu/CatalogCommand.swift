@@ -192,9 +192,13 @@ func table(_ rows: [[String]]) -> String {
     for row in rows {
         for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
     }
-    return rows.map { row in
-        row.enumerated().map { index, cell in
-            index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-        }.joined(separator: "  ")
-    }.joined(separator: "\n") + "\n"
+    var out = ""
+    for row in rows {
+        for (index, cell) in row.enumerated() {
+            out += cell
+            if index < row.count - 1 { out += String(repeating: " ", count: widths[index] - cell.count + 2) }
+        }
+        out += "\n"
+    }
+    return out
 }

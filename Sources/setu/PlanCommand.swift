@@ -102,7 +102,7 @@ struct PlanCommand: ParsableCommand {
             var refused: [RefusedChange]
         }
         let document = Document(base: parts.base, head: parts.head, mergedBy: plan.mergedBy, entitlements: plan.entitlementChanges,
-                                catalog: plan.catalogChanges, refused: plan.refused.map(\.withoutContent))
+                                catalog: plan.catalogChanges, refused: plan.refused)
         return try prettyJSON(document)
     }
 

@@ -30,6 +30,28 @@ struct IncrementalReplayTests {
         #expect(unchanged.incremental && unchanged.replayedCommits == 0)
     }
 
+    @Test(arguments: ["garbage", "truncated", "empty"])
+    func aDamagedStoredStateIsReplayedFromTheTrustRoot(damage: String) throws {
+        let fixture = try trustRootMarketplace()
+        try subscribeOnBranch(fixture, mergedBy: cbseApprover)
+        let state = TemporaryDirectory()
+        let repository = try Repository(path: fixture.path)
+        let head = try repository.resolveCommit("HEAD")
+        let first = try TrustEngine.replay(repository, head: head, stateDirectory: state.path)
+        let stored = state.path + "/trust/replay.bin"
+        let bytes = try #require(FileManager.default.contents(atPath: stored))
+        switch damage {
+        case "garbage": try Data("not a replay state".utf8).write(to: URL(fileURLWithPath: stored))
+        case "truncated": try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: stored))
+        default: try Data().write(to: URL(fileURLWithPath: stored))
+        }
+        let again = try TrustEngine.replay(repository, head: head, stateDirectory: state.path)
+        #expect(!again.incremental)
+        #expect(again.replayedCommits == first.replayedCommits)
+        #expect(again.state == first.state)
+        #expect(FileManager.default.contents(atPath: stored) == bytes)
+    }
+
     @Test func forcePushIsDetectedAndReplayedFromTheTrustRoot() throws {
         let fixture = try trustRootMarketplace()
         try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)

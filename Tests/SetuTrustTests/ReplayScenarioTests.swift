@@ -176,6 +176,27 @@ struct ReplayScenarioTests {
     }
 }
 
+struct MergeAttributionTests {
+    /// A merge of a one-commit branch that also changes a path of its own: the
+    /// branch's author counts for what the branch changed, and only for that.
+    @Test func aChangeMadeInTheMergeItselfCountsOnlyTheMerger() throws {
+        let fixture = try trustRootMarketplace()
+        try fixture.git("checkout", "-q", "-b", "acme/marksheet")
+        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
+        try fixture.commitAll("Subscribe to the marksheet API", author: acmeDev)
+        try fixture.git("checkout", "-q", "main")
+        try fixture.git("merge", "-q", "--no-ff", "--no-commit", "acme/marksheet", author: cbseApprover)
+        try fixture.edit("subscriptions/acme-bank/consumer.yaml", replacing: "displayName: ", with: "displayName: Renamed ")
+        try fixture.git("add", "-A", author: cbseApprover)
+        try fixture.git("commit", "-q", "-m", "Merge acme/marksheet", author: cbseApprover)
+        let report = try entitlements(fixture)
+        #expect(summary(report) == ["acme-bank/marksheet cbse/class-xii-marksheet standard active"])
+        let refused = try #require(report.state.refused["subscriptions/acme-bank/consumer.yaml"])
+        #expect(refused.reason == .unauthorized)
+        #expect(refused.by == "merge by registrar@cbse.example")
+    }
+}
+
 struct GatewaySnapshotTests {
     @Test func snapshotHoldsRoutesCredentialsAndActiveEntitlements() throws {
         let fixture = try trustRootMarketplace()

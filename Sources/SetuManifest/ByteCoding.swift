@@ -1,0 +1,215 @@
+/// A compact binary form for state Setu keeps between runs (the replay state):
+/// lengths and integers as LEB128 varints, strings and byte runs length-first.
+///
+/// Written here rather than taken from a library: the format is a few dozen lines,
+/// while swift-protobuf would bring a code generator and a runtime for one file,
+/// and Foundation's JSON and property-list coders were the slowest part of an
+/// incremental replay when they held this state.
+public struct ByteWriter: Sendable {
+    /// What has been written.
+    public private(set) var bytes: [UInt8] = []
+
+    /// Creates an empty writer.
+    public init() {}
+
+    public mutating func write(_ value: Int) {
+        var rest = UInt64(bitPattern: Int64(value))
+        while rest >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: rest) | 0x80)
+            rest >>= 7
+        }
+        bytes.append(UInt8(rest))
+    }
+
+    public mutating func write(_ flag: Bool) {
+        bytes.append(flag ? 1 : 0)
+    }
+
+    public mutating func write(_ run: [UInt8]) {
+        write(run.count)
+        bytes.append(contentsOf: run)
+    }
+
+    public mutating func write(_ text: String) {
+        write(text.utf8.count)
+        bytes.append(contentsOf: text.utf8)
+    }
+
+    public mutating func write(_ text: String?) {
+        write(text != nil)
+        if let text { write(text) }
+    }
+
+    public mutating func write(_ texts: [String]) {
+        write(texts.count)
+        for text in texts { write(text) }
+    }
+
+    public mutating func write(_ number: Double) {
+        var bits = number.bitPattern
+        for _ in 0..<8 {
+            bytes.append(UInt8(truncatingIfNeeded: bits))
+            bits >>= 8
+        }
+    }
+}
+
+/// Reads what a `ByteWriter` wrote; every read checks the bounds and throws
+/// `ByteReader.Truncated` on data that ends early or does not fit.
+public struct ByteReader {
+    /// The data ended in the middle of a value, or a value is out of range.
+    public struct Truncated: Error {}
+
+    private let bytes: [UInt8]
+    private var offset = 0
+
+    /// Starts reading `bytes` from the beginning.
+    public init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    /// Whether everything has been read.
+    public var isAtEnd: Bool { offset == bytes.count }
+
+    public mutating func readInt() throws -> Int {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            guard offset < bytes.count, shift < 64 else { throw Truncated() }
+            let byte = bytes[offset]
+            offset += 1
+            value |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return Int(Int64(bitPattern: value)) }
+            shift += 7
+        }
+    }
+
+    /// A count or length: an integer that must fit in what is left.
+    public mutating func readCount() throws -> Int {
+        let count = try readInt()
+        guard count >= 0, count <= bytes.count - offset else { throw Truncated() }
+        return count
+    }
+
+    public mutating func readBool() throws -> Bool {
+        guard offset < bytes.count else { throw Truncated() }
+        offset += 1
+        return bytes[offset - 1] != 0
+    }
+
+    public mutating func readBytes() throws -> [UInt8] {
+        let count = try readCount()
+        defer { offset += count }
+        return Array(bytes[offset..<offset + count])
+    }
+
+    public mutating func readString() throws -> String {
+        let count = try readCount()
+        defer { offset += count }
+        return bytes.withUnsafeBufferPointer { String(decoding: $0[offset..<offset + count], as: UTF8.self) }
+    }
+
+    public mutating func readOptionalString() throws -> String? {
+        try readBool() ? try readString() : nil
+    }
+
+    public mutating func readStrings() throws -> [String] {
+        let count = try readCount()
+        var texts: [String] = []
+        texts.reserveCapacity(count)
+        for _ in 0..<count { texts.append(try readString()) }
+        return texts
+    }
+
+    public mutating func readDouble() throws -> Double {
+        guard bytes.count - offset >= 8 else { throw Truncated() }
+        var bits: UInt64 = 0
+        for index in 0..<8 { bits |= UInt64(bytes[offset + index]) << (8 * UInt64(index)) }
+        offset += 8
+        return Double(bitPattern: bits)
+    }
+}
+
+extension JSONValue {
+    /// Appends the value's binary form.
+    public func write(to writer: inout ByteWriter) {
+        switch self {
+        case .null:
+            writer.write(0)
+        case .bool(let flag):
+            writer.write(flag ? 2 : 1)
+        case .number(let number):
+            writer.write(3)
+            writer.write(number)
+        case .string(let text):
+            writer.write(4)
+            writer.write(text)
+        case .array(let elements):
+            writer.write(5)
+            writer.write(elements.count)
+            for element in elements { element.write(to: &writer) }
+        case .object(let members):
+            writer.write(6)
+            writer.write(members.count)
+            // In key order, so the same value always gives the same bytes.
+            for key in members.keys.sorted() {
+                writer.write(key)
+                members[key]!.write(to: &writer)
+            }
+        }
+    }
+
+    /// Reads a value `write(to:)` wrote, nesting at most `depth` levels.
+    public init(from reader: inout ByteReader, depth: Int = 64) throws {
+        guard depth >= 0 else { throw ByteReader.Truncated() }
+        switch try reader.readInt() {
+        case 0: self = .null
+        case 1: self = .bool(false)
+        case 2: self = .bool(true)
+        case 3: self = .number(try reader.readDouble())
+        case 4: self = .string(try reader.readString())
+        case 5:
+            let count = try reader.readCount()
+            var elements: [JSONValue] = []
+            elements.reserveCapacity(count)
+            for _ in 0..<count { elements.append(try JSONValue(from: &reader, depth: depth - 1)) }
+            self = .array(elements)
+        case 6:
+            let count = try reader.readCount()
+            var members: [String: JSONValue] = [:]
+            members.reserveCapacity(count)
+            for _ in 0..<count {
+                let key = try reader.readString()
+                members[key] = try JSONValue(from: &reader, depth: depth - 1)
+            }
+            self = .object(members)
+        default:
+            throw ByteReader.Truncated()
+        }
+    }
+}
+
+extension Diagnostic {
+    /// Appends the diagnostic's binary form.
+    public func write(to writer: inout ByteWriter) {
+        writer.write(severity == .error)
+        writer.write(file)
+        writer.write(location.line)
+        writer.write(location.column)
+        writer.write(pointer != nil)
+        if let pointer { writer.write(pointer.tokens) }
+        writer.write(rule)
+        writer.write(message)
+        writer.write(fix)
+    }
+
+    /// Reads a diagnostic `write(to:)` wrote.
+    public init(from reader: inout ByteReader) throws {
+        let severity: Severity = try reader.readBool() ? .error : .warning
+        let file = try reader.readString()
+        let location = SourceLocation(line: try reader.readInt(), column: try reader.readInt())
+        let pointer = try reader.readBool() ? JSONPointer(try reader.readStrings()) : nil
+        self.init(severity, file: file, location: location, pointer: pointer, rule: try reader.readString(),
+                  message: try reader.readString(), fix: try reader.readOptionalString())
+    }
+}

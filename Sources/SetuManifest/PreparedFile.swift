@@ -1,0 +1,113 @@
+/// One version of a file, read once: its bytes, its manifests decoded, and the
+/// problems it has on its own (YAML, kind and place, schema, name against path).
+///
+/// History replay meets the same versions again and again (a subscription is
+/// checked when it is committed, when it is approved, and when entitlements
+/// are derived); a prepared file lets every later step reuse the first reading.
+/// Two prepared files are equal when their paths and bytes are.
+public struct PreparedFile: Sendable, Hashable {
+    /// The path, from the repository root.
+    public let path: String
+    /// The file's bytes.
+    public let bytes: [UInt8]
+    /// The errors `MarketplaceValidator.checkFile` reports for this file.
+    public let problems: [Diagnostic]
+    /// The documents that were not empty; none when the YAML could not be read.
+    let documents: [JSONValue]
+    /// What loading found; `nil` for a file whose place holds no manifests
+    /// (OpenAPI documents, ignored and misplaced files).
+    let loaded: LoadedFile?
+
+    /// Whether the file has none of the problems a file can have on its own.
+    public var isValid: Bool { problems.isEmpty }
+
+    /// The subscriptions the file holds, decoded (empty when it holds none or
+    /// could not be read).
+    public var subscriptions: [Subscription] {
+        loaded?.manifests.compactMap { manifest in
+            if case .subscription(let subscription) = manifest.entity { return subscription }
+            return nil
+        } ?? []
+    }
+
+    public static func == (lhs: PreparedFile, rhs: PreparedFile) -> Bool {
+        lhs.path == rhs.path && lhs.bytes == rhs.bytes
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(path)
+        hasher.combine(bytes)
+    }
+
+    // MARK: Storing
+
+    /// Appends the file's binary form: what it takes to restore it without
+    /// parsing or schema checks.
+    public func write(to writer: inout ByteWriter) {
+        writer.write(path)
+        writer.write(bytes)
+        writer.write(problems.count)
+        for problem in problems { problem.write(to: &writer) }
+        writer.write(loaded != nil)
+        guard let loaded else { return }
+        writer.write(loaded.diagnostics.count)
+        for diagnostic in loaded.diagnostics { diagnostic.write(to: &writer) }
+        writer.write(documents.count)
+        for document in documents { document.write(to: &writer) }
+    }
+
+    /// Restores a file `write(to:)` wrote. Its manifests are decoded again from
+    /// the stored documents, which is cheap; the YAML is not parsed again and
+    /// the schemas are not run again.
+    public init(from reader: inout ByteReader) throws {
+        path = try reader.readString()
+        bytes = try reader.readBytes()
+        problems = try (0..<reader.readCount()).map { _ in try Diagnostic(from: &reader) }
+        guard try reader.readBool() else {
+            documents = []
+            loaded = nil
+            return
+        }
+        let diagnostics = try (0..<reader.readCount()).map { _ in try Diagnostic(from: &reader) }
+        documents = try (0..<reader.readCount()).map { _ in try JSONValue(from: &reader) }
+        var loaded = ValidationRun.examine(documents, path: path, role: FileRole.of(path), schemas: nil) { _, _ in .start }
+        loaded.diagnostics = diagnostics
+        self.loaded = loaded
+    }
+
+    init(path: String, bytes: [UInt8], problems: [Diagnostic], documents: [JSONValue], loaded: LoadedFile?) {
+        self.path = path
+        self.bytes = bytes
+        self.problems = problems
+        self.documents = documents
+        self.loaded = loaded
+    }
+}
+
+extension MarketplaceValidator {
+    /// Reads and checks one version of a file on its own, keeping what was found
+    /// for later validations to reuse (`SourceFile.Content.prepared`).
+    public func prepare(path: String, bytes: [UInt8]) -> PreparedFile {
+        let role = FileRole.of(path)
+        var documents: [JSONValue] = []
+        var loaded: LoadedFile?
+        if !role.allowedKinds.isEmpty {
+            let result = ValidationRun.load(path: path, bytes: bytes, role: role, limits: limits, schemas: ManifestSchemas.shared)
+            loaded = result.file
+            documents = result.documents
+        }
+        let unchecked = PreparedFile(path: path, bytes: bytes, problems: [], documents: documents, loaded: loaded)
+        return PreparedFile(path: path, bytes: bytes, problems: checkFile(SourceFile(path: path, content: .prepared(unchecked))),
+                            documents: documents, loaded: loaded)
+    }
+
+    /// `prepare` for many files, in parallel; results in the order given.
+    public func prepare(_ files: [(path: String, bytes: [UInt8])]) -> [PreparedFile] {
+        files.withUnsafeBufferPointer { buffer in
+            let pending = UnsafeSendable(buffer)
+            return Parallel.map(pending.value.count) { index in
+                prepare(path: pending.value[index].path, bytes: pending.value[index].bytes)
+            }
+        }
+    }
+}
