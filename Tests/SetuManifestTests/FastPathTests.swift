@@ -14,8 +14,8 @@ struct YAMLEventTests {
                 files.append(folder + "/" + file)
             }
         }
-        for file in try! FileManager.default.contentsOfDirectory(atPath: sharedFolder.path + "/apisetu-specs") where file.hasSuffix(".yaml") || file.hasSuffix(".json") {
-            files.append(sharedFolder.path + "/apisetu-specs/" + file)
+        for name in apisetuSpecs {
+            files.append(sharedFolder.appendingPathComponent("apisetu-specs/\(name)").path)
         }
         return files.sorted()
     }
