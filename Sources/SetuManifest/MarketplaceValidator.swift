@@ -68,8 +68,8 @@ public struct MarketplaceValidator: Sendable {
     }
 
     /// The problems of one file on its own: YAML, kind and place, schema, and
-    /// name against path; not the rules that look at other manifests. History
-    /// replay uses it to decide whether a new version of a path may take effect.
+    /// name against path; not the rules that look at other manifests. `prepare`
+    /// keeps these as a version's `problems`, which history replay decides on.
     public func checkFile(_ file: SourceFile) -> [Diagnostic] {
         var run = ValidationRun(limits: limits, files: [file])
         run.classifyAndLoad()
@@ -254,70 +254,57 @@ struct ValidationRun {
         var totalBytes = 0
         for file in files {
             let role = FileRole.of(file.path)
-            var content = file.content
-            if case .prepared(let prepared) = content {
-                if let loaded = prepared.loaded, role.allowedKinds.isEmpty == false {
-                    totalBytes += prepared.bytes.count
-                    if totalBytes > limits.maxRepositoryBytes {
-                        diagnostics.append(Diagnostic(file: file.path, rule: "repo.too-large",
-                                                      message: "the manifests add up to more than \(limits.maxRepositoryBytes) bytes; this file and the rest were not read"))
-                        break
-                    }
-                    bytesByPath[file.path] = prepared.bytes
-                    order.append(loaded)
-                    continue
-                }
-                content = .bytes(prepared.bytes)
-            }
-            switch content {
-            case .symlink, .submodule, .tooLarge:
-                unreadable.insert(file.path)
-            case .bytes, .prepared:
-                break
-            }
-            switch content {
+            let bytes: [UInt8]
+            // What a prepared file's earlier reading found, reused instead of loading it again.
+            var loadedBefore: LoadedFile?
+            switch file.content {
             case .symlink:
+                unreadable.insert(file.path)
                 diagnostics.append(Diagnostic(file: file.path, rule: "file.symlink",
                                               message: "symbolic links are not allowed in a marketplace",
                                               fix: "replace the link with the file it points to"))
                 continue
             case .submodule:
+                unreadable.insert(file.path)
                 diagnostics.append(Diagnostic(file: file.path, rule: "file.submodule",
                                               message: "submodules are not allowed in a marketplace",
                                               fix: "remove the submodule (git rm) and commit its files directly"))
                 continue
             case .tooLarge(let size):
+                unreadable.insert(file.path)
                 if role != .ignored {
                     diagnostics.append(Diagnostic(file: file.path, rule: "file.too-large",
                                                   message: "file is \(size) bytes, over the limit of \(limits.maxFileBytes) bytes; it was not read",
                                                   fix: "split it into smaller files"))
                 }
                 continue
-            case .bytes(let bytes):
-                switch role {
-                case .ignored:
-                    continue
-                case .misplaced(let fix):
-                    diagnostics.append(Diagnostic(file: file.path, rule: "file.location",
-                                                  message: "this file is not where any manifest belongs", fix: fix))
-                    continue
-                case .openapi:
-                    openapiFiles.insert(file.path)
-                    bytesByPath[file.path] = bytes
-                    continue
-                default:
-                    totalBytes += bytes.count
-                    if totalBytes > limits.maxRepositoryBytes {
-                        diagnostics.append(Diagnostic(file: file.path, rule: "repo.too-large",
-                                                      message: "the manifests add up to more than \(limits.maxRepositoryBytes) bytes; this file and the rest were not read"))
-                        break
-                    }
-                    bytesByPath[file.path] = bytes
-                    toLoad.append((file.path, bytes, role))
-                    order.append(nil)
+            case .bytes(let read):
+                bytes = read
+            case .prepared(let prepared):
+                bytes = prepared.bytes
+                loadedBefore = prepared.loaded
+            }
+            switch role {
+            case .ignored:
+                continue
+            case .misplaced(let fix):
+                diagnostics.append(Diagnostic(file: file.path, rule: "file.location",
+                                              message: "this file is not where any manifest belongs", fix: fix))
+                continue
+            case .openapi:
+                openapiFiles.insert(file.path)
+                bytesByPath[file.path] = bytes
+                continue
+            default:
+                totalBytes += bytes.count
+                if totalBytes > limits.maxRepositoryBytes {
+                    diagnostics.append(Diagnostic(file: file.path, rule: "repo.too-large",
+                                                  message: "the manifests add up to more than \(limits.maxRepositoryBytes) bytes; this file and the rest were not read"))
+                    break
                 }
-            case .prepared:
-                preconditionFailure("prepared content was turned into bytes above")
+                bytesByPath[file.path] = bytes
+                if loadedBefore == nil { toLoad.append((file.path, bytes, role)) }
+                order.append(loadedBefore)
             }
             if totalBytes > limits.maxRepositoryBytes { break }
         }

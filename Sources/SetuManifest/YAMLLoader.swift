@@ -38,25 +38,29 @@ public struct YAMLDocument: Sendable {
     public let value: JSONValue
     /// Where the document starts.
     public let start: SourceLocation
-    private let tree: ParseTree
+    private let trees: ParseTrees
+    private let index: Int
 
     init(value: JSONValue, root: Node) {
         self.value = value
-        self.tree = ParseTree(root: root)
+        self.trees = ParseTrees(roots: [root])
+        self.index = 0
         self.start = root.mark.map(SourceLocation.init) ?? .start
     }
 
-    /// A document read from events, whose parse tree is built only if a location is asked for.
-    init(value: JSONValue, start: SourceLocation, source: [UInt8], index: Int) {
+    /// A document read from events: the file's parse trees, shared by its
+    /// documents, are built only if a location is asked for.
+    init(value: JSONValue, start: SourceLocation, trees: ParseTrees, index: Int) {
         self.value = value
         self.start = start
-        self.tree = ParseTree(source: source, index: index)
+        self.trees = trees
+        self.index = index
     }
 
     /// The location of the value at `pointer`. For a member of a mapping that is
     /// where its key is written; for a missing value, the nearest enclosing one.
     public func location(of pointer: JSONPointer) -> SourceLocation {
-        guard var node = tree.root else { return start }
+        guard var node = trees.root(index) else { return start }
         var location = start
         for token in pointer.tokens {
             switch node {
@@ -76,37 +80,34 @@ public struct YAMLDocument: Sendable {
     }
 }
 
-/// Holds a Yams parse tree, which is never mutated once built: given, or built
-/// from the source on first use (most documents never need one).
-private final class ParseTree: @unchecked Sendable {
+/// Holds a file's Yams parse trees, one per document, never mutated once built:
+/// given, or built from the source on first use (most files never need them).
+final class ParseTrees: @unchecked Sendable {
     private let lock = NSLock()
-    private var built: Node??
+    private var built: [Node]?
     private let source: [UInt8]
-    private let index: Int
 
-    init(root: Node) {
-        built = .some(root)
+    init(roots: [Node]) {
+        built = roots
         source = []
-        index = 0
     }
 
-    init(source: [UInt8], index: Int) {
+    init(source: [UInt8]) {
         self.source = source
-        self.index = index
     }
 
-    var root: Node? {
+    /// The tree of the document at `index`, counting empty documents too.
+    func root(_ index: Int) -> Node? {
         lock.lock()
         defer { lock.unlock() }
-        if let built { return built }
-        var documents: [Node] = []
-        if let parser = try? Parser(yaml: String(decoding: source, as: UTF8.self), resolver: .basic, constructor: .default, encoding: .utf8) {
-            while let root = try? parser.nextRoot() { documents.append(root) }
+        if built == nil {
+            var documents: [Node] = []
+            if let parser = try? Parser(yaml: String(decoding: source, as: UTF8.self), resolver: .basic, constructor: .default, encoding: .utf8) {
+                while let root = try? parser.nextRoot() { documents.append(root) }
+            }
+            built = documents
         }
-        // Documents that are empty were dropped from the values; the index counts all of them.
-        let root = documents.indices.contains(index) ? documents[index] : nil
-        built = .some(root)
-        return root
+        return built!.indices.contains(index) ? built![index] : nil
     }
 }
 
@@ -141,8 +142,9 @@ public enum YAMLLoader {
                                        fix: "write the values out instead of using anchors and aliases"))
         }
         if let documents = YAMLEvents.load(bytes, limits: limits) {
+            let trees = ParseTrees(source: bytes)
             return .success(documents.enumerated().map { index, document in
-                YAMLDocument(value: document.value, start: document.start, source: bytes, index: index)
+                YAMLDocument(value: document.value, start: document.start, trees: trees, index: index)
             })
         }
         return loadParseTrees(bytes, file: file, limits: limits)

@@ -144,7 +144,7 @@ extension HistoryReplay {
     mutating func apply(_ commits: [ObjectID], from reader: HistoryReader) throws {
         for start in stride(from: 0, to: commits.count, by: 4096) {
             let replayCommits = try reader.replayCommits(Array(commits[start..<min(commits.count, start + 4096)]))
-            precheck(replayCommits)
+            prepare(replayCommits.lazy.flatMap(\.changes))
             for commit in replayCommits {
                 apply(commit)
             }

@@ -241,11 +241,6 @@ public struct HistoryReplay: Sendable {
         }
     }
 
-    /// `prepare` for every change of the commits.
-    public mutating func precheck(_ commits: [ReplayCommit]) {
-        prepare(commits.lazy.flatMap(\.changes))
-    }
-
     /// Forgets the versions prepared ahead of time (those in force stay in the state).
     public mutating func forgetPrepared() {
         prepared = [:]
