@@ -10,13 +10,12 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# Validate the example marketplace (committed, at HEAD; the work tree outside a
-# git checkout) and show its catalog.
+# The main job on the example marketplace: validate it, then run the daemon and the
+# gateway on a demo repository built from it, with sample upstreams (Ctrl-C stops).
 demo: build
 	@flags=$$(git rev-parse --verify -q HEAD >/dev/null 2>&1 || echo --worktree); \
 	$(SETU) validate --repo . $$flags && echo && \
-	$(SETU) catalog --repo . $$flags && echo && \
-	$(SETU) catalog show cbse/class-xii-marksheet --repo . $$flags
+	$(SETU) demo --example . --state .setu-demo
 
 # The command-line tests run the `setu` this builds.
 test: deps

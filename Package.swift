@@ -3,17 +3,26 @@ import PackageDescription
 
 let package = Package(
     name: "setu",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "setu", targets: ["setu"]),
         .library(name: "SetuManifest", targets: ["SetuManifest"]),
         .library(name: "SetuGit", targets: ["SetuGit"]),
         .library(name: "SetuTrust", targets: ["SetuTrust"]),
+        .library(name: "SetuGateway", targets: ["SetuGateway"]),
+        .library(name: "SetuServer", targets: ["SetuServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         .systemLibrary(
@@ -56,9 +65,52 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
+        .target(
+            name: "SetuHits",
+            dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "SetuGateway",
+            dependencies: [
+                "SetuEntitlements",
+                "SetuHits",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        .target(
+            name: "SetuServer",
+            dependencies: [
+                "SetuGateway",
+                "SetuTrust",
+                "SetuGit",
+                "SetuHits",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "setu",
             dependencies: [
+                "SetuServer",
+                "SetuGateway",
+                "SetuHits",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
                 "SetuGit",
                 "SetuManifest",
                 "SetuTrust",
@@ -82,6 +134,12 @@ let package = Package(
         .testTarget(
             name: "SetuTrustTests",
             dependencies: ["SetuTrust", "SetuEntitlements", "SetuGit", "SetuManifest", "SetuTestSupport"]
+        ),
+        .testTarget(
+            name: "SetuServerTests",
+            dependencies: ["SetuServer", "SetuGateway", "SetuHits", "SetuTestSupport",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         .testTarget(
             name: "SetuCLITests",

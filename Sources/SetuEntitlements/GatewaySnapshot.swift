@@ -49,6 +49,17 @@ public struct GatewaySnapshot: Sendable {
     /// Authorized partners by consumer.
     public var partners: [String: Partner]
 
+    /// An API listed for information only, which the gateway never proxies.
+    public struct Listing: Sendable, Hashable {
+        public var api: String
+        public var title: String
+        /// Where its data is published, when the manifest says.
+        public var url: String?
+    }
+
+    /// Listing APIs by API id, so a call to one is refused with a reason rather than "not found".
+    public var listings: [String: Listing]
+
     /// Builds the snapshot from entitlements derived for a revision. Manifests with
     /// errors serve nothing: an invalid API has no route and an invalid consumer no credentials.
     public init(_ report: EntitlementReport) {
@@ -56,7 +67,11 @@ public struct GatewaySnapshot: Sendable {
         let broken = Set(report.validation.diagnostics.filter { $0.severity == .error }.map(\.file))
         revision = report.state.revision
         var routes: [String: Route] = [:]
+        var listings: [String: Listing] = [:]
         for api in marketplace.apis.values where !broken.contains(api.origin.file) {
+            if marketplace.publishers[api.publisher]?.category == .listing || api.listingURL != nil {
+                listings[api.id] = Listing(api: api.id, title: api.title, url: api.listingURL)
+            }
             guard let basePath = api.basePath, let upstream = api.upstreamURL,
                   let category = marketplace.publishers[api.publisher]?.category, category != .listing else { continue }
             routes[basePath] = Route(api: api.id, publisher: api.publisher, category: category, basePath: basePath,
@@ -64,6 +79,7 @@ public struct GatewaySnapshot: Sendable {
                                      consent: api.consent(for: category), operations: api.operations)
         }
         self.routes = routes
+        self.listings = listings
         var credentials: [String: Credential] = [:]
         var partners: [String: Partner] = [:]
         for consumer in marketplace.consumers.values where !broken.contains(consumer.origin.file) {

@@ -14,6 +14,8 @@ public struct GitError: Error, Sendable, Equatable, CustomStringConvertible {
         case revisionNotFound
         /// A blob is larger than the caller allows; it was not read.
         case blobTooLarge
+        /// Fetching from a remote failed: it could not be reached, or refused.
+        case fetchFailed
         /// A libgit2 call failed for another reason.
         case libgit2
     }

@@ -627,6 +627,61 @@ extension Person {
     }
 }
 
+// MARK: - Mirrors
+
+extension Repository {
+    /// Brings a bare mirror of the repository at `url` up to date at `path`, creating it
+    /// when missing: every branch of the remote is fetched to the branch of the same name,
+    /// moved even when the remote's history was rewritten, and branches the remote no
+    /// longer has are removed.
+    ///
+    /// `url` is anything libgit2 fetches from: a path, `file://`, `https://`, or `ssh://`
+    /// where libgit2 was built with SSH.
+    ///
+    /// - Throws: `GitError` with `.fetchFailed` when the remote cannot be reached or read.
+    public static func mirror(from url: String, into path: String) throws -> Repository {
+        _ = libgit2Initialized
+        var repository: OpaquePointer?
+        if git_repository_open_ext(&repository, path, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil) != 0 {
+            try check(git_repository_init(&repository, path, 1), "git_repository_init")
+        }
+        guard let repository else { throw lastError("git_repository_init") }
+        var database: OpaquePointer?
+        guard git_repository_odb(&database, repository) == 0, let database else {
+            let error = lastError("git_repository_odb")
+            git_repository_free(repository)
+            throw error
+        }
+        let mirror = Repository(handle: repository, odb: database, path: path)
+        try mirror.fetchAllBranches(from: url)
+        return mirror
+    }
+
+    private func fetchAllBranches(from url: String) throws {
+        var remote: OpaquePointer?
+        guard git_remote_create_anonymous(&remote, handle, url) == 0, let remote else {
+            throw GitError(code: .fetchFailed, message: "cannot use '\(url)' as a remote: \(lastErrorMessage())",
+                           function: "git_remote_create_anonymous")
+        }
+        defer { git_remote_free(remote) }
+        var options = git_fetch_options()
+        try check(git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION)), "git_fetch_options_init")
+        options.prune = GIT_FETCH_PRUNE
+        options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
+        let refspec = strdup("+refs/heads/*:refs/heads/*")
+        defer { free(refspec) }
+        var pointers: [UnsafeMutablePointer<CChar>?] = [refspec]
+        let result = pointers.withUnsafeMutableBufferPointer { buffer in
+            var refspecs = git_strarray(strings: buffer.baseAddress, count: 1)
+            return git_remote_fetch(remote, &refspecs, &options, "setu: fetch")
+        }
+        guard result == 0 else {
+            throw GitError(code: .fetchFailed, message: "cannot fetch from '\(url)': \(lastErrorMessage())",
+                           function: "git_remote_fetch")
+        }
+    }
+}
+
 // MARK: - Errors
 
 private func lastErrorMessage() -> String {

@@ -5,7 +5,7 @@ import SetuManifest
 
 /// The `setu` command line: wiring between the modules and the user.
 @main
-struct Setu: ParsableCommand {
+struct Setu: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "setu",
         abstract: "A GitOps API marketplace: manifests in git, access only after the publisher approves.",
@@ -16,15 +16,19 @@ struct Setu: ParsableCommand {
         """,
         subcommands: [
             ValidateCommand.self, StatusCommand.self, PlanCommand.self, CatalogCommand.self, SchemaCommand.self, KeygenCommand.self,
-            InitCommand.self, ImportOpenAPICommand.self,
+            InitCommand.self, ImportOpenAPICommand.self, ServeCommand.self, DemoCommand.self,
         ])
 
     /// Runs the command, mapping failures to the documented exit codes: a usage
     /// mistake or an I/O failure exits 2 with one clear line, never a stack trace.
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)
         } catch let error as CLIFailure {

@@ -1,0 +1,173 @@
+import Crypto
+import SetuEntitlements
+import SetuHits
+import SetuManifest
+
+/// A gateway snapshot compiled for the request path: routes ordered for longest-prefix
+/// matching, operation templates split into segments, key digests as bytes and dates as
+/// day numbers. Immutable; a reconcile builds a new one and swaps it in whole.
+public final class RoutingTable: Sendable {
+    /// The snapshot it was compiled from.
+    public let snapshot: GatewaySnapshot
+    /// Routes, longest base path first.
+    let routes: [CompiledRoute]
+    let credentials: [String: CompiledCredential]
+    /// Active entitlements by consumer and API, with their end day.
+    let active: [String: [String: CompiledEntitlement]]
+
+    /// Compiles a snapshot.
+    public init(_ snapshot: GatewaySnapshot) {
+        self.snapshot = snapshot
+        routes = snapshot.routes.values.map(CompiledRoute.init).sorted { $0.basePath.utf8.count > $1.basePath.utf8.count }
+        credentials = snapshot.credentials.mapValues(CompiledCredential.init)
+        active = snapshot.entitlements.mapValues { $0.mapValues(CompiledEntitlement.init) }
+    }
+
+    /// The route whose base path is the longest prefix of `path` at a segment boundary,
+    /// and the rest of the path after it (empty when the path is the base path).
+    func route(for path: Substring) -> (CompiledRoute, Substring)? {
+        for route in routes {
+            guard path.hasPrefix(route.basePath) else { continue }
+            let rest = path.dropFirst(route.basePath.count)
+            if rest.isEmpty || rest.first == "/" || route.basePath == "/" { return (route, rest) }
+        }
+        return nil
+    }
+
+    /// The listing API a path names as `/<publisher>/<name>…`, if any.
+    func listing(for path: Substring) -> GatewaySnapshot.Listing? {
+        let segments = path.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: true)
+        guard segments.count >= 2 else { return nil }
+        return snapshot.listings["\(segments[0])/\(segments[1])"]
+    }
+}
+
+/// A route with its operations ready to match.
+struct CompiledRoute: Sendable {
+    let route: GatewaySnapshot.Route
+    let basePath: String
+    let operations: [CompiledOperation]
+
+    init(_ route: GatewaySnapshot.Route) {
+        self.route = route
+        var basePath = route.basePath
+        while basePath.count > 1 && basePath.hasSuffix("/") { basePath.removeLast() }
+        self.basePath = basePath
+        // More literal segments first, so `/users/me` wins over `/users/{id}`.
+        operations = route.operations.map(CompiledOperation.init).sorted { $0.literals > $1.literals }
+    }
+
+    /// What the operations say of a method and a path below the base path.
+    enum Match {
+        /// The API describes no operations: every path is passed on.
+        case undescribed
+        case operation(CompiledOperation)
+        /// The path is an operation's, but not for this method.
+        case methodNotAllowed(allowed: [String])
+        case noOperation
+    }
+
+    func match(method: String, path: Substring) -> Match {
+        guard !operations.isEmpty else { return .undescribed }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        var allowed: [String] = []
+        for operation in operations where operation.matches(segments) {
+            if operation.method == method { return .operation(operation) }
+            if !allowed.contains(operation.method) { allowed.append(operation.method) }
+        }
+        return allowed.isEmpty ? .noOperation : .methodNotAllowed(allowed: allowed.sorted())
+    }
+}
+
+/// An OpenAPI operation's method and path template.
+struct CompiledOperation: Sendable {
+    enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter
+    }
+
+    let method: String
+    let template: String
+    let operationId: String?
+    let segments: [Segment]
+    let literals: Int
+
+    init(_ operation: Operation) {
+        method = operation.method.uppercased()
+        template = operation.path
+        operationId = operation.operationId
+        segments = operation.path.split(separator: "/", omittingEmptySubsequences: true).map { piece in
+            piece.hasPrefix("{") && piece.hasSuffix("}") ? .parameter : .literal(String(piece))
+        }
+        literals = segments.filter { $0 != .parameter }.count
+    }
+
+    func matches(_ path: [Substring]) -> Bool {
+        guard path.count == segments.count else { return false }
+        for (segment, piece) in zip(segments, path) {
+            if case .literal(let literal) = segment, literal != piece { return false }
+        }
+        return true
+    }
+
+    /// The name a subscription's `operations` list uses: the operationId, else `METHOD /path`.
+    var name: String { operationId ?? "\(method) \(template)" }
+}
+
+/// A credential with its key digest as bytes and its dates as day numbers.
+struct CompiledCredential: Sendable {
+    let credential: GatewaySnapshot.Credential
+    let digest: [UInt8]?
+    let firstDay: Int64?
+    let lastDay: Int64?
+
+    init(_ credential: GatewaySnapshot.Credential) {
+        self.credential = credential
+        digest = CompiledCredential.bytes(hex: credential.keySHA256)
+        firstDay = credential.notBefore.flatMap { Timestamp.daysSinceEpoch(of: $0.prefix(10)) }
+        lastDay = credential.notAfter.flatMap { Timestamp.daysSinceEpoch(of: $0.prefix(10)) }
+    }
+
+    /// Whether `key` hashes to the registered digest, compared in constant time.
+    func accepts(key: Substring) -> Bool {
+        guard let digest else { return false }
+        let presented = Array(SHA256.hash(data: Array(key.utf8)))
+        var difference: UInt8 = 0
+        for (left, right) in zip(presented, digest) { difference |= left ^ right }
+        return difference == 0 && presented.count == digest.count
+    }
+
+    static func bytes(hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count == 64 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32)
+        for index in stride(from: 0, to: 64, by: 2) {
+            guard let high = nibble(digits[index]), let low = nibble(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return bytes
+    }
+
+    private static func nibble(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return digit - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}
+
+/// An active entitlement with its last day as a day number.
+struct CompiledEntitlement: Sendable {
+    let entitlement: Entitlement
+    let lastDay: Int64?
+    let operations: Set<String>?
+
+    init(_ entitlement: Entitlement) {
+        self.entitlement = entitlement
+        lastDay = entitlement.notAfter.flatMap { Timestamp.daysSinceEpoch(of: $0.prefix(10)) }
+        operations = entitlement.operations.map(Set.init)
+    }
+}

@@ -1,0 +1,116 @@
+import Prometheus
+import Synchronization
+
+/// The daemon's Prometheus metrics, served as text on the admin listener's `/metrics`.
+///
+/// Requests are counted by API, status class and decision, with a latency histogram per
+/// API; reconciles by result, with their duration and the revision in force; entitlements
+/// by state; and hits the log had to drop.
+public final class GatewayMetrics: Sendable {
+    private let registry = PrometheusCollectorRegistry()
+    private let reconcileDuration: DurationHistogram
+    private let droppedHits: Counter
+    /// The one revision series in force; the previous one is removed so the exposition
+    /// shows only the commit that is serving.
+    private let revisionInfo = Mutex<Gauge?>(nil)
+
+    private static let latencyBuckets: [Duration] = [
+        .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+        .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+        .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
+    ]
+
+    public init() {
+        reconcileDuration = registry.makeDurationHistogram(
+            descriptor: .init(namespace: "setu", metricName: "reconcile_duration", unitName: "seconds",
+                              helpText: "Time taken by each reconcile."),
+            buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                      .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60)])
+        droppedHits = registry.makeCounter(
+            descriptor: .init(namespace: "setu", subsystem: "hits", metricName: "dropped", unitName: "total",
+                              helpText: "Hits the hit log dropped: its queue was full or a write failed."))
+        // Present from the start, so a scrape before any drop shows 0 rather than nothing.
+        droppedHits.increment(by: Int64(0))
+    }
+
+    /// Counts one answered request.
+    /// - Parameters:
+    ///   - api: the API id, or `-` when the request matched no API.
+    ///   - status: the HTTP status sent.
+    ///   - decision: `allow` or `deny:<reason>`.
+    ///   - seconds: the request's latency.
+    public func request(api: String, status: Int, decision: String, seconds: Double) {
+        registry.makeCounter(
+            descriptor: Self.requests,
+            labels: [("api", api), ("status_class", "\(status / 100)xx"), ("decision", decision)]
+        ).increment()
+        registry.makeDurationHistogram(descriptor: Self.latency, labels: [("api", api)], buckets: Self.latencyBuckets)
+            .recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// Records a finished reconcile.
+    /// - Parameters:
+    ///   - succeeded: whether it produced a snapshot that is now serving.
+    ///   - seconds: how long it took.
+    ///   - revision: the commit now serving, when it succeeded.
+    ///   - entitlements: entitlements by state in the serving snapshot, when it succeeded.
+    public func reconcile(succeeded: Bool, seconds: Double, revision: String?, entitlements: [String: Int]?) {
+        reconcileDuration.recordNanoseconds(Int64(seconds * 1e9))
+        registry.makeCounter(descriptor: Self.reconciles, labels: [("result", succeeded ? "success" : "failure")]).increment()
+        if let revision {
+            let next = registry.makeGauge(descriptor: Self.revision, labels: [("revision", revision)])
+            revisionInfo.withLock { current in
+                if let previous = current, previous !== next { registry.unregisterGauge(previous) }
+                next.set(to: 1)
+                current = next
+            }
+        }
+        for (state, count) in entitlements ?? [:] {
+            registry.makeGauge(descriptor: Self.entitlementStates, labels: [("state", state)]).set(to: Double(count))
+        }
+        if succeeded {
+            registry.makeGauge(descriptor: Self.lastSuccess).set(to: Double(HitLog.nowMilliseconds()) / 1000)
+        }
+    }
+
+    /// Counts hits the hit log dropped.
+    public func droppedHits(_ count: Int) {
+        droppedHits.increment(by: Int64(count))
+    }
+
+    /// The metrics in Prometheus' text exposition format.
+    public func exposition() -> [UInt8] {
+        registry.emitToBuffer()
+    }
+
+    private static var requests: MetricNameDescriptor {
+        MetricNameDescriptor(
+        namespace: "setu", subsystem: "gateway", metricName: "requests", unitName: "total",
+        helpText: "Requests answered by the gateway, by API, status class and decision.")
+    }
+    private static var latency: MetricNameDescriptor {
+        MetricNameDescriptor(
+        namespace: "setu", subsystem: "gateway", metricName: "request_duration", unitName: "seconds",
+        helpText: "Time from a request's arrival to the end of its response, by API.")
+    }
+    private static var reconciles: MetricNameDescriptor {
+        MetricNameDescriptor(
+        namespace: "setu", metricName: "reconciles", unitName: "total",
+        helpText: "Reconciles by result.")
+    }
+    private static var revision: MetricNameDescriptor {
+        MetricNameDescriptor(
+        namespace: "setu", metricName: "config_revision", unitName: "info",
+        helpText: "The commit the serving snapshot was built from (value 1).")
+    }
+    private static var entitlementStates: MetricNameDescriptor {
+        MetricNameDescriptor(
+        namespace: "setu", metricName: "entitlements", unitName: "count",
+        helpText: "Entitlements in the serving snapshot, by state.")
+    }
+    private static var lastSuccess: MetricNameDescriptor {
+        MetricNameDescriptor(
+        namespace: "setu", metricName: "reconcile_last_success", unitName: "timestamp_seconds",
+        helpText: "When the last successful reconcile finished, in seconds since 1970.")
+    }
+}

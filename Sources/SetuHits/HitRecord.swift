@@ -1,0 +1,223 @@
+/// One request the gateway answered, as the hit log records it (DESIGN.md §8).
+///
+/// The gateway fills it on the request path; the hit log's writer thread gives it a
+/// sequence number and encodes it, so a request never pays for JSON encoding. It has no
+/// field for a key, a token or a query string, so none can be written.
+public struct HitRecord: Sendable, Equatable {
+    /// When the request arrived, in milliseconds since 1970 (UTC).
+    public var timestampMilliseconds: Int64
+    /// The request id: the client's `X-Request-ID` when well-formed, else one the gateway made.
+    public var requestId: String
+    /// The commit the serving snapshot was built from; empty before the first reconcile.
+    public var configRevision: String
+    /// The consumer the credentials belong to, once authenticated.
+    public var consumer: String?
+    /// The client id sent, once it names a registered credential.
+    public var clientId: String?
+    /// The API id, `<publisher>/<name>`, once routed.
+    public var api: String?
+    /// The API's publisher, once routed.
+    public var publisher: String?
+    /// The publisher's category (`document`, `service`), once routed.
+    public var category: String?
+    /// The OpenAPI operationId, when the API describes its operations.
+    public var operation: String?
+    /// The request method.
+    public var method: String
+    /// The request path, without its query string.
+    public var path: String
+    /// The status sent to the client.
+    public var status: Int
+    /// `allow`, or `deny:<reason>`.
+    public var decision: String
+    /// From arrival until the last byte of the response was handed to the connection.
+    public var latencyMilliseconds: Double
+    /// From sending to the upstream until its response ended, when it was proxied.
+    public var upstreamMilliseconds: Double?
+    /// Request body bytes received.
+    public var bytesIn: Int
+    /// Response body bytes sent.
+    public var bytesOut: Int
+    /// The client's address.
+    public var clientIP: String
+    /// The consent the call presented, where there is one.
+    public var consentId: String?
+
+    /// Creates a record; the fields known only later default to empty.
+    public init(timestampMilliseconds: Int64, requestId: String, configRevision: String, method: String,
+                path: String, clientIP: String) {
+        self.timestampMilliseconds = timestampMilliseconds
+        self.requestId = requestId
+        self.configRevision = configRevision
+        self.method = method
+        self.path = path
+        self.clientIP = clientIP
+        status = 0
+        decision = "allow"
+        latencyMilliseconds = 0
+        bytesIn = 0
+        bytesOut = 0
+    }
+
+    /// The record as one line of JSON, newline included, with `seq` its sequence number.
+    ///
+    /// Written by hand rather than with `JSONEncoder`: the writer thread encodes every
+    /// hit, the field order is part of the format, and the output is a few fixed fields.
+    public func jsonLine(sequence: UInt64) -> [UInt8] {
+        var line = JSONLine()
+        line.field("ts", Timestamp.rfc3339(milliseconds: timestampMilliseconds))
+        line.field("seq", sequence)
+        line.field("request_id", requestId)
+        line.field("config_rev", configRevision)
+        line.field("consumer", consumer)
+        line.field("client_id", clientId)
+        line.field("api", api)
+        line.field("publisher", publisher)
+        line.field("category", category)
+        line.field("operation", operation)
+        line.field("method", method)
+        line.field("path", path)
+        line.field("status", UInt64(max(status, 0)))
+        line.field("decision", decision)
+        line.field("latency_ms", latencyMilliseconds)
+        line.field("upstream_ms", upstreamMilliseconds)
+        line.field("bytes_in", UInt64(max(bytesIn, 0)))
+        line.field("bytes_out", UInt64(max(bytesOut, 0)))
+        line.field("client_ip", clientIP)
+        if let consentId { line.field("consent_id", consentId) }
+        return line.finish()
+    }
+}
+
+/// A JSON object written field by field into bytes.
+struct JSONLine {
+    private var bytes: [UInt8] = [UInt8(ascii: "{")]
+
+    init() { bytes.reserveCapacity(512) }
+
+    private mutating func key(_ name: String) {
+        if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: name.utf8)
+        bytes.append(contentsOf: "\":".utf8)
+    }
+
+    mutating func field(_ name: String, _ value: String?) {
+        key(name)
+        guard let value else { bytes.append(contentsOf: "null".utf8); return }
+        JSONString.append(value, to: &bytes)
+    }
+
+    mutating func field(_ name: String, _ value: UInt64) {
+        key(name)
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    mutating func field(_ name: String, _ value: Double?) {
+        key(name)
+        guard let value, value.isFinite else { bytes.append(contentsOf: "null".utf8); return }
+        // Three decimals: microsecond precision is what a latency in milliseconds needs.
+        let thousandths = Int64((max(value, 0) * 1000).rounded())
+        bytes.append(contentsOf: String(thousandths / 1000).utf8)
+        bytes.append(UInt8(ascii: "."))
+        let fraction = String(thousandths % 1000)
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: 3 - fraction.utf8.count))
+        bytes.append(contentsOf: fraction.utf8)
+    }
+
+    consuming func finish() -> [UInt8] {
+        bytes.append(contentsOf: "}\n".utf8)
+        return bytes
+    }
+
+}
+
+/// A JSON string literal written into bytes, for the few fixed JSON shapes Setu writes on
+/// hot paths (hit lines, problem bodies).
+public enum JSONString {
+    /// Appends `value` quoted and escaped.
+    public static func append(_ value: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: "\\\"".utf8)
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: "\\\\".utf8)
+            case UInt8(ascii: "\n"): bytes.append(contentsOf: "\\n".utf8)
+            case UInt8(ascii: "\r"): bytes.append(contentsOf: "\\r".utf8)
+            case UInt8(ascii: "\t"): bytes.append(contentsOf: "\\t".utf8)
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: "\\u00".utf8)
+                bytes.append(hex[Int(byte >> 4)])
+                bytes.append(hex[Int(byte & 0xF)])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
+
+/// UTC calendar arithmetic for log timestamps and file names, without Foundation's
+/// formatters (which are costly to create and not needed for one fixed format).
+public enum Timestamp {
+    /// `2026-11-29T08:15:02.123Z`.
+    public static func rfc3339(milliseconds: Int64) -> String {
+        let (days, msOfDay) = milliseconds.quotientAndRemainderFloored(dividingBy: 86_400_000)
+        let (year, month, day) = civil(daysSinceEpoch: days)
+        let hours = msOfDay / 3_600_000, minutes = msOfDay / 60_000 % 60
+        let seconds = msOfDay / 1000 % 60, millis = msOfDay % 1000
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hours, 2)):\(pad(minutes, 2)):\(pad(seconds, 2)).\(pad(millis, 3))Z"
+    }
+
+    /// `2026-11-29`: the UTC day of a time.
+    public static func day(milliseconds: Int64) -> String {
+        let (days, _) = milliseconds.quotientAndRemainderFloored(dividingBy: 86_400_000)
+        return day(daysSinceEpoch: days)
+    }
+
+    /// `2026-11-29` for a count of days since 1970-01-01.
+    public static func day(daysSinceEpoch days: Int64) -> String {
+        let (year, month, day) = civil(daysSinceEpoch: days)
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
+    }
+
+    /// Days since 1970-01-01 of a `YYYY-MM-DD` day, or nil when it is not one.
+    public static func daysSinceEpoch(of text: some StringProtocol) -> Int64? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              let year = Int64(parts[0]), let month = Int64(parts[1]), let day = Int64(parts[2]),
+              (1...12).contains(month), (1...31).contains(day) else { return nil }
+        // Howard Hinnant's days_from_civil.
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    /// Howard Hinnant's civil_from_days.
+    static func civil(daysSinceEpoch: Int64) -> (Int64, Int64, Int64) {
+        let z = daysSinceEpoch + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    private static func pad(_ value: Int64, _ width: Int) -> String {
+        let digits = String(value)
+        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+    }
+}
+
+extension Int64 {
+    func quotientAndRemainderFloored(dividingBy divisor: Int64) -> (Int64, Int64) {
+        let (q, r) = quotientAndRemainder(dividingBy: divisor)
+        return r < 0 ? (q - 1, r + divisor) : (q, r)
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import Logging
+import NIOPosix
+import SetuGateway
+import SetuHits
+import ServiceLifecycle
+import Synchronization
+
+/// The reconcile loop as a service: reconciles at start, every interval, and whenever
+/// asked (`POST /reconcile`, `SIGHUP`), one reconcile at a time. Each good reconcile
+/// swaps a new snapshot into the gateway; a failed one leaves the last good snapshot
+/// serving and says why in the status.
+public final class ReconcileService: Service, Sendable {
+    private struct Request: Sendable {
+        var force: Bool
+        var done: CheckedContinuation<ReconcileStatus, Never>?
+    }
+
+    private let configuration: ServeConfiguration
+    private let reconciler: Reconciler
+    private let gateway: Gateway
+    private let metrics: GatewayMetrics
+    private let logger: Logger
+    private let current: Mutex<ReconcileStatus>
+    private let requests: AsyncStream<Request>
+    private let requestContinuation: AsyncStream<Request>.Continuation
+
+    init(configuration: ServeConfiguration, gateway: Gateway, metrics: GatewayMetrics, logger: Logger) {
+        self.configuration = configuration
+        reconciler = Reconciler(configuration: configuration)
+        self.gateway = gateway
+        self.metrics = metrics
+        self.logger = logger
+        current = Mutex(ReconcileStatus(source: reconciler.sourceDescription, branch: configuration.branch))
+        (requests, requestContinuation) = AsyncStream.makeStream(of: Request.self, bufferingPolicy: .unbounded)
+    }
+
+    /// The status now.
+    public var status: ReconcileStatus {
+        current.withLock { $0 }
+    }
+
+    /// Asks for a reconcile soon, without waiting for it (`SIGHUP`).
+    public func trigger() {
+        requestContinuation.yield(Request(force: false, done: nil))
+    }
+
+    /// Reconciles now and returns the status after it (`POST /reconcile`).
+    public func reconcileNow() async -> ReconcileStatus {
+        await withCheckedContinuation { continuation in
+            if case .terminated = requestContinuation.yield(Request(force: false, done: continuation)) {
+                continuation.resume(returning: status)
+            }
+        }
+    }
+
+    public func run() async throws {
+        let interval = configuration.intervalSeconds
+        let continuation = requestContinuation
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+                    if Task.isCancelled { break }
+                    continuation.yield(Request(force: false, done: nil))
+                }
+            }
+            await withGracefulShutdownHandler {
+                await reconcile(force: true)
+                for await request in requests {
+                    let status = await reconcile(force: request.force)
+                    request.done?.resume(returning: status)
+                }
+            } onGracefulShutdown: {
+                continuation.finish()
+            }
+            group.cancelAll()
+        }
+    }
+
+    @discardableResult
+    private func reconcile(force: Bool) async -> ReconcileStatus {
+        let started = ContinuousClock.now
+        let result: Result<Reconciler.Outcome, Error>
+        do {
+            let reconciler = reconciler
+            result = .success(try await NIOThreadPool.singleton.runIfActive { try reconciler.reconcile(force: force) })
+        } catch {
+            result = .failure(error)
+        }
+        let elapsed = ContinuousClock.now - started
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let at = Timestamp.rfc3339(milliseconds: HitLog.nowMilliseconds())
+        let status: ReconcileStatus
+        switch result {
+        case .success(.applied(let outcome, let report, let snapshot)):
+            gateway.install(snapshot)
+            let attempt = ReconcileStatus.Attempt(at: at, result: "applied", durationMs: milliseconds, revision: snapshot.revision)
+            status = current.withLock { status in
+                status.applied(outcome, report: report, snapshot: snapshot, attempt: attempt)
+                return status
+            }
+            var states: [String: Int] = [:]
+            for entitlement in report.entitlements { states[entitlement.state.rawValue, default: 0] += 1 }
+            for state in ["active", "pending", "expired", "invalid"] where states[state] == nil { states[state] = 0 }
+            metrics.reconcile(succeeded: true, seconds: milliseconds / 1000, revision: snapshot.revision, entitlements: states)
+            logger.info("reconciled", metadata: ["revision": "\(snapshot.revision)", "ms": "\(Int(milliseconds))",
+                                                 "replayed": "\(outcome.replayedCommits)"])
+            if let rewritten = outcome.rewrittenHistory { logger.warning("\(rewritten)") }
+        case .success(.unchanged(let revision)):
+            let attempt = ReconcileStatus.Attempt(at: at, result: "unchanged", durationMs: milliseconds, revision: revision)
+            status = current.withLock { status in
+                status.unchanged(attempt)
+                return status
+            }
+            metrics.reconcile(succeeded: true, seconds: milliseconds / 1000, revision: nil, entitlements: nil)
+        case .failure(let error):
+            let attempt = ReconcileStatus.Attempt(at: at, result: "failed", durationMs: milliseconds, revision: nil,
+                                                  error: "\(error)")
+            status = current.withLock { status in
+                status.failed(attempt)
+                return status
+            }
+            metrics.reconcile(succeeded: false, seconds: milliseconds / 1000, revision: nil, entitlements: nil)
+            logger.error("reconcile failed; the last good snapshot keeps serving", metadata: ["error": "\(error)"])
+        }
+        writeStatusFile(status)
+        return status
+    }
+
+    /// `<state>/status.json`, replaced whole so a reader never sees half of it.
+    private func writeStatusFile(_ status: ReconcileStatus) {
+        let path = configuration.stateDirectory + "/status.json"
+        do {
+            let data = try ReconcileStatus.encoder.encode(status)
+            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            logger.error("cannot write \(path): \(error)")
+        }
+    }
+}
+
+extension ReconcileStatus {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    /// The status as JSON, as `/status` serves it.
+    public func json() -> [UInt8] {
+        ((try? ReconcileStatus.encoder.encode(self)) ?? Data("{}".utf8)).map { $0 } + [UInt8(ascii: "\n")]
+    }
+}

@@ -1,0 +1,143 @@
+import SetuEntitlements
+import SetuManifest
+import SetuTrust
+
+/// The reconciler's account of itself: what is serving, how the last reconcile went, and
+/// what in the repository is waiting or refused. Served as JSON on `/status` and written
+/// to `<state>/status.json`.
+public struct ReconcileStatus: Codable, Sendable, Equatable {
+    /// One aspect of health, in the style of Kubernetes conditions.
+    public struct Condition: Codable, Sendable, Equatable {
+        /// `Ready` (a snapshot is serving) or `Reconciled` (the last reconcile succeeded).
+        public var type: String
+        public var status: Bool
+        public var reason: String
+        public var message: String
+    }
+
+    /// How one reconcile went.
+    public struct Attempt: Codable, Sendable, Equatable {
+        /// When it finished, RFC 3339.
+        public var at: String
+        /// `applied` (a new snapshot is serving), `unchanged` (nothing new), or `failed`.
+        public var result: String
+        public var durationMs: Double
+        /// The commit it looked at, when it got that far.
+        public var revision: String?
+        /// Why it failed.
+        public var error: String?
+    }
+
+    /// A change that is not in force, and why.
+    public struct Change: Codable, Sendable, Equatable {
+        public var path: String
+        public var commit: String
+        public var by: String
+        public var rule: String
+        public var message: String
+        public var needs: [String]
+    }
+
+    /// A problem in the manifests in force.
+    public struct Problem: Codable, Sendable, Equatable {
+        public var file: String
+        public var line: Int
+        public var column: Int
+        public var rule: String
+        public var message: String
+        public var fix: String?
+    }
+
+    /// Whether a snapshot is serving.
+    public var ready: Bool
+    public var source: String
+    public var branch: String
+    /// The commit being served.
+    public var revision: String?
+    /// When the serving snapshot was swapped in.
+    public var servingSince: String?
+    public var trustRoot: String?
+    public var verification: String?
+    /// Set when the last replay found the history rewritten.
+    public var rewrittenHistory: String?
+    public var lastAttempt: Attempt?
+    public var conditions: [Condition]
+    /// Counts in the serving snapshot: routes, credentials, and entitlements by state.
+    public var counts: [String: Int]
+    public var entitlements: [Entitlement]
+    public var pendingApprovals: [Change]
+    public var unauthorized: [Change]
+    public var invalid: [Change]
+    /// Errors in the manifests in force (their files serve nothing).
+    public var problems: [Problem]
+
+    /// The status before the first reconcile.
+    public init(source: String, branch: String) {
+        ready = false
+        self.source = source
+        self.branch = branch
+        conditions = [
+            Condition(type: "Ready", status: false, reason: "Starting", message: "no reconcile has finished yet"),
+        ]
+        counts = [:]
+        entitlements = []
+        pendingApprovals = []
+        unauthorized = []
+        invalid = []
+        problems = []
+    }
+
+    /// Takes in a reconcile that produced a snapshot now serving.
+    mutating func applied(_ outcome: ReplayOutcome, report: EntitlementReport, snapshot: GatewaySnapshot, attempt: Attempt) {
+        ready = true
+        revision = snapshot.revision
+        servingSince = attempt.at
+        trustRoot = outcome.trustRoot.hex
+        verification = report.validation.marketplace.platform?.verification.rawValue ?? "none"
+        rewrittenHistory = outcome.rewrittenHistory ?? (outcome.incremental ? nil : rewrittenHistory)
+        lastAttempt = attempt
+        entitlements = report.entitlements
+        var counts = ["routes": snapshot.routes.count, "credentials": snapshot.credentials.count]
+        for state in Entitlement.State.allCases {
+            counts["entitlements.\(state.rawValue)"] = report.entitlements.filter { $0.state == state }.count
+        }
+        self.counts = counts
+        let refused = outcome.state.refused.values.sorted { $0.path < $1.path }
+        func changes(_ reason: RefusedChange.Reason) -> [Change] {
+            refused.filter { $0.reason == reason }.map {
+                Change(path: $0.path, commit: $0.commit, by: $0.by, rule: $0.rule, message: $0.message, needs: $0.needs)
+            }
+        }
+        pendingApprovals = changes(.pendingApproval)
+        unauthorized = changes(.unauthorized)
+        invalid = changes(.invalid)
+        problems = report.validation.diagnostics.filter { $0.severity == .error }.map {
+            Problem(file: $0.file, line: $0.location.line, column: $0.location.column, rule: $0.rule,
+                    message: $0.message, fix: $0.fix)
+        }
+        conditions = [
+            Condition(type: "Ready", status: true, reason: "Serving", message: "serving \(snapshot.revision)"),
+            Condition(type: "Reconciled", status: true, reason: "Applied",
+                      message: invalid.isEmpty ? "the branch head is serving"
+                          : "the branch head is serving; \(invalid.count) invalid \(invalid.count == 1 ? "change is" : "changes are") not in force: "
+                            + invalid.map { "\($0.path): \($0.message)" }.joined(separator: "; ")),
+        ]
+    }
+
+    /// Takes in a reconcile that found nothing new.
+    mutating func unchanged(_ attempt: Attempt) {
+        lastAttempt = attempt
+        conditions = conditions.filter { $0.type != "Reconciled" } + [
+            Condition(type: "Reconciled", status: true, reason: "Unchanged", message: "the branch head is serving"),
+        ]
+    }
+
+    /// Takes in a reconcile that failed; what was serving keeps serving.
+    mutating func failed(_ attempt: Attempt) {
+        lastAttempt = attempt
+        let serving = revision.map { "; still serving \($0)" } ?? "; nothing is serving yet"
+        conditions = conditions.filter { $0.type != "Reconciled" } + [
+            Condition(type: "Reconciled", status: false, reason: "Failed", message: (attempt.error ?? "failed") + serving),
+        ]
+    }
+}

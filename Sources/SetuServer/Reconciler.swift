@@ -1,0 +1,68 @@
+import Foundation
+import SetuEntitlements
+import SetuGateway
+import SetuGit
+import SetuHits
+import SetuTrust
+
+/// A failure to reconcile, said so that an operator knows what to fix.
+public struct ReconcileError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// One reconcile, start to end: fetch → resolve the branch → unchanged? stop → replay →
+/// derive entitlements → build the gateway snapshot. Synchronous and blocking (libgit2);
+/// the reconcile service runs it on a thread of its own, one at a time.
+final class Reconciler: @unchecked Sendable {
+    enum Outcome {
+        case applied(ReplayOutcome, EntitlementReport, GatewaySnapshot)
+        case unchanged(revision: String)
+    }
+
+    private let configuration: ServeConfiguration
+    /// The commit and day of the snapshot last built: entitlements expire by date, so a
+    /// new day is a change even without new commits.
+    private var last: (head: ObjectID, day: String)?
+
+    init(configuration: ServeConfiguration) {
+        self.configuration = configuration
+    }
+
+    func reconcile(force: Bool) throws -> Outcome {
+        let repository = try open()
+        let head: ObjectID
+        do {
+            head = try repository.resolveCommit("refs/heads/" + configuration.branch)
+        } catch let error as GitError where error.code == .revisionNotFound || error.code == .emptyRepository {
+            throw ReconcileError(message: "branch '\(configuration.branch)' not found in \(sourceDescription): \(error.message)")
+        }
+        let day = Timestamp.day(milliseconds: HitLog.nowMilliseconds())
+        if !force, let last, last.head == head, last.day == day {
+            return .unchanged(revision: head.hex)
+        }
+        let trustRoot = try configuration.trustRoot.map { try repository.resolveCommit($0) }
+        let outcome = try TrustEngine.replay(repository, head: head, trustRoot: trustRoot,
+                                             stateDirectory: configuration.stateDirectory)
+        let report = EntitlementDerivation.derive(outcome.state, today: day)
+        let snapshot = GatewaySnapshot(report)
+        last = (head, day)
+        return .applied(outcome, report, snapshot)
+    }
+
+    var sourceDescription: String {
+        switch configuration.source {
+        case .local(let path): return path
+        case .remote(let url): return url
+        }
+    }
+
+    private func open() throws -> Repository {
+        switch configuration.source {
+        case .local(let path):
+            return try Repository(path: path)
+        case .remote(let url):
+            return try Repository.mirror(from: url, into: configuration.stateDirectory + "/mirror.git")
+        }
+    }
+}

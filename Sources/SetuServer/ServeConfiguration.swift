@@ -1,0 +1,85 @@
+import SetuGateway
+import SetuHits
+
+/// Everything `setu serve` is told, parsed once by the command line.
+public struct ServeConfiguration: Sendable {
+    /// Where the marketplace repository is.
+    public enum Source: Sendable, Equatable {
+        /// A repository on this machine, read in place.
+        case local(path: String)
+        /// A remote repository, fetched into a mirror in the state directory before each reconcile.
+        case remote(url: String)
+
+        /// Reads `--repo`: a URL with a scheme other than `file`, or `user@host:path`, is
+        /// remote; anything else is a local path.
+        public init(_ argument: String) {
+            if argument.hasPrefix("file://") {
+                self = .local(path: String(argument.dropFirst("file://".count)))
+            } else if argument.contains("://") || (argument.contains("@") && argument.contains(":") && !argument.hasPrefix("/")) {
+                self = .remote(url: argument)
+            } else {
+                self = .local(path: argument)
+            }
+        }
+    }
+
+    /// A host and port to listen on.
+    public struct Address: Sendable, Equatable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+
+        /// Reads `127.0.0.1:8080`, `[::1]:8080` or `:8080` (all interfaces).
+        public init?(_ text: String) {
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+                  (0...65535).contains(port) else { return nil }
+            var host = String(text[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            self.host = host.isEmpty ? "0.0.0.0" : host
+            self.port = port
+        }
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    public var source: Source
+    /// The branch whose history is served.
+    public var branch: String
+    /// Holds the replay state, the mirror of a remote, `status.json` and `hits/`.
+    public var stateDirectory: String
+    /// Where the gateway listens.
+    public var listen: Address
+    /// Where the admin listener (health, status, metrics, reconcile) listens.
+    public var admin: Address
+    /// Seconds between reconciles.
+    public var intervalSeconds: Double
+    /// The commit history is trusted from, when not the root commit.
+    public var trustRoot: String?
+    public var gateway: GatewayConfiguration
+    public var hits: HitLogConfiguration
+
+    /// - Parameters:
+    ///   - branch: `main` unless given.
+    ///   - listen: `127.0.0.1:8080` unless given.
+    ///   - admin: `127.0.0.1:9090` unless given.
+    ///   - intervalSeconds: 10 unless given.
+    public init(source: Source, branch: String = "main", stateDirectory: String,
+                listen: Address = Address(host: "127.0.0.1", port: 8080),
+                admin: Address = Address(host: "127.0.0.1", port: 9090),
+                intervalSeconds: Double = 10, trustRoot: String? = nil,
+                gateway: GatewayConfiguration = .init(), hits: HitLogConfiguration? = nil) {
+        self.source = source
+        self.branch = branch
+        self.stateDirectory = stateDirectory
+        self.listen = listen
+        self.admin = admin
+        self.intervalSeconds = intervalSeconds
+        self.trustRoot = trustRoot
+        self.gateway = gateway
+        self.hits = hits ?? HitLogConfiguration(directory: stateDirectory + "/hits")
+    }
+}

@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SetuServer
+import ServiceLifecycle
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run Setu on a demo marketplace built from the example, with sample upstreams.",
+        discussion: """
+        Builds a marketplace repository in <state>/marketplace from the example's catalog/,
+        subscriptions/ and policies/, with the history a real one has: an admin admits the
+        publishers and consumers, publishers list their APIs, consumers subscribe on branches
+        that an approver of the publisher merges, and one subscription waits for approval.
+        Starts sample upstreams on loopback that answer like API Setu's issuers, runs the
+        daemon on that repository, and prints curl commands to try. Ctrl-C stops it.
+
+        The state folder is rebuilt on each run; a folder that is not a demo's is refused.
+
+        Examples:
+          setu demo
+          setu demo --listen 127.0.0.1:0 --admin 127.0.0.1:0 --state /tmp/setu-demo
+        """)
+
+    @Option(name: .long, help: ArgumentHelp("The example marketplace to copy: a folder with catalog/, subscriptions/ and policies/.", valueName: "dir"))
+    var example: String = "."
+
+    @Option(name: .long, help: ArgumentHelp("The demo's folder: its repository, replay state and hits.", valueName: "dir"))
+    var state: String = ".setu-demo"
+
+    @OptionGroup var daemon: DaemonOptions
+
+    static let marker = ".setu-demo"
+
+    func run() async throws {
+        bootstrapLogging()
+        try prepareState()
+        let repositoryPath = state + "/marketplace"
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        // The sample upstreams run in a group of their own, started first because the
+        // repository names their port, and stopped gracefully after the daemon.
+        let upstreams = ServiceGroup(configuration: .init(
+            services: [DemoUpstream.application(port: 0) { portContinuation.yield($0) }],
+            gracefulShutdownSignals: [], logger: Logger(label: "setu-demo-upstreams")))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await upstreams.run() }
+            var iterator = ports.makeAsyncIterator()
+            guard let upstreamPort = await iterator.next() else { throw CLIFailure("the sample upstreams did not start") }
+            let upstreamBase = "http://127.0.0.1:\(upstreamPort)"
+            var repository = DemoRepository(example: example, path: repositoryPath, upstreamBase: upstreamBase)
+            let keys = try repository.build()
+            let configuration = daemon.configuration(source: .local(path: repositoryPath), branch: "main",
+                                                     state: state, trustRoot: nil)
+            try await runDaemon(configuration) { addresses in
+                write(Self.instructions(gateway: addresses["gateway"]!, admin: addresses["admin"]!,
+                                        upstreams: upstreamBase, repository: repositoryPath, keys: keys) + "\n")
+            }
+            await upstreams.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+    }
+
+    /// Empties the state folder when it is a previous demo's; refuses any other non-empty folder.
+    private func prepareState() throws {
+        let manager = FileManager.default
+        if let contents = try? manager.contentsOfDirectory(atPath: state), !contents.isEmpty {
+            guard contents.contains(Self.marker) else {
+                throw CLIFailure("\(state) is not empty and not a Setu demo's folder; choose another with --state")
+            }
+            try manager.removeItem(atPath: state)
+        }
+        try manager.createDirectory(atPath: state, withIntermediateDirectories: true)
+        try Data("setu demo state\n".utf8).write(to: URL(fileURLWithPath: state + "/" + Self.marker))
+    }
+
+    static func instructions(gateway: ServeConfiguration.Address, admin: ServeConfiguration.Address, upstreams: String,
+                             repository: String, keys: [String: String]) -> String {
+        let base = "http://\(gateway)"
+        let acme = keys["acme-bank-prod"] ?? ""
+        let swift = keys["swift-loans-prod"] ?? ""
+        let pan = #"{"txnId":"f7f1469c-29b0-4325-9dfc-c567200a70f7","format":"xml","certificateParameters":{"panno":"ABCDE1234F","PANFullName":"RAMESHWAR KUMAR SINGH","DOB":"31-12-1980"}}"#
+        let vehicle = #"{"txnId":"0b6f3b8e-5c1a-4b7e-9a53-0d1c2e3f4a5b","format":"xml","certificateParameters":{"regno":"DL01AB1234","chasisno":"12345"}}"#
+        return """
+
+            Setu demo is running. Ctrl-C stops it.
+              marketplace repository: \(repository)   (git -C \(repository) log --graph --oneline)
+              gateway:                \(base)
+              admin:                  http://\(admin)
+              sample upstreams:       \(upstreams)
+              hit log:                \(repository.dropLast("/marketplace".count))/hits/
+
+            A call that succeeds: ACME Bank verifies a PAN (subscription approved by the Income Tax approver):
+              curl -i -X POST \(base)/pan/v3/pancr/certificate -H 'X-APISETU-CLIENTID: acme-bank-prod' -H 'X-APISETU-APIKEY: \(acme)' -H 'Content-Type: application/json' -d '\(pan)'
+
+            A call refused as pending approval: Swift Loans pushed its vehicle-registration subscription straight to main:
+              curl -i -X POST \(base)/transport/v3/vehicle/rvcer/certificate -H 'X-APISETU-CLIENTID: swift-loans-prod' -H 'X-APISETU-APIKEY: \(swift)' -H 'Content-Type: application/json' -d '\(vehicle)'
+
+            A call without credentials:
+              curl -i -X POST \(base)/pan/v3/pancr/certificate -H 'Content-Type: application/json' -d '\(pan)'
+
+            The admin listener:
+              curl http://\(admin)/healthz
+              curl http://\(admin)/readyz
+              curl http://\(admin)/status
+              curl http://\(admin)/metrics
+              curl -X POST http://\(admin)/reconcile
+
+            """
+    }
+}

@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SetuGateway
+import SetuHits
+import SetuServer
+
+/// Options of the daemon, shared by `setu serve` and `setu demo`.
+struct DaemonOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Where the gateway listens: host:port (port 0 picks a free one).", valueName: "address"))
+    var listen: String = "127.0.0.1:8080"
+
+    @Option(name: .long, help: ArgumentHelp("Where the admin listener (health, status, metrics, reconcile) listens.", valueName: "address"))
+    var admin: String = "127.0.0.1:9090"
+
+    @Option(name: .long, help: ArgumentHelp("Time between reconciles: 500ms, 10s, 5m.", valueName: "duration"))
+    var interval: String = "10s"
+
+    @Option(name: .long, help: ArgumentHelp("The largest request body the gateway passes on, in bytes.", valueName: "bytes"))
+    var maxBodyBytes: Int = 10 << 20
+
+    @Option(name: .long, help: ArgumentHelp("Start a new hit file once the current one reaches this many bytes.", valueName: "bytes"))
+    var hitsMaxFileBytes: Int = 64 << 20
+
+    @Option(name: .long, help: ArgumentHelp("Delete hit files older than this many days.", valueName: "days"))
+    var hitsRetentionDays: Int = 30
+
+    func validate() throws {
+        guard ServeConfiguration.Address(listen) != nil else {
+            throw ValidationError("--listen '\(listen)' is not host:port, e.g. 127.0.0.1:8080")
+        }
+        guard ServeConfiguration.Address(admin) != nil else {
+            throw ValidationError("--admin '\(admin)' is not host:port, e.g. 127.0.0.1:9090")
+        }
+        guard let seconds = Self.seconds(interval), seconds > 0 else {
+            throw ValidationError("--interval '\(interval)' is not a duration such as 500ms, 10s or 5m")
+        }
+        _ = seconds
+        guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        guard hitsMaxFileBytes >= 4096 else { throw ValidationError("--hits-max-file-bytes must be at least 4096") }
+        guard hitsRetentionDays >= 1 else { throw ValidationError("--hits-retention-days must be at least 1") }
+    }
+
+    func configuration(source: ServeConfiguration.Source, branch: String, state: String, trustRoot: String?) -> ServeConfiguration {
+        ServeConfiguration(
+            source: source, branch: branch, stateDirectory: state,
+            listen: ServeConfiguration.Address(listen)!, admin: ServeConfiguration.Address(admin)!,
+            intervalSeconds: Self.seconds(interval)!, trustRoot: trustRoot,
+            gateway: GatewayConfiguration(maxRequestBodyBytes: maxBodyBytes),
+            hits: HitLogConfiguration(directory: state + "/hits", maxFileBytes: hitsMaxFileBytes, retentionDays: hitsRetentionDays))
+    }
+
+    /// `500ms`, `10s`, `5m`, `1h` in seconds.
+    static func seconds(_ text: String) -> Double? {
+        let digits = text.prefix { $0.isNumber || $0 == "." }
+        guard let value = Double(digits) else { return nil }
+        switch text.dropFirst(digits.count) {
+        case "ms": return value / 1000
+        case "s", "": return value
+        case "m": return value * 60
+        case "h": return value * 3600
+        default: return nil
+        }
+    }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Follow a marketplace repository and serve its APIs through the gateway.",
+        discussion: """
+        Reconciles at start, every --interval, on `POST /reconcile` to the admin listener and on
+        SIGHUP: replays the branch's history, derives who may call what, and swaps a new
+        snapshot into the gateway without a restart. A failed reconcile keeps the last good
+        snapshot serving. Every request is logged to <state>/hits/ (SIGUSR1 reopens the file).
+        SIGTERM or SIGINT stops gracefully: requests in flight finish and every hit is written.
+
+        Exit codes: 0 stopped by a signal, 2 a usage error or a listener or file that cannot be opened.
+
+        Examples:
+          setu serve --repo . --state /var/lib/setu
+          setu serve --repo https://git.example/marketplace.git --branch main --listen 0.0.0.0:8080
+        """)
+
+    @Option(name: .long, help: ArgumentHelp("The marketplace repository: a path, or a URL to fetch into a mirror in the state directory.", valueName: "path|url"))
+    var repo: String = "."
+
+    @Option(name: .long, help: ArgumentHelp("The branch to serve.", valueName: "branch"))
+    var branch: String = "main"
+
+    @Option(name: .long, help: ArgumentHelp("The daemon's folder: replay state, mirror, status.json, hits/.", valueName: "dir"))
+    var state: String = ".setu"
+
+    @Option(name: .long, help: ArgumentHelp("The commit history is trusted from (default: the root commit).", valueName: "commit"))
+    var trustRoot: String?
+
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() async throws {
+        let configuration = daemon.configuration(source: ServeConfiguration.Source(repo), branch: branch,
+                                                 state: state, trustRoot: trustRoot)
+        bootstrapLogging()
+        try await runDaemon(configuration) { _ in }
+    }
+}
+
+/// Logs go to standard error at info level; standard output carries what the user reads.
+func bootstrapLogging() {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = .info
+        return handler
+    }
+}
+
+/// Runs the daemon with logs on standard error and the listening addresses on standard output.
+func runDaemon(_ configuration: ServeConfiguration, whenListening: @escaping @Sendable ([String: ServeConfiguration.Address]) -> Void) async throws {
+    let logger = Logger(label: "setu")
+    let listening = ListeningAddresses(whenListening: whenListening)
+    let daemon = Daemon(configuration: configuration) { name, address in
+        write("\(name) listening on http://\(address)\n")
+        listening.add(name, address)
+    }
+    do {
+        try await daemon.run(logger: logger)
+    } catch let error as HitLogError {
+        throw CLIFailure("\(error)")
+    } catch let error as ReconcileError {
+        throw CLIFailure(error.message)
+    } catch {
+        throw CLIFailure("setu serve stopped: \(error)")
+    }
+}
+
+/// Collects the bound addresses and reports once both listeners are up.
+final class ListeningAddresses: @unchecked Sendable {
+    private let lock = NSLock()
+    private var addresses: [String: ServeConfiguration.Address] = [:]
+    private let whenListening: @Sendable ([String: ServeConfiguration.Address]) -> Void
+
+    init(whenListening: @escaping @Sendable ([String: ServeConfiguration.Address]) -> Void) {
+        self.whenListening = whenListening
+    }
+
+    func add(_ name: String, _ address: ServeConfiguration.Address) {
+        let complete: [String: ServeConfiguration.Address]? = lock.withLock {
+            addresses[name] = address
+            return addresses.count == 2 ? addresses : nil
+        }
+        if let complete { whenListening(complete) }
+    }
+}
