@@ -189,8 +189,8 @@ public final class Gateway: HTTPResponder, Sendable {
         if let query { upstreamURL += "?" + query }
         var outbound = HTTPClientRequest(url: upstreamURL)
         outbound.method = HTTPMethod(rawValue: request.method.rawValue)
-        outbound.headers = Self.forwardedHeaders(request.headers, admission: admission, requestId: requestId,
-                                                 clientAddress: clientAddress)
+        outbound.headers = Self.forwardedHeaders(request.headers, host: request.head.authority, admission: admission,
+                                                 requestId: requestId, clientAddress: clientAddress)
         let declaredLength = request.headers[.contentLength].flatMap { Int($0) }
         let received = BodyCounter(limit: configuration.maxRequestBodyBytes)
         if let declaredLength, declaredLength > configuration.maxRequestBodyBytes {
@@ -279,14 +279,13 @@ public final class Gateway: HTTPResponder, Sendable {
 
     /// The client's headers as the upstream sees them: without hop-by-hop headers, the
     /// caller's credentials or any `X-Setu-*` the caller sent, with the gateway's own added.
-    static func forwardedHeaders(_ fields: HTTPFields, admission: Admission, requestId: String,
+    static func forwardedHeaders(_ fields: HTTPFields, host: String?, admission: Admission, requestId: String,
                                  clientAddress: SocketAddress?) -> HTTPHeaders {
         var headers = HTTPHeaders()
         let dropped = connectionListed(fields[.connection])
-        var host: String?
         for field in fields {
             let name = field.name.canonicalName
-            if name == "host" { host = field.value; continue }
+            if name == "host" { continue }
             if hopByHop.contains(name) || dropped.contains(name) || name.hasPrefix("x-setu-") { continue }
             switch name {
             case "x-apisetu-clientid", "x-apisetu-apikey", "authorization", "cookie", "forwarded",
