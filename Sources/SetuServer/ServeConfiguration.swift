@@ -10,12 +10,10 @@ public struct ServeConfiguration: Sendable {
         /// A remote repository, fetched into a mirror in the state directory before each reconcile.
         case remote(url: String)
 
-        /// Reads `--repo`: a URL with a scheme other than `file`, or `user@host:path`, is
-        /// remote; anything else is a local path.
+        /// Reads `--repo`: a URL (`file://` included) or `user@host:path` is remote and
+        /// mirrored; anything else is a local path, read in place.
         public init(_ argument: String) {
-            if argument.hasPrefix("file://") {
-                self = .local(path: String(argument.dropFirst("file://".count)))
-            } else if argument.contains("://") || (argument.contains("@") && argument.contains(":") && !argument.hasPrefix("/")) {
+            if argument.contains("://") || (argument.contains("@") && argument.contains(":") && !argument.hasPrefix("/")) {
                 self = .remote(url: argument)
             } else {
                 self = .local(path: argument)
