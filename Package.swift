@@ -137,7 +137,9 @@ let package = Package(
         ),
         .testTarget(
             name: "SetuServerTests",
-            dependencies: ["SetuServer", "SetuGateway", "SetuHits", "SetuTestSupport",
+            dependencies: ["SetuServer", "SetuGateway", "SetuHits", "SetuEntitlements", "SetuManifest", "SetuTestSupport",
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),

@@ -15,6 +15,18 @@ public struct GatewaySnapshot: Sendable {
         public var timeoutMilliseconds: Int
         public var consent: API.Consent
         public var operations: [Operation]
+
+        public init(api: String, publisher: String, category: Publisher.Category, basePath: String, upstreamURL: String,
+                    timeoutMilliseconds: Int, consent: API.Consent, operations: [Operation]) {
+            self.api = api
+            self.publisher = publisher
+            self.category = category
+            self.basePath = basePath
+            self.upstreamURL = upstreamURL
+            self.timeoutMilliseconds = timeoutMilliseconds
+            self.consent = consent
+            self.operations = operations
+        }
     }
 
     /// A client id the gateway accepts, and whose it is.
@@ -24,6 +36,14 @@ public struct GatewaySnapshot: Sendable {
         public var keySHA256: String
         public var notBefore: String?
         public var notAfter: String?
+
+        public init(clientId: String, consumer: String, keySHA256: String, notBefore: String?, notAfter: String?) {
+            self.clientId = clientId
+            self.consumer = consumer
+            self.keySHA256 = keySHA256
+            self.notBefore = notBefore
+            self.notAfter = notAfter
+        }
     }
 
     /// The commit the snapshot was built from.
@@ -59,6 +79,22 @@ public struct GatewaySnapshot: Sendable {
 
     /// Listing APIs by API id, so a call to one is refused with a reason rather than "not found".
     public var listings: [String: Listing]
+
+    /// A snapshot from its parts.
+    public init(revision: String, routes: [String: Route], credentials: [String: Credential],
+                entitlements: [String: [String: Entitlement]], inactive: [String: [String: Entitlement]],
+                plans: [String: Plan], consentProviders: [String: ConsentProvider], partners: [String: Partner],
+                listings: [String: Listing]) {
+        self.revision = revision
+        self.routes = routes
+        self.credentials = credentials
+        self.entitlements = entitlements
+        self.inactive = inactive
+        self.plans = plans
+        self.consentProviders = consentProviders
+        self.partners = partners
+        self.listings = listings
+    }
 
     /// Builds the snapshot from entitlements derived for a revision. Manifests with
     /// errors serve nothing: an invalid API has no route and an invalid consumer no credentials.

@@ -1,0 +1,141 @@
+import Foundation
+@testable import SetuGateway
+import SetuEntitlements
+import SetuHits
+import SetuManifest
+import SetuServer
+import SetuTestSupport
+import Testing
+
+struct RoutingTests {
+    func route(_ api: String, _ basePath: String, operations: [SetuManifest.Operation] = []) -> GatewaySnapshot.Route {
+        GatewaySnapshot.Route(api: api, publisher: String(api.split(separator: "/")[0]), category: .service, basePath: basePath,
+                              upstreamURL: "https://upstream.example", timeoutMilliseconds: 1000, consent: .none, operations: operations)
+    }
+
+    func table(_ routes: [GatewaySnapshot.Route]) -> RoutingTable {
+        let snapshot = GatewaySnapshot(revision: "r1", routes: Dictionary(uniqueKeysWithValues: routes.map { ($0.basePath, $0) }),
+                                       credentials: [:], entitlements: [:], inactive: [:], plans: [:], consentProviders: [:],
+                                       partners: [:], listings: [:])
+        return RoutingTable(snapshot)
+    }
+
+    @Test func theLongestBasePathWinsAtASegmentBoundary() throws {
+        let routes = table([route("a/short", "/transport/v3"), route("a/long", "/transport/v3/vehicle"), route("a/root", "/")])
+        #expect(routes.route(for: "/transport/v3/vehicle/rvcer")?.0.route.api == "a/long")
+        #expect(routes.route(for: "/transport/v3/vehicle/rvcer")?.1 == "/rvcer")
+        #expect(routes.route(for: "/transport/v3/vehicles")?.0.route.api == "a/short")
+        #expect(routes.route(for: "/transport/v3/vehicle")?.1 == "")
+        #expect(routes.route(for: "/transport/v3")?.0.route.api == "a/short")
+        #expect(routes.route(for: "/other")?.0.route.api == "a/root")
+        #expect(table([route("a/x", "/x/")]).route(for: "/x/y")?.1 == "/y")
+    }
+
+    @Test func operationsMatchByTemplateAndMethodPreferringLiterals() throws {
+        let api = route("p/users", "/u", operations: [
+            SetuManifest.Operation(method: "get", path: "/users/{id}", operationId: "getUser", summary: nil),
+            SetuManifest.Operation(method: "GET", path: "/users/me", operationId: "getMe", summary: nil),
+            SetuManifest.Operation(method: "DELETE", path: "/users/{id}", operationId: "deleteUser", summary: nil),
+        ])
+        let compiled = CompiledRoute(api)
+        guard case .operation(let me) = compiled.match(method: "GET", path: "/users/me") else { Issue.record("no match"); return }
+        #expect(me.operationId == "getMe")
+        guard case .operation(let user) = compiled.match(method: "GET", path: "/users/42") else { Issue.record("no match"); return }
+        #expect(user.operationId == "getUser")
+        guard case .methodNotAllowed(let allowed) = compiled.match(method: "POST", path: "/users/42") else { Issue.record("no 405"); return }
+        #expect(allowed == ["DELETE", "GET"])
+        guard case .noOperation = compiled.match(method: "GET", path: "/users/42/posts") else { Issue.record("no 404"); return }
+        guard case .undescribed = CompiledRoute(route("p/free", "/f")).match(method: "PATCH", path: "/anything") else {
+            Issue.record("an API without operations passes every path"); return
+        }
+    }
+
+    @Test func keysAreComparedByDigest() {
+        let credential = CompiledCredential(GatewaySnapshot.Credential(
+            clientId: "c", consumer: "acme", keySHA256: sha256Hex("right-key"), notBefore: "2026-01-01", notAfter: "2027-06-30"))
+        #expect(credential.accepts(key: "right-key"))
+        #expect(!credential.accepts(key: "wrong-key"))
+        #expect(!credential.accepts(key: ""))
+        #expect(credential.firstDay == Timestamp.daysSinceEpoch(of: "2026-01-01"))
+        let malformed = CompiledCredential(GatewaySnapshot.Credential(clientId: "c", consumer: "acme", keySHA256: "xyz",
+                                                                      notBefore: nil, notAfter: nil))
+        #expect(!malformed.accepts(key: "anything"))
+    }
+
+    @Test func requestIdsAreKeptOnlyWhenWellFormed() {
+        #expect(Gateway.requestId("abc-123_x.y:z") == "abc-123_x.y:z")
+        for bad in ["", "has space", "quote\"", String(repeating: "a", count: 129), "ünïcode"] {
+            let made = Gateway.requestId(bad)
+            #expect(made != bad)
+            #expect(made.count == 32 && made.allSatisfy(\.isHexDigit))
+        }
+        #expect(Gateway.requestId(nil) != Gateway.requestId(nil))
+    }
+
+    @Test func pathsThatCouldEscapeTheRouteAreRefused() {
+        for plain in ["/", "/pan/v3/pancr/certificate", "/a/b.c/..d", "/a%20b"] {
+            #expect(Gateway.isPlainPath(Substring(plain)), "\(plain)")
+        }
+        for tricky in ["/pan/../cbse", "/pan/./x", "/pan/%2e%2e/cbse", "/pan%2Fcbse", "/a\\b", "relative", "/x/.."] {
+            #expect(!Gateway.isPlainPath(Substring(tricky)), "\(tricky)")
+        }
+    }
+}
+
+struct ServeConfigurationTests {
+    @Test func addressesAndSourcesAreRead() {
+        #expect(ServeConfiguration.Address("127.0.0.1:8080") == .init(host: "127.0.0.1", port: 8080))
+        #expect(ServeConfiguration.Address("[::1]:9090") == .init(host: "::1", port: 9090))
+        #expect(ServeConfiguration.Address(":80") == .init(host: "0.0.0.0", port: 80))
+        #expect(ServeConfiguration.Address("localhost") == nil)
+        #expect(ServeConfiguration.Address("host:99999") == nil)
+        #expect(ServeConfiguration.Source("/srv/marketplace") == .local(path: "/srv/marketplace"))
+        #expect(ServeConfiguration.Source("marketplace") == .local(path: "marketplace"))
+        #expect(ServeConfiguration.Source("file:///srv/m") == .remote(url: "file:///srv/m"))
+        #expect(ServeConfiguration.Source("https://git.example/m.git") == .remote(url: "https://git.example/m.git"))
+        #expect(ServeConfiguration.Source("git@git.example:org/m.git") == .remote(url: "git@git.example:org/m.git"))
+    }
+}
+
+/// `setu serve` and `setu demo` refuse bad input with one clear line and exit code 2.
+struct ServeCommandLineTests {
+    @Test func badOptionsSayWhatToWrite() throws {
+        let cases: [([String], String)] = [
+            (["serve", "--listen", "nonsense"], "error: --listen 'nonsense' is not host:port, e.g. 127.0.0.1:8080\n"),
+            (["serve", "--admin", "9090"], "error: --admin '9090' is not host:port, e.g. 127.0.0.1:9090\n"),
+            (["serve", "--interval", "5 minutes"], "error: --interval '5 minutes' is not a duration such as 500ms, 10s or 5m\n"),
+            (["serve", "--interval", "0s"], "error: --interval '0s' is not a duration such as 500ms, 10s or 5m\n"),
+            (["serve", "--max-body-bytes", "0"], "error: --max-body-bytes must be positive\n"),
+            (["serve", "--hits-max-file-bytes", "100"], "error: --hits-max-file-bytes must be at least 4096\n"),
+            (["serve", "--hits-retention-days", "0"], "error: --hits-retention-days must be at least 1\n"),
+        ]
+        for (arguments, message) in cases {
+            let result = try run(setuExecutable(), arguments)
+            #expect(result.status == 2, "\(arguments)")
+            #expect(result.stderr.hasPrefix(message), "\(arguments)")
+        }
+    }
+
+    @Test func aPortInUseStopsTheDaemonWithTheReason() async throws {
+        let marketplace = try GitFixture()
+        try marketplace.copyExampleMarketplace()
+        try marketplace.commitAll("The example marketplace")
+        let first = try await RunningDaemon.start(repo: marketplace.path)
+        let state = TemporaryDirectory()
+        let second = try run(setuExecutable(), ["serve", "--repo", marketplace.path, "--state", state.path,
+                                                "--listen", "127.0.0.1:\(first.gatewayPort)", "--admin", "127.0.0.1:0"])
+        #expect(second.status == 2)
+        #expect(second.stderr.contains("error: setu serve stopped: "))
+        #expect(second.stderr.contains("Address already in use"))
+        #expect(first.stop() == 0)
+    }
+
+    @Test func theDemoRefusesAFolderThatIsNotADemos() throws {
+        let state = TemporaryDirectory()
+        try Data("mine".utf8).write(to: URL(fileURLWithPath: state.child("notes.txt")))
+        let result = try run(setuExecutable(), ["demo", "--example", projectRoot.path, "--state", state.path])
+        #expect(result.status == 2)
+        #expect(result.stderr == "error: \(state.path) is not empty and not a Setu demo's folder; choose another with --state\n")
+        #expect(FileManager.default.fileExists(atPath: state.child("notes.txt")))
+    }
+}
