@@ -1,0 +1,95 @@
+import Foundation
+import SetuTestSupport
+import Testing
+
+/// `setu demo` end to end: the curl commands it prints do what it says they do.
+struct DemoLiveTests {
+    /// Splits a printed shell command into words (single quotes only, as the demo prints them).
+    func words(_ line: String) -> [String] {
+        var words: [String] = [], current = "", quoted = false, started = false
+        for character in line {
+            if character == "'" { quoted.toggle(); started = true; continue }
+            if character == " " && !quoted {
+                if started { words.append(current) }
+                current = ""; started = false
+                continue
+            }
+            current.append(character); started = true
+        }
+        if started { words.append(current) }
+        return words
+    }
+
+    func perform(_ line: String) async throws -> Answer {
+        let parts = words(line.trimmingCharacters(in: .whitespaces))
+        var headers: [(String, String)] = [], body: String?, url = ""
+        var index = 1
+        while index < parts.count {
+            switch parts[index] {
+            case "-i": index += 1
+            case "-X": index += 2
+            case "-H":
+                let header = parts[index + 1]
+                let colon = header.firstIndex(of: ":")!
+                headers.append((String(header[..<colon]), header[header.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+                index += 2
+            case "-d": body = parts[index + 1]; index += 2
+            default: url = parts[index]; index += 1
+            }
+        }
+        return try await call(url, headers: headers, body: body)
+    }
+
+    @Test func thePrintedCallsSucceedAreRefusedAsPendingAndAsUnauthenticated() async throws {
+        let state = TemporaryDirectory()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: setuExecutable())
+        process.arguments = ["demo", "--example", projectRoot.path, "--state", state.child("demo"),
+                             "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+        let output = TextBuffer()
+        let reader = stdout.fileHandleForReading
+        Thread.detachNewThread {
+            while true {
+                let data = reader.availableData
+                if data.isEmpty { break }
+                output.append(String(decoding: data, as: UTF8.self))
+            }
+        }
+        for _ in 0..<600 where !output.text.contains("curl -X POST") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let text = output.text
+        let calls = text.split(separator: "\n").filter { $0.hasPrefix("  curl -i") }.map(String.init)
+        try #require(calls.count == 3, "\(text)")
+        let admin = try #require(text.split(separator: "\n").first { $0.hasPrefix("  curl http://") && $0.hasSuffix("/readyz") })
+        for _ in 0..<100 {
+            if (try? await call(String(admin.dropFirst("  curl ".count)), method: .GET))?.status == 200 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+
+        let success = try await perform(calls[0])
+        #expect(success.status == 200)
+        #expect(success.body.contains(#"<Certificate language="99" name="PAN Verification Record" type="PANCR" number="ABCDE1234F""#))
+        #expect(success.body.contains(#"requester="acme-bank""#))
+        let pending = try await perform(calls[1])
+        #expect(pending.status == 403)
+        #expect(pending.problemType == "urn:setu:problem:pending-approval")
+        let anonymous = try await perform(calls[2])
+        #expect(anonymous.status == 401)
+        #expect(anonymous.problemType == "urn:setu:problem:missing-credentials")
+
+        let log = try run("/usr/bin/git", ["-C", state.child("demo/marketplace"), "log", "--first-parent", "--format=%ae %s", "main"])
+        #expect(log.stdout.contains("registrar@cbse.example Approve acme-bank's subscription to cbse/class-xii-marksheet"))
+        #expect(log.stdout.contains("admin@setu.example Admit publisher cbse"))
+        #expect(log.stdout.contains("cto@swiftloans.example Subscribe to transport/vehicle-registration"))
+        process.interrupt()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(try hitLines(in: state.child("demo/hits")).map { $0["status"] as? Int } == [200, 403, 401])
+    }
+}
