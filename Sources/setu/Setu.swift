@@ -1,11 +1,13 @@
 import ArgumentParser
 import Foundation
+import NIOCore
+import NIOPosix
 import SetuGit
 import SetuManifest
 
 /// The `setu` command line: wiring between the modules and the user.
 @main
-struct Setu: AsyncParsableCommand {
+struct Setu: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "setu",
         abstract: "A GitOps API marketplace: manifests in git, access only after the publisher approves.",
@@ -21,11 +23,15 @@ struct Setu: AsyncParsableCommand {
 
     /// Runs the command, mapping failures to the documented exit codes: a usage
     /// mistake or an I/O failure exits 2 with one clear line, never a stack trace.
-    static func main() async {
+    static func main() {
         do {
             var command = try parseAsRoot()
-            if var command = command as? AsyncParsableCommand {
-                try await command.run()
+            if let command = command as? AsyncParsableCommand {
+                // The daemon's requests pass between NIO's event loops and Swift
+                // concurrency many times each; running concurrency on the event loops
+                // removes those thread hops. It must be installed before any task runs.
+                NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+                try runBlocking(command)
             } else {
                 try command.run()
             }
@@ -46,6 +52,23 @@ struct Setu: AsyncParsableCommand {
             }
             fail(message.hasPrefix("Error: ") ? String(message.dropFirst("Error: ".count)) : message)
         }
+    }
+
+    /// Runs an async command to its end from the synchronous main thread.
+    private static func runBlocking(_ command: AsyncParsableCommand) throws {
+        let outcome = HandOff<Error?>(nil)
+        let command = HandOff(command)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do {
+                try await command.value.run()
+            } catch {
+                outcome.value = error
+            }
+            done.signal()
+        }
+        done.wait()
+        if let error = outcome.value { throw error }
     }
 
     private static func fail(_ message: String) -> Never {
@@ -70,4 +93,11 @@ func prettyJSON(_ value: some Encodable) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
+}
+
+/// A value handed from the main thread to the task that runs an async command and back;
+/// the semaphore orders the accesses.
+final class HandOff<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 }
