@@ -68,6 +68,9 @@ public final class Gateway: HTTPResponder, Sendable {
         )
         clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60),
                                                    concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.connectionsPerUpstream)
+        // Requests are traced by the hit log; AsyncHTTPClient's own spans cost a few
+        // percent of each request with no tracer to send them to.
+        clientConfiguration.tracing.tracer = nil
         client = HTTPClient(eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton),
                             configuration: clientConfiguration)
     }
@@ -221,10 +224,13 @@ public final class Gateway: HTTPResponder, Sendable {
 
         var headers = HTTPFields()
         headers.reserveCapacity(answer.headers.count + 1)
-        let dropped = Self.connectionListed(answer.headers["connection"].joined(separator: ","))
+        // `Connection: keep-alive` or `close`, the common answers, name no other header.
+        let connection = answer.headers["connection"].filter { !["keep-alive", "close"].contains($0.lowercased()) }
+        let dropped = Self.connectionListed(connection.joined(separator: ","))
         for (name, value) in answer.headers {
-            let lowered = name.lowercased()
-            guard !Self.hopByHop.contains(lowered), !dropped.contains(lowered), let field = HTTPField.Name(name) else { continue }
+            guard let field = HTTPField.Name(name) else { continue }
+            let canonical = field.canonicalName
+            guard !Self.hopByHop.contains(canonical), dropped.isEmpty || !dropped.contains(canonical) else { continue }
             headers.append(HTTPField(name: field, value: value))
         }
         headers[.requestID] = requestId
@@ -309,8 +315,13 @@ public final class Gateway: HTTPResponder, Sendable {
 
     /// The names a `Connection` header lists, lowercased.
     static func connectionListed(_ value: String?) -> Set<String> {
-        guard let value else { return [] }
-        return Set(value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+        guard let value, !value.isEmpty else { return [] }
+        var names = Set<String>()
+        for piece in value.split(separator: ",") {
+            let name = piece.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()
+            if !name.isEmpty { names.insert(String(name).lowercased()) }
+        }
+        return names
     }
 
     /// RFC 7239 node: IPv6 addresses quoted in brackets.
@@ -340,12 +351,31 @@ public final class Gateway: HTTPResponder, Sendable {
     /// Whether a path is free of `.`/`..` segments and of encoded `/`, `\` and `.`, which
     /// could make the upstream see a different resource than the one routed and authorized.
     static func isPlainPath(_ path: Substring) -> Bool {
-        guard path.first == "/" else { return false }
-        for segment in path.split(separator: "/", omittingEmptySubsequences: false) where segment == "." || segment == ".." {
-            return false
+        let bytes = Array(path.utf8)
+        guard bytes.first == UInt8(ascii: "/") else { return false }
+        var segmentStart = 0
+        for index in 0...bytes.count {
+            if index == bytes.count || bytes[index] == UInt8(ascii: "/") {
+                let length = index - segmentStart
+                if (length == 1 || length == 2) && bytes[segmentStart..<index].allSatisfy({ $0 == UInt8(ascii: ".") }) {
+                    return false
+                }
+                segmentStart = index + 1
+                continue
+            }
+            switch bytes[index] {
+            case UInt8(ascii: "\\"): return false
+            case UInt8(ascii: "%") where index + 2 < bytes.count:
+                let escaped = (bytes[index + 1], bytes[index + 2] | 0x20)
+                // %2f (/), %2e (.), %5c (\)
+                if escaped == (UInt8(ascii: "2"), UInt8(ascii: "f")) || escaped == (UInt8(ascii: "2"), UInt8(ascii: "e"))
+                    || escaped == (UInt8(ascii: "5"), UInt8(ascii: "c")) {
+                    return false
+                }
+            default: break
+            }
         }
-        let lowered = path.lowercased()
-        return !lowered.contains("%2f") && !lowered.contains("%2e") && !lowered.contains("%5c") && !path.contains("\\")
+        return true
     }
 
     static func today() -> Int64 {

@@ -92,6 +92,8 @@ public final class HitLog: @unchecked Sendable {
     private var reopenRequested = false
     private var closing = false
     private var finished = false
+    /// Whether the writer sleeps waiting for hits; only then does `record` wake it.
+    private var writerWaiting = false
     private let onDrop: @Sendable (Int) -> Void
     // Owned by the writer thread once it starts.
     private var file: HitFile
@@ -122,7 +124,7 @@ public final class HitLog: @unchecked Sendable {
         }
         queue.append(Queued(sequence: nextSequence, hit: hit))
         nextSequence += 1
-        if queue.count == 1 { condition.signal() }
+        if writerWaiting { condition.signal() }
         condition.unlock()
         return true
     }
@@ -159,7 +161,9 @@ public final class HitLog: @unchecked Sendable {
         while true {
             condition.lock()
             if queue.isEmpty && !closing && !reopenRequested {
+                writerWaiting = true
                 _ = condition.wait(until: Date(timeIntervalSinceNow: configuration.flushInterval))
+                writerWaiting = false
             }
             swap(&batch, &queue)
             let reopen = reopenRequested
