@@ -99,6 +99,11 @@ public struct EffectiveState: Sendable, Hashable {
     /// The latest refused change of each path that has not been superseded.
     public var refused: [String: RefusedChange]
 
+    /// The refused changes for one reason, by path.
+    public func refused(_ reason: RefusedChange.Reason) -> [RefusedChange] {
+        refused.values.filter { $0.reason == reason }.sorted { $0.path < $1.path }
+    }
+
     /// Creates a state.
     public init(revision: String, files: [String: EffectiveFile] = [:], refused: [String: RefusedChange] = [:]) {
         self.revision = revision

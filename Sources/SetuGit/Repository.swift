@@ -66,9 +66,16 @@ public final class Repository {
         self.path = local
     }
 
-    private init(handle: OpaquePointer, odb: OpaquePointer, path: String) {
-        self.handle = handle
-        self.odb = odb
+    /// Takes ownership of an opened repository handle (freed on failure too).
+    private init(owning repository: OpaquePointer, path: String) throws {
+        var database: OpaquePointer?
+        guard git_repository_odb(&database, repository) == 0, let database else {
+            let error = lastError("git_repository_odb")
+            git_repository_free(repository)
+            throw error
+        }
+        self.handle = repository
+        self.odb = database
         self.path = path
     }
 
@@ -91,13 +98,7 @@ public final class Repository {
         }
         try check(result, "git_repository_init_ext")
         guard let repository else { throw lastError("git_repository_init_ext") }
-        var database: OpaquePointer?
-        guard git_repository_odb(&database, repository) == 0, let database else {
-            let error = lastError("git_repository_odb")
-            git_repository_free(repository)
-            throw error
-        }
-        return Repository(handle: repository, odb: database, path: path)
+        return try Repository(owning: repository, path: path)
     }
 
     /// Whether the repository has no commits: HEAD names a branch not yet born
@@ -646,13 +647,7 @@ extension Repository {
             try check(git_repository_init(&repository, path, 1), "git_repository_init")
         }
         guard let repository else { throw lastError("git_repository_init") }
-        var database: OpaquePointer?
-        guard git_repository_odb(&database, repository) == 0, let database else {
-            let error = lastError("git_repository_odb")
-            git_repository_free(repository)
-            throw error
-        }
-        let mirror = Repository(handle: repository, odb: database, path: path)
+        let mirror = try Repository(owning: repository, path: path)
         try mirror.fetchAllBranches(from: url)
         return mirror
     }

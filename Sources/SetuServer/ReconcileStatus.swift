@@ -28,16 +28,6 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
         public var error: String?
     }
 
-    /// A change that is not in force, and why.
-    public struct Change: Codable, Sendable, Equatable {
-        public var path: String
-        public var commit: String
-        public var by: String
-        public var rule: String
-        public var message: String
-        public var needs: [String]
-    }
-
     /// A problem in the manifests in force.
     public struct Problem: Codable, Sendable, Equatable {
         public var file: String
@@ -65,9 +55,10 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
     /// Counts in the serving snapshot: routes, credentials, and entitlements by state.
     public var counts: [String: Int]
     public var entitlements: [Entitlement]
-    public var pendingApprovals: [Change]
-    public var unauthorized: [Change]
-    public var invalid: [Change]
+    /// Changes not in force, and why: path, commit, who, rule, message and who could make them.
+    public var pendingApprovals: [RefusedChange]
+    public var unauthorized: [RefusedChange]
+    public var invalid: [RefusedChange]
     /// Errors in the manifests in force (their files serve nothing).
     public var problems: [Problem]
 
@@ -102,15 +93,9 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
             counts["entitlements.\(state.rawValue)"] = report.entitlements.filter { $0.state == state }.count
         }
         self.counts = counts
-        let refused = outcome.state.refused.values.sorted { $0.path < $1.path }
-        func changes(_ reason: RefusedChange.Reason) -> [Change] {
-            refused.filter { $0.reason == reason }.map {
-                Change(path: $0.path, commit: $0.commit, by: $0.by, rule: $0.rule, message: $0.message, needs: $0.needs)
-            }
-        }
-        pendingApprovals = changes(.pendingApproval)
-        unauthorized = changes(.unauthorized)
-        invalid = changes(.invalid)
+        pendingApprovals = outcome.state.refused(.pendingApproval)
+        unauthorized = outcome.state.refused(.unauthorized)
+        invalid = outcome.state.refused(.invalid)
         problems = report.validation.diagnostics.filter { $0.severity == .error }.map {
             Problem(file: $0.file, line: $0.location.line, column: $0.location.column, rule: $0.rule,
                     message: $0.message, fix: $0.fix)

@@ -108,9 +108,8 @@ struct StatusReport: Encodable {
         incremental = outcome.incremental
         rewrittenHistory = outcome.rewrittenHistory
         entitlements = report.entitlements
-        let refused = outcome.state.refused.values.sorted { $0.path < $1.path }
         func changes(_ reason: RefusedChange.Reason) -> [Change] {
-            refused.filter { $0.reason == reason }.map {
+            outcome.state.refused(reason).map {
                 Change(path: $0.path, commit: $0.commit, by: $0.by, rule: $0.rule, message: $0.message, needs: $0.needs)
             }
         }
