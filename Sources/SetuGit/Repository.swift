@@ -40,7 +40,7 @@ public final class Repository {
     /// repository, or a `file://` URL of one). Parent folders are not searched.
     ///
     /// - Throws: `GitError` with `.repositoryNotFound` when there is no repository there.
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
         _ = libgit2Initialized
         var local = path
         if local.hasPrefix("file://") {
@@ -55,15 +55,7 @@ public final class Repository {
                 message: "no git repository at '\(path)': \(detail); pass --repo with the path of a marketplace repository",
                 function: "git_repository_open_ext")
         }
-        var database: OpaquePointer?
-        guard git_repository_odb(&database, repository) == 0, let database else {
-            let error = lastError("git_repository_odb")
-            git_repository_free(repository)
-            throw error
-        }
-        self.handle = repository
-        self.odb = database
-        self.path = local
+        try self.init(owning: repository, path: local)
     }
 
     /// Takes ownership of an opened repository handle (freed on failure too).
