@@ -60,7 +60,7 @@ public struct Daemon: Sendable {
         )
         let group = ServiceGroup(configuration: .init(
             services: [
-                .init(service: HitLogService(hitLog: hitLog)),
+                .init(service: HitLogService(hitLog: hitLog, logger: logger)),
                 .init(service: SignalService(reconciler: reconciler, hitLog: hitLog, logger: logger)),
                 .init(service: reconciler),
                 .init(service: adminApplication),
@@ -95,11 +95,26 @@ struct GatewayService: Service {
 }
 
 /// Keeps the hit log open until shutdown, then writes every queued hit and closes it.
+/// Dropped hits are counted in the metrics as they happen, and said in the log every
+/// ten seconds while any are being dropped.
 struct HitLogService: Service {
     let hitLog: HitLog
+    let logger: Logger
 
     func run() async throws {
-        try? await gracefulShutdown()
+        var reported: UInt64 = 0
+        while true {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(10)) }
+            } catch {
+                break
+            }
+            let dropped = hitLog.statistics.dropped
+            if dropped > reported {
+                logger.warning("the hit log dropped \(dropped - reported) hits in the last 10 s (\(dropped) since start): its queue was full or a write failed")
+                reported = dropped
+            }
+        }
         hitLog.close()
     }
 }
