@@ -69,17 +69,20 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Follow a marketplace repository and serve its APIs through the gateway.",
         discussion: """
-        Reconciles at start, every --interval, on `POST /reconcile` to the admin listener and on
-        SIGHUP: replays the branch's history, derives who may call what, and swaps a new
-        snapshot into the gateway without a restart. A failed reconcile keeps the last good
-        snapshot serving. Every request is logged to <state>/hits/ (SIGUSR1 reopens the file).
-        SIGTERM or SIGINT stops gracefully: requests in flight finish and every hit is written.
+        Reconciles at start, every --interval, on POST /reconcile to the admin
+        listener and on SIGHUP: replays the branch's history, derives who may
+        call what, and swaps a new snapshot into the gateway without a restart.
+        A failed reconcile keeps the last good snapshot serving. Every request
+        is logged to <state>/hits/ (SIGUSR1 reopens the file). SIGTERM or SIGINT
+        stops gracefully: requests in flight finish and every hit is written.
 
-        Exit codes: 0 stopped by a signal, 2 a usage error or a listener or file that cannot be opened.
+        Exit codes: 0 stopped by a signal, 2 a usage error, or a listener or
+        file that cannot be opened.
 
         Examples:
           setu serve --repo . --state /var/lib/setu
-          setu serve --repo https://git.example/marketplace.git --branch main --listen 0.0.0.0:8080
+          setu serve --repo https://git.example/marketplace.git \\
+                     --branch main --listen 0.0.0.0:8080
         """)
 
     @Option(name: .long, help: ArgumentHelp("The marketplace repository: a path, or a URL to fetch into a mirror in the state directory.", valueName: "path|url"))

@@ -9,18 +9,21 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Run Setu on a demo marketplace built from the example, with sample upstreams.",
         discussion: """
-        Builds a marketplace repository in <state>/marketplace from the example's catalog/,
-        subscriptions/ and policies/, with the history a real one has: an admin admits the
-        publishers and consumers, publishers list their APIs, consumers subscribe on branches
-        that an approver of the publisher merges, and one subscription waits for approval.
-        Starts sample upstreams on loopback that answer like API Setu's issuers, runs the
-        daemon on that repository, and prints curl commands to try. Ctrl-C stops it.
+        Builds a marketplace repository in <state>/marketplace from the
+        example's catalog/, subscriptions/ and policies/, with the history a
+        real one has: an admin admits the publishers and consumers, publishers
+        list their APIs, consumers subscribe on branches that an approver of
+        the publisher merges, and one subscription waits for approval. Starts
+        sample upstreams on loopback that answer like API Setu's issuers, runs
+        the daemon on that repository, and prints curl commands to try.
+        Ctrl-C stops it.
 
-        The state folder is rebuilt on each run; a folder that is not a demo's is refused.
+        The state folder is rebuilt on each run; a folder that is not a demo's
+        is refused.
 
         Examples:
           setu demo
-          setu demo --listen 127.0.0.1:0 --admin 127.0.0.1:0 --state /tmp/setu-demo
+          setu demo --listen 127.0.0.1:0 --admin 127.0.0.1:0 --state /tmp/demo
         """)
 
     @Option(name: .long, help: ArgumentHelp("The example marketplace to copy: a folder with catalog/, subscriptions/ and policies/.", valueName: "dir"))
