@@ -40,13 +40,28 @@ public final class GatewayMetrics: Sendable {
     ///   - decision: `allow` or `deny:<reason>`.
     ///   - seconds: the request's latency.
     public func request(api: String, status: Int, decision: String, seconds: Double) {
-        registry.makeCounter(
-            descriptor: Self.requests,
-            labels: [("api", api), ("status_class", "\(status / 100)xx"), ("decision", decision)]
-        ).increment()
-        registry.makeDurationHistogram(descriptor: Self.latency, labels: [("api", api)], buckets: Self.latencyBuckets)
-            .recordNanoseconds(Int64(seconds * 1e9))
+        let key = RequestSeries(api: api, statusClass: status / 100, decision: decision)
+        // The registry builds names and label lists on every lookup; a request looks its
+        // series up here instead, and the registry only when a series is new.
+        let series = requestSeries.withLock { known in
+            if let found = known[key] { return found }
+            let made = (registry.makeCounter(descriptor: Self.requests,
+                                             labels: [("api", api), ("status_class", "\(status / 100)xx"), ("decision", decision)]),
+                        registry.makeDurationHistogram(descriptor: Self.latency, labels: [("api", api)], buckets: Self.latencyBuckets))
+            known[key] = made
+            return made
+        }
+        series.0.increment()
+        series.1.recordNanoseconds(Int64(seconds * 1e9))
     }
+
+    private struct RequestSeries: Hashable {
+        var api: String
+        var statusClass: Int
+        var decision: String
+    }
+
+    private let requestSeries = Mutex<[RequestSeries: (Counter, DurationHistogram)]>([:])
 
     /// Records a finished reconcile.
     /// - Parameters:

@@ -150,6 +150,21 @@ import Testing
         await upstream.stop()
     }
 
+    @Test func largeAnswersAreStreamedAndCounted() async throws {
+        let upstream = try await TestUpstream.start()
+        let marketplace = try LiveMarketplace(upstreamPort: upstream.port)
+        let daemon = try await RunningDaemon.start(repo: marketplace.path)
+        let big = try await call(daemon.gateway + pan + "?big=1", headers: credentials("acme-bank-prod"), body: "{}")
+        #expect(big.status == 200)
+        #expect(big.body == (0..<200).map { String(repeating: String($0 % 10), count: 1000) }.joined())
+        #expect(big.headers["Transfer-Encoding"] == ["chunked"])
+        #expect(daemon.stop() == 0)
+        let hit = try #require(try hitLines(in: daemon.hitDirectory).first)
+        #expect(hit["bytes_out"] as? Int == 200_000)
+        #expect(hit["status"] as? Int == 200)
+        await upstream.stop()
+    }
+
     @Test func aBodyOverTheLimitIsRefusedWith413() async throws {
         let upstream = try await TestUpstream.start()
         let marketplace = try LiveMarketplace(upstreamPort: upstream.port)

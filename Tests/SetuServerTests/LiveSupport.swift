@@ -9,7 +9,8 @@ import SetuTestSupport
 import Synchronization
 
 /// A real upstream on loopback for the gateway to call: records what it receives and
-/// answers 200 with a small JSON body; paths under `/slow` answer after three seconds.
+/// answers 200 with a small JSON body; paths under `/slow` answer after three seconds, and
+/// a query of `big=1` gets 200,000 bytes in chunks.
 final class TestUpstream: Sendable {
     struct Received: Sendable {
         var method: String
@@ -52,6 +53,15 @@ final class TestUpstream: Sendable {
                                      body: String(buffer: body))
                 log.append(entry)
                 if entry.path.hasPrefix("/slow") { try await Task.sleep(for: .seconds(3)) }
+                if entry.path.hasSuffix("?big=1") {
+                    // 200,000 bytes in chunks of unknown total length: the gateway must stream them.
+                    return Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody { writer in
+                        for index in 0..<200 {
+                            try await writer.write(ByteBuffer(string: String(repeating: String(index % 10), count: 1000)))
+                        }
+                        try await writer.finish(nil)
+                    })
+                }
                 return Response(status: .ok, headers: [.contentType: "application/json"],
                                 body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"upstream":"ok","path":"\#(entry.path)"}"#)))
             },
