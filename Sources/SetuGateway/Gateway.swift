@@ -217,15 +217,7 @@ public final class Gateway: HTTPResponder, Sendable {
         } catch {
             hit.bytesIn = received.count
             hit.upstreamMilliseconds = Self.milliseconds(since: upstreamStarted)
-            let problem: Problem
-            if received.exceeded {
-                problem = .bodyTooLarge(limit: configuration.maxRequestBodyBytes)
-            } else if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout {
-                problem = .upstreamTimeout(api: route.api, milliseconds: route.timeoutMilliseconds)
-            } else {
-                problem = .upstreamUnreachable(api: route.api, reason: Self.describe(error))
-            }
-            return refuse(problem, hit: hit, requestId: requestId, started: started)
+            return refuse(upstreamProblem(error, route: route, received: received), hit: hit, requestId: requestId, started: started)
         }
 
         var headers = HTTPFields()
@@ -256,10 +248,7 @@ public final class Gateway: HTTPResponder, Sendable {
                 return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: whole))
             } catch {
                 hit.upstreamMilliseconds = Self.milliseconds(since: upstreamStarted)
-                let problem: Problem = (error as? HTTPClientError).map { $0 == .deadlineExceeded || $0 == .readTimeout } == true
-                    ? .upstreamTimeout(api: route.api, milliseconds: route.timeoutMilliseconds)
-                    : .upstreamUnreachable(api: route.api, reason: Self.describe(error))
-                return refuse(problem, hit: hit, requestId: requestId, started: started)
+                return refuse(upstreamProblem(error, route: route, received: received), hit: hit, requestId: requestId, started: started)
             }
         }
         let finisher = HitFinisher(gateway: self, hit: hit, started: started, upstreamStarted: upstreamStarted, received: received)
@@ -269,19 +258,24 @@ public final class Gateway: HTTPResponder, Sendable {
             headers: headers,
             body: ResponseBody { writer in
                 var sent = 0
-                do {
-                    for try await chunk in body {
-                        sent += chunk.readableBytes
-                        try await writer.write(chunk)
-                    }
-                    try await writer.finish(nil)
-                    finisher.finish(bytesOut: sent, completed: true)
-                } catch {
-                    finisher.finish(bytesOut: sent, completed: false)
-                    throw error
+                defer { finisher.finish(bytesOut: sent) }
+                for try await chunk in body {
+                    sent += chunk.readableBytes
+                    try await writer.write(chunk)
                 }
+                try await writer.finish(nil)
             }
         )
+    }
+
+    /// What a failed upstream exchange tells the client: the body was too large, the
+    /// upstream was too slow, or it could not be reached.
+    private func upstreamProblem(_ error: Error, route: GatewaySnapshot.Route, received: BodyCounter) -> Problem {
+        if received.exceeded { return .bodyTooLarge(limit: configuration.maxRequestBodyBytes) }
+        if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout {
+            return .upstreamTimeout(api: route.api, milliseconds: route.timeoutMilliseconds)
+        }
+        return .upstreamUnreachable(api: route.api, reason: Self.describe(error))
     }
 
     private func refuse(_ problem: Problem, hit: HitRecord, requestId: String, started: ContinuousClock.Instant) -> Response {
@@ -444,7 +438,7 @@ final class HitFinisher: Sendable {
         self.received = received
     }
 
-    func finish(bytesOut: Int, completed: Bool) {
+    func finish(bytesOut: Int) {
         guard var hit = state.withLock({ hit in defer { hit = nil }; return hit }) else { return }
         hit.bytesOut = bytesOut
         hit.bytesIn = received.count
@@ -453,7 +447,7 @@ final class HitFinisher: Sendable {
     }
 
     deinit {
-        finish(bytesOut: 0, completed: false)
+        finish(bytesOut: 0)
     }
 }
 

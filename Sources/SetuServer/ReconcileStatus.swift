@@ -85,7 +85,7 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
         servingSince = attempt.at
         trustRoot = outcome.trustRoot.hex
         verification = report.validation.marketplace.platform?.verification.rawValue ?? "none"
-        rewrittenHistory = outcome.rewrittenHistory ?? (outcome.incremental ? nil : rewrittenHistory)
+        rewrittenHistory = outcome.rewrittenHistory
         lastAttempt = attempt
         entitlements = report.entitlements
         var counts = ["routes": snapshot.routes.count, "credentials": snapshot.credentials.count]
