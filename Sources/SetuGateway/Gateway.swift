@@ -36,10 +36,12 @@ public struct GatewayConfiguration: Sendable {
 
 /// The request context of the gateway's listener: Hummingbird's, plus the client's address.
 public struct GatewayRequestContext: RequestContext {
+    /// Hummingbird's own per-request storage.
     public var coreContext: CoreRequestContextStorage
     /// The address the connection came from.
     public let remoteAddress: SocketAddress?
 
+    /// Made by Hummingbird for each request.
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
@@ -52,8 +54,10 @@ public struct GatewayRequestContext: RequestContext {
 /// The table is swapped whole by `install`; a request reads it once at its start, so it
 /// finishes on the revision it began with.
 public final class Gateway: HTTPResponder, Sendable {
+    /// The gateway listener's request context.
     public typealias Context = GatewayRequestContext
 
+    /// How requests are treated.
     public let configuration: GatewayConfiguration
     private let table = Mutex<RoutingTable?>(nil)
     private let client: HTTPClient
@@ -97,6 +101,8 @@ public final class Gateway: HTTPResponder, Sendable {
         try await client.shutdown()
     }
 
+    /// Runs the pipeline for one request and answers it; every request, refused or not,
+    /// is recorded in the hit log and the metrics. Never throws: refusals are answers.
     public func respond(to request: Request, context: GatewayRequestContext) async throws -> Response {
         let started = ContinuousClock.now
         let target = request.head.path ?? "/"

@@ -11,8 +11,11 @@ import SetuHits
 public struct Problem: Error, Sendable, Equatable {
     /// The stable kind of refusal, e.g. `pending-approval`.
     public var slug: String
+    /// The HTTP status.
     public var status: HTTPResponse.Status
+    /// A short summary, the same for every refusal of this kind.
     public var title: String
+    /// What happened to this request and what to do about it.
     public var detail: String
     /// Extra response headers (`WWW-Authenticate`, `Allow`).
     public var headers: HTTPFields = [:]

@@ -20,6 +20,7 @@ public final class GatewayMetrics: Sendable {
         .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
     ]
 
+    /// Registers every series that exists from the start.
     public init() {
         reconcileDuration = registry.makeDurationHistogram(
             descriptor: .init(namespace: "setu", metricName: "reconcile_duration", unitName: "seconds",

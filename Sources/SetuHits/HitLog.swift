@@ -54,6 +54,7 @@ public struct HitLogError: Error, Sendable, CustomStringConvertible {
     /// What was being done and why it failed.
     public var message: String
 
+    /// `hit log <path>: <message>`.
     public var description: String { "hit log \(path): \(message)" }
 }
 
@@ -82,6 +83,7 @@ public final class HitLog: @unchecked Sendable {
         var hit: HitRecord
     }
 
+    /// Where and how it writes.
     public let configuration: HitLogConfiguration
     private let condition = NSCondition()
     // Guarded by `condition`.
@@ -346,6 +348,7 @@ public struct HitFileName: Sendable, Comparable, Hashable {
         self.part = part
     }
 
+    /// Oldest first: by day, then part.
     public static func < (lhs: HitFileName, rhs: HitFileName) -> Bool {
         (lhs.day, lhs.part) < (rhs.day, rhs.part)
     }

@@ -16,10 +16,12 @@ import UnixSignals
 /// reconcile loop stop, and last the hit log writes every hit and fsyncs. `SIGHUP` asks
 /// for a reconcile; `SIGUSR1` reopens the hit file.
 public struct Daemon: Sendable {
+    /// What it was told.
     public let configuration: ServeConfiguration
     /// Called with `gateway` or `admin` and the address each listener bound, once it is listening.
     public var onListening: @Sendable (String, ServeConfiguration.Address) -> Void
 
+    /// A daemon; nothing starts until `run`.
     public init(configuration: ServeConfiguration,
                 onListening: @escaping @Sendable (String, ServeConfiguration.Address) -> Void = { _, _ in }) {
         self.configuration = configuration

@@ -54,6 +54,7 @@ public final class ReconcileService: Service, Sendable {
         }
     }
 
+    /// Reconciles at once, then on each tick or request until graceful shutdown.
     public func run() async throws {
         let interval = configuration.intervalSeconds
         let continuation = requestContinuation

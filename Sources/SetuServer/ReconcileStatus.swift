@@ -10,8 +10,11 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
     public struct Condition: Codable, Sendable, Equatable {
         /// `Ready` (a snapshot is serving) or `Reconciled` (the last reconcile succeeded).
         public var type: String
+        /// Whether the condition holds.
         public var status: Bool
+        /// A word for why: `Serving`, `Applied`, `Unchanged`, `Failed`, `Starting`.
         public var reason: String
+        /// The details, in words.
         public var message: String
     }
 
@@ -21,6 +24,7 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
         public var at: String
         /// `applied` (a new snapshot is serving), `unchanged` (nothing new), or `failed`.
         public var result: String
+        /// How long it took, in milliseconds.
         public var durationMs: Double
         /// The commit it looked at, when it got that far.
         public var revision: String?
@@ -30,30 +34,42 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
 
     /// A problem in the manifests in force.
     public struct Problem: Codable, Sendable, Equatable {
+        /// The file, from the repository root.
         public var file: String
+        /// Where in the file, from 1.
         public var line: Int
         public var column: Int
+        /// The rule broken, e.g. `schema.type`.
         public var rule: String
+        /// What is wrong.
         public var message: String
+        /// What to do about it, when known.
         public var fix: String?
     }
 
     /// Whether a snapshot is serving.
     public var ready: Bool
+    /// The repository path or URL.
     public var source: String
+    /// The branch served.
     public var branch: String
     /// The commit being served.
     public var revision: String?
     /// When the serving snapshot was swapped in.
     public var servingSince: String?
+    /// The commit history is trusted from.
     public var trustRoot: String?
+    /// The platform's verification mode: `none`, `authors` or `signatures`.
     public var verification: String?
     /// Set when the last replay found the history rewritten.
     public var rewrittenHistory: String?
+    /// The last reconcile, whatever its result.
     public var lastAttempt: Attempt?
+    /// `Ready` and `Reconciled`.
     public var conditions: [Condition]
     /// Counts in the serving snapshot: routes, credentials, and entitlements by state.
     public var counts: [String: Int]
+    /// Every entitlement of the serving revision, in every state.
     public var entitlements: [Entitlement]
     /// Changes not in force, and why: path, commit, who, rule, message and who could make them.
     public var pendingApprovals: [RefusedChange]

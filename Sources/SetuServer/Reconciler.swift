@@ -7,7 +7,9 @@ import SetuTrust
 
 /// A failure to reconcile, said so that an operator knows what to fix.
 public struct ReconcileError: Error, Sendable, CustomStringConvertible {
+    /// What failed and what to fix.
     public var message: String
+    /// The message.
     public var description: String { message }
 }
 

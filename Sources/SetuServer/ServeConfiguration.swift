@@ -23,7 +23,9 @@ public struct ServeConfiguration: Sendable {
 
     /// A host and port to listen on.
     public struct Address: Sendable, Equatable, CustomStringConvertible {
+        /// A name or an address; `0.0.0.0` for every interface.
         public var host: String
+        /// 0 picks a free port.
         public var port: Int
 
         /// Reads `127.0.0.1:8080`, `[::1]:8080` or `:8080` (all interfaces).
@@ -36,14 +38,17 @@ public struct ServeConfiguration: Sendable {
             self.port = port
         }
 
+        /// An address from its parts.
         public init(host: String, port: Int) {
             self.host = host
             self.port = port
         }
 
+        /// `host:port`, with IPv6 hosts in brackets.
         public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
     }
 
+    /// Where the marketplace repository is.
     public var source: Source
     /// The branch whose history is served.
     public var branch: String
@@ -57,7 +62,9 @@ public struct ServeConfiguration: Sendable {
     public var intervalSeconds: Double
     /// The commit history is trusted from, when not the root commit.
     public var trustRoot: String?
+    /// How the gateway treats requests.
     public var gateway: GatewayConfiguration
+    /// Where and how hits are written.
     public var hits: HitLogConfiguration
 
     /// - Parameters:
