@@ -40,7 +40,7 @@ struct DemoLiveTests {
         return try await call(url, headers: headers, body: body)
     }
 
-    @Test func thePrintedCallsSucceedAreRefusedAsPendingAndAsUnauthenticated() async throws {
+    @Test func thePrintedCallsAndApprovalDoWhatTheDemoSays() async throws {
         let state = TemporaryDirectory()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: setuExecutable())
@@ -83,6 +83,21 @@ struct DemoLiveTests {
         #expect(anonymous.status == 401)
         #expect(anonymous.problemType == "urn:setu:problem:missing-credentials")
 
+        // The printed approval: the git lines as printed, the reconcile through our own client.
+        let approval = text.split(separator: "\n").drop { !$0.hasPrefix("Approve it") }
+            .filter { $0.hasPrefix("  git ") || $0.hasPrefix("  printf ") }
+        #expect(approval.count == 5)
+        for line in approval {
+            let result = try run("/bin/sh", ["-c", String(line)])
+            #expect(result.status == 0, "\(line): \(result.stderr)")
+        }
+        let reconcileLine = try #require(text.split(separator: "\n").first { $0.hasPrefix("  curl -X POST ") })
+        let reconciled = try await call(String(reconcileLine.dropFirst("  curl -X POST ".count)))
+        #expect(reconciled.status == 200)
+        let approved = try await perform(calls[1])
+        #expect(approved.status == 200)
+        #expect(approved.body.contains(#"name="Registration of Vehicles""#))
+
         let log = try run("/usr/bin/git", ["-C", state.child("demo/marketplace"), "log", "--first-parent", "--format=%ae %s", "main"])
         #expect(log.stdout.contains("registrar@cbse.example Approve acme-bank's subscription to cbse/class-xii-marksheet"))
         #expect(log.stdout.contains("admin@setu.example Admit publisher cbse"))
@@ -90,6 +105,6 @@ struct DemoLiveTests {
         process.interrupt()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
-        #expect(try hitLines(in: state.child("demo/hits")).map { $0["status"] as? Int } == [200, 403, 401])
+        #expect(try hitLines(in: state.child("demo/hits")).map { $0["status"] as? Int } == [200, 403, 401, 200])
     }
 }

@@ -102,6 +102,16 @@ struct DemoCommand: AsyncParsableCommand {
             A call without credentials:
               curl -i -X POST \(base)/pan/v3/pancr/certificate -H 'Content-Type: application/json' -d '\(pan)'
 
+            Approve it as a reviewer would: Swift Loans resubmits on a branch, an approver of
+            transport merges it with a merge commit, and a reconcile serves it, with no restart:
+              git -C \(repository) switch -q -c swift-loans/resubmit
+              printf '# resubmitted for review\\n' >> \(repository)/\(DemoRepository.pendingSubscription)
+              git -C \(repository) -c user.name='Swift Loans CTO' -c user.email=cto@swiftloans.example commit -qam 'Resubmit for approval'
+              git -C \(repository) switch -q main
+              git -C \(repository) -c user.name='Joint Secretary' -c user.email=jointsecretary@parivahan.example merge -q --no-ff -m 'Approve Swift Loans' swift-loans/resubmit
+              curl -X POST http://\(admin)/reconcile
+            Then the refused call above succeeds.
+
             The admin listener:
               curl http://\(admin)/healthz
               curl http://\(admin)/readyz
