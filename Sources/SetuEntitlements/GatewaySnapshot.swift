@@ -111,7 +111,7 @@ public struct GatewaySnapshot: Sendable {
             guard let basePath = api.basePath, let upstream = api.upstreamURL,
                   let category = marketplace.publishers[api.publisher]?.category, category != .listing else { continue }
             routes[basePath] = Route(api: api.id, publisher: api.publisher, category: category, basePath: basePath,
-                                     upstreamURL: upstream, timeoutMilliseconds: Self.milliseconds(api.upstreamTimeout) ?? 30_000,
+                                     upstreamURL: upstream, timeoutMilliseconds: api.upstreamTimeout.flatMap(ManifestDuration.milliseconds) ?? 30_000,
                                      consent: api.consent(for: category), operations: api.operations)
         }
         self.routes = routes
@@ -143,19 +143,5 @@ public struct GatewaySnapshot: Sendable {
         self.inactive = inactive
         plans = marketplace.plans
         consentProviders = marketplace.consentProviders
-    }
-
-    /// `500ms`, `10s`, `2m`, `1h` in milliseconds.
-    static func milliseconds(_ duration: String?) -> Int? {
-        guard let duration else { return nil }
-        let digits = duration.prefix { $0.isNumber }
-        guard let value = Int(digits) else { return nil }
-        switch duration.dropFirst(digits.count) {
-        case "ms": return value
-        case "s": return value * 1000
-        case "m": return value * 60_000
-        case "h": return value * 3_600_000
-        default: return nil
-        }
     }
 }

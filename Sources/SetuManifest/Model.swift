@@ -241,4 +241,29 @@ public enum ManifestDate {
     public static func isValid(_ text: String) -> Bool {
         text.range(of: #"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"#, options: .regularExpression) != nil
     }
+
+    /// Today's date in UTC, as entitlements and credentials are judged by.
+    public static func today() -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = calendar.dateComponents([.year, .month, .day], from: Date())
+        return String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
+    }
+}
+
+/// The duration form manifests and options use: a whole number followed by `ms`, `s`,
+/// `m` or `h` (the schemas' `duration` definition).
+public enum ManifestDuration {
+    /// `500ms`, `10s`, `2m`, `1h` in milliseconds; nil for anything else.
+    public static func milliseconds(_ duration: String) -> Int? {
+        let digits = duration.prefix { $0.isASCII && $0.isNumber }
+        guard let value = Int(digits) else { return nil }
+        switch duration.dropFirst(digits.count) {
+        case "ms": return value
+        case "s": return value * 1000
+        case "m": return value * 60_000
+        case "h": return value * 3_600_000
+        default: return nil
+        }
+    }
 }

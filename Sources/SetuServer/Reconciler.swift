@@ -2,7 +2,7 @@ import Foundation
 import SetuEntitlements
 import SetuGateway
 import SetuGit
-import SetuHits
+import SetuManifest
 import SetuTrust
 
 /// A failure to reconcile, said so that an operator knows what to fix.
@@ -39,7 +39,7 @@ final class Reconciler: @unchecked Sendable {
         } catch let error as GitError where error.code == .revisionNotFound || error.code == .emptyRepository {
             throw ReconcileError(message: "branch '\(configuration.branch)' not found in \(sourceDescription): \(error.message)")
         }
-        let day = Timestamp.day(milliseconds: HitLog.nowMilliseconds())
+        let day = ManifestDate.today()
         if !force, let last, last.head == head, last.day == day {
             return .unchanged(revision: head.hex)
         }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SetuGateway
 import SetuHits
+import SetuManifest
 import SetuServer
 
 /// Options of the daemon, shared by `setu serve` and `setu demo`.
@@ -32,10 +33,9 @@ struct DaemonOptions: ParsableArguments {
         guard ServeConfiguration.Address(admin) != nil else {
             throw ValidationError("--admin '\(admin)' is not host:port, e.g. 127.0.0.1:9090")
         }
-        guard let seconds = Self.seconds(interval), seconds > 0 else {
+        guard let milliseconds = ManifestDuration.milliseconds(interval), milliseconds > 0 else {
             throw ValidationError("--interval '\(interval)' is not a duration such as 500ms, 10s or 5m")
         }
-        _ = seconds
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
         guard hitsMaxFileBytes >= 4096 else { throw ValidationError("--hits-max-file-bytes must be at least 4096") }
         guard hitsRetentionDays >= 1 else { throw ValidationError("--hits-retention-days must be at least 1") }
@@ -45,22 +45,9 @@ struct DaemonOptions: ParsableArguments {
         ServeConfiguration(
             source: source, branch: branch, stateDirectory: state,
             listen: ServeConfiguration.Address(listen)!, admin: ServeConfiguration.Address(admin)!,
-            intervalSeconds: Self.seconds(interval)!, trustRoot: trustRoot,
+            intervalSeconds: Double(ManifestDuration.milliseconds(interval)!) / 1000, trustRoot: trustRoot,
             gateway: GatewayConfiguration(maxRequestBodyBytes: maxBodyBytes),
             hits: HitLogConfiguration(directory: state + "/hits", maxFileBytes: hitsMaxFileBytes, retentionDays: hitsRetentionDays))
-    }
-
-    /// `500ms`, `10s`, `5m`, `1h` in seconds.
-    static func seconds(_ text: String) -> Double? {
-        let digits = text.prefix { $0.isNumber || $0 == "." }
-        guard let value = Double(digits) else { return nil }
-        switch text.dropFirst(digits.count) {
-        case "ms": return value / 1000
-        case "s", "": return value
-        case "m": return value * 60
-        case "h": return value * 3600
-        default: return nil
-        }
     }
 }
 

@@ -17,12 +17,7 @@ struct TrustOptions: ParsableArguments {
     var today: String?
 
     var date: String {
-        if let today { return today }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd"
-        return formatter.string(from: Date())
+        today ?? ManifestDate.today()
     }
 
     func validate() throws {
