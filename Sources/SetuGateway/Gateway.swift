@@ -171,7 +171,8 @@ public final class Gateway: HTTPResponder, Sendable {
         let consumer = credential.credential.consumer
         hit.clientId = clientId
         hit.consumer = consumer
-        let today = Self.today()
+        // Judged by the day the request arrived, from the clock read once for the hit.
+        let today = hit.timestampMilliseconds / 86_400_000
         if let lastDay = credential.lastDay, today > lastDay {
             throw Problem.credentialExpired(clientId: clientId, day: credential.credential.notAfter ?? "")
         }
@@ -402,10 +403,6 @@ public final class Gateway: HTTPResponder, Sendable {
             }
         }
         return true
-    }
-
-    static func today() -> Int64 {
-        HitLog.nowMilliseconds() / 86_400_000
     }
 
     static func milliseconds(since start: ContinuousClock.Instant) -> Double {
