@@ -26,6 +26,9 @@ final class Reconciler: @unchecked Sendable {
     /// The commit and day of the snapshot last built: entitlements expire by date, so a
     /// new day is a change even without new commits.
     private var last: (head: ObjectID, day: String)?
+    /// The last replay, kept so the next one continues from it instead of reading the
+    /// stored state back from disk.
+    private var lastReplay: ReplayOutcome?
 
     init(configuration: ServeConfiguration) {
         self.configuration = configuration
@@ -45,7 +48,8 @@ final class Reconciler: @unchecked Sendable {
         }
         let trustRoot = try configuration.trustRoot.map { try repository.resolveCommit($0) }
         let outcome = try TrustEngine.replay(repository, head: head, trustRoot: trustRoot,
-                                             stateDirectory: configuration.stateDirectory)
+                                             stateDirectory: configuration.stateDirectory, previous: lastReplay)
+        lastReplay = outcome
         let report = EntitlementDerivation.derive(outcome.state, today: day)
         let snapshot = GatewaySnapshot(report)
         last = (head, day)

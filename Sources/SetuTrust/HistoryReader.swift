@@ -159,19 +159,26 @@ public enum TrustEngine {
     /// chain) to `head`. With a `stateDirectory`, the result is stored there and
     /// the next run replays only the commits after the stored head; a stored head
     /// that is no longer on the history is detected and replayed from the root.
+    ///
+    /// A long-running caller passes the outcome it got last time as `previous`: it stands
+    /// for the stored state, which is then not read back from the state directory.
     public static func replay(_ repository: Repository, head: ObjectID, trustRoot: ObjectID? = nil,
-                              stateDirectory: String? = nil, limits: LoadLimits = .standard) throws -> ReplayOutcome {
+                              stateDirectory: String? = nil, previous: ReplayOutcome? = nil,
+                              limits: LoadLimits = .standard) throws -> ReplayOutcome {
         let reader = HistoryReader(repository: repository, limits: limits)
         let store = stateDirectory.map(ReplayStore.init)
         var rewritten: String?
-        if let store, let stored = store.load(),
+        let kept = previous.flatMap { outcome in
+            ObjectID(hex: outcome.state.revision).map { (trustRoot: outcome.trustRoot, head: $0, state: outcome.state) }
+        }
+        if let stored = kept ?? store?.load(),
            trustRoot == nil || stored.trustRoot == trustRoot {
             if let newer = try reader.commitsAfter(stored.head, upTo: head) {
                 var replay = HistoryReplay(state: stored.state)
                 try replay.apply(newer, from: reader)
                 let outcome = ReplayOutcome(state: replay.state, trustRoot: stored.trustRoot, replayedCommits: newer.count,
                                             incremental: true, rewrittenHistory: nil)
-                try store.save(outcome)
+                try store?.save(outcome)
                 return outcome
             }
             rewritten = "history was rewritten: the stored head \(stored.head.short) is no longer on the first-parent history of \(head.short); replayed from the trust root"
