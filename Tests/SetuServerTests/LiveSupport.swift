@@ -176,7 +176,7 @@ final class RunningDaemon: @unchecked Sendable {
                              "--admin", "127.0.0.1:0", "--interval", "1h"] + arguments
         let stdout = Pipe()
         process.standardOutput = stdout
-        FileManager.default.createFile(atPath: state.child("stderr.log"), contents: nil)
+        _ = FileManager.default.createFile(atPath: state.child("stderr.log"), contents: nil)
         process.standardError = FileHandle(forWritingAtPath: state.child("stderr.log"))
         try process.run()
         let reader = stdout.fileHandleForReading
