@@ -38,6 +38,23 @@ public struct Entitlement: Sendable, Hashable, Codable {
     public var path: String
     /// The commit of the pending change (pending).
     public var requestedIn: String?
+
+    /// Creates an entitlement.
+    public init(consumer: String, subscription: String, api: String, plan: String, operations: [String]?, notAfter: String?,
+                state: State, reason: String?, approval: Approval?, approvers: [String], path: String, requestedIn: String?) {
+        self.consumer = consumer
+        self.subscription = subscription
+        self.api = api
+        self.plan = plan
+        self.operations = operations
+        self.notAfter = notAfter
+        self.state = state
+        self.reason = reason
+        self.approval = approval
+        self.approvers = approvers
+        self.path = path
+        self.requestedIn = requestedIn
+    }
 }
 
 /// Entitlements derived from an effective state, with the validation that decided them.
@@ -55,6 +72,45 @@ public struct EntitlementReport: Sendable {
     }
 }
 
+/// Entitlements as derived at one revision, with what it takes to update them
+/// when only a few subscriptions change: kept between runs, so a run after one
+/// new commit does not validate the whole marketplace again.
+public struct DerivedEntitlements: Sendable, Hashable {
+    /// The effective state's revision they were derived at.
+    public var revision: String
+    /// The date expiry was judged by, `YYYY-MM-DD`.
+    public var today: String
+    /// The platform's verification mode (`none` when there is no valid platform).
+    public var verification: String
+    /// Every entitlement, sorted by consumer, subscription and state.
+    public var entitlements: [Entitlement]
+    /// The first error of each file that has one, rules that span manifests included.
+    public var firstErrors: [String: Diagnostic]
+    /// Every API id in the catalog, sorted: subscriptions naming another one are told the closest.
+    public var apiIDs: [String]
+
+    /// Keeps what a full derivation found.
+    public init(_ report: EntitlementReport, today: String) {
+        revision = report.state.revision
+        self.today = today
+        verification = report.validation.marketplace.platform?.verification.rawValue ?? Platform.Verification.none.rawValue
+        entitlements = report.entitlements
+        firstErrors = EntitlementDerivation.firstErrors(report.validation.diagnostics)
+        apiIDs = report.validation.marketplace.apis.keys.sorted()
+    }
+
+    /// Restores a kept derivation.
+    public init(revision: String, today: String, verification: String, entitlements: [Entitlement],
+                firstErrors: [String: Diagnostic], apiIDs: [String]) {
+        self.revision = revision
+        self.today = today
+        self.verification = verification
+        self.entitlements = entitlements
+        self.firstErrors = firstErrors
+        self.apiIDs = apiIDs
+    }
+}
+
 /// Derives entitlements from an effective state: a pure function of its inputs.
 public enum EntitlementDerivation {
     /// - Parameters:
@@ -62,11 +118,81 @@ public enum EntitlementDerivation {
     ///   - today: the date to judge expiry by, `YYYY-MM-DD` (UTC).
     public static func derive(_ state: EffectiveState, today: String) -> EntitlementReport {
         let validation = MarketplaceValidator().validate(state.sourceFiles)
-        let marketplace = validation.marketplace
-        var errorsByFile: [String: Diagnostic] = [:]
-        for diagnostic in validation.diagnostics where diagnostic.severity == .error && errorsByFile[diagnostic.file] == nil {
-            errorsByFile[diagnostic.file] = diagnostic
+        var entitlements = entitlements(of: validation.marketplace, errors: firstErrors(validation.diagnostics),
+                                        state: state, pending: state.refused.values, today: today)
+        entitlements.sort(by: order)
+        return EntitlementReport(entitlements: entitlements, validation: validation, state: state)
+    }
+
+    /// Brings a kept derivation up to `state`, when the only paths that changed
+    /// since (`touched`: applied or refused) are subscriptions: their consumers'
+    /// subscriptions are validated again with the APIs they name, and every
+    /// other entitlement stays as it was, its expiry judged again by `today`.
+    /// Returns `nil` when something else changed (a policy, the catalog, a
+    /// consumer's registration), which can reach any entitlement: then `derive`.
+    public static func update(_ previous: DerivedEntitlements, to state: EffectiveState, touched: Set<String>,
+                              today: String) -> DerivedEntitlements? {
+        var consumers = Set<String>()
+        for path in touched {
+            guard let consumer = MarketplacePath.subscriptionConsumer(path) else { return nil }
+            consumers.insert(consumer)
         }
+        // Past the repository's size limits, validation stops reading files part way: only a full one knows where.
+        guard !previous.firstErrors.values.contains(where: { $0.rule.hasPrefix("repo.") }) else { return nil }
+        var derived = previous
+        derived.revision = state.revision
+        derived.today = today
+        var entitlements: [Entitlement] = []
+        if consumers.isEmpty {
+            entitlements = previous.entitlements
+        } else {
+            // Asked of every path in the state, so it compares bytes instead of splitting paths.
+            let consumerFolders = consumers.map { Array("subscriptions/\($0)/".utf8) }
+            func inFolder(_ path: String, _ folders: [[UInt8]]) -> Bool {
+                let bytes = path.utf8
+                return folders.contains { folder in
+                    bytes.starts(with: folder) && !bytes.dropFirst(folder.count).contains(UInt8(ascii: "/"))
+                }
+            }
+            func isAffected(_ path: String) -> Bool { inFolder(path, consumerFolders) }
+            // The affected consumers' folders, and the folders of the publishers their subscriptions name.
+            var paths = state.files.keys.filter(isAffected)
+            let publishers = Set(paths.flatMap { path in
+                state.files[path]!.file.subscriptions.compactMap { $0.api.split(separator: "/").first.map(String.init) }
+            })
+            let publisherFolders = publishers.map { Array("catalog/\($0)/".utf8) }
+            paths += state.files.keys.filter { inFolder($0, publisherFolders) }
+            let validation = MarketplaceValidator().validate(
+                paths.sorted().map { SourceFile(path: $0, content: .prepared(state.files[$0]!.file)) }, knownAPIs: previous.apiIDs)
+            var errors = previous.firstErrors.filter { !(isAffected($0.key) && MarketplacePath.isSubscription($0.key)) }
+            for (path, diagnostic) in firstErrors(validation.diagnostics) where isAffected(path) && MarketplacePath.isSubscription(path) {
+                errors[path] = diagnostic
+            }
+            derived.firstErrors = errors
+            entitlements = previous.entitlements.filter { !isAffected($0.path) }
+            entitlements += Self.entitlements(of: validation.marketplace, errors: errors, state: state,
+                                              pending: state.refused.values.filter { isAffected($0.path) }, today: today)
+        }
+        for index in entitlements.indices {
+            judgeExpiry(&entitlements[index], today: today)
+        }
+        entitlements.sort(by: order)
+        derived.entitlements = entitlements
+        return derived
+    }
+
+    /// The first error of each file, by the diagnostics' order.
+    static func firstErrors(_ diagnostics: [Diagnostic]) -> [String: Diagnostic] {
+        var errors: [String: Diagnostic] = [:]
+        for diagnostic in diagnostics where diagnostic.severity == .error && errors[diagnostic.file] == nil {
+            errors[diagnostic.file] = diagnostic
+        }
+        return errors
+    }
+
+    /// The entitlements of a marketplace's subscriptions and of the pending changes among `pending`, unsorted.
+    private static func entitlements(of marketplace: Marketplace, errors: [String: Diagnostic], state: EffectiveState,
+                                     pending: some Sequence<RefusedChange>, today: String) -> [Entitlement] {
         var entitlements: [Entitlement] = []
         for subscription in marketplace.subscriptions.values {
             let path = subscription.origin.file
@@ -74,28 +200,41 @@ public enum EntitlementDerivation {
                 consumer: subscription.consumer, subscription: subscription.name, api: subscription.api,
                 plan: subscription.plan, operations: subscription.operations, notAfter: subscription.notAfter,
                 state: .active, reason: nil, approval: state.files[path]?.approval, approvers: [], path: path, requestedIn: nil)
-            if let problem = invalidity(of: subscription, marketplace: marketplace, errors: errorsByFile, path: path) {
+            if let problem = invalidity(of: subscription, marketplace: marketplace, errors: errors, path: path) {
                 entitlement.state = .invalid
                 entitlement.reason = problem
-            } else if let end = subscription.notAfter, end < today {
-                entitlement.state = .expired
-                entitlement.reason = "expired on \(end)"
+            } else {
+                judgeExpiry(&entitlement, today: today)
             }
             entitlements.append(entitlement)
         }
-        for refused in state.refused.values where refused.reason == .pendingApproval {
+        for refused in pending where refused.reason == .pendingApproval {
             guard let pending = refused.pending?.subscriptions.first else { continue }
             entitlements.append(Entitlement(
                 consumer: pending.consumer, subscription: pending.name, api: pending.api, plan: pending.plan,
                 operations: pending.operations, notAfter: pending.notAfter, state: .pending, reason: refused.message,
                 approval: nil, approvers: refused.needs, path: refused.path, requestedIn: refused.commit))
         }
-        entitlements.sort { a, b in
-            if a.consumer != b.consumer { return a.consumer < b.consumer }
-            if a.subscription != b.subscription { return a.subscription < b.subscription }
-            return a.state.rawValue < b.state.rawValue
+        return entitlements
+    }
+
+    /// An entitlement in force is active until its `notAfter` day has passed, then expired.
+    private static func judgeExpiry(_ entitlement: inout Entitlement, today: String) {
+        guard entitlement.state == .active || entitlement.state == .expired else { return }
+        if let end = entitlement.notAfter, end < today {
+            entitlement.state = .expired
+            entitlement.reason = "expired on \(end)"
+        } else {
+            entitlement.state = .active
+            entitlement.reason = nil
         }
-        return EntitlementReport(entitlements: entitlements, validation: validation, state: state)
+    }
+
+    private static func order(_ a: Entitlement, _ b: Entitlement) -> Bool {
+        if a.consumer != b.consumer { return a.consumer < b.consumer }
+        if a.subscription != b.subscription { return a.subscription < b.subscription }
+        if a.state != b.state { return a.state.rawValue < b.state.rawValue }
+        return a.path < b.path
     }
 
     private static func invalidity(of subscription: Subscription, marketplace: Marketplace,

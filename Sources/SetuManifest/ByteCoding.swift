@@ -30,6 +30,12 @@ public struct ByteWriter: Sendable {
         bytes.append(contentsOf: run)
     }
 
+    /// Writes a run of bytes length-first, as `write(_: [UInt8])` does; `ByteReader.readSection` reads it back without copying.
+    public mutating func write(section: ArraySlice<UInt8>) {
+        write(section.count)
+        bytes.append(contentsOf: section)
+    }
+
     public mutating func write(_ text: String) {
         write(text.utf8.count)
         bytes.append(contentsOf: text.utf8)
@@ -58,24 +64,32 @@ public struct ByteWriter: Sendable {
 /// `ByteReader.Truncated` on data that ends early or does not fit.
 public struct ByteReader {
     /// The data ended in the middle of a value, or a value is out of range.
-    public struct Truncated: Error {}
+    public struct Truncated: Error {
+        public init() {}
+    }
 
-    private let bytes: [UInt8]
-    private var offset = 0
+    private let bytes: ArraySlice<UInt8>
+    private var offset: Int
 
     /// Starts reading `bytes` from the beginning.
     public init(_ bytes: [UInt8]) {
+        self.init(bytes[...])
+    }
+
+    /// Starts reading a part of a larger buffer, which it shares rather than copies.
+    public init(_ bytes: ArraySlice<UInt8>) {
         self.bytes = bytes
+        offset = bytes.startIndex
     }
 
     /// Whether everything has been read.
-    public var isAtEnd: Bool { offset == bytes.count }
+    public var isAtEnd: Bool { offset == bytes.endIndex }
 
     public mutating func readInt() throws -> Int {
         var value: UInt64 = 0
         var shift: UInt64 = 0
         while true {
-            guard offset < bytes.count, shift < 64 else { throw Truncated() }
+            guard offset < bytes.endIndex, shift < 64 else { throw Truncated() }
             let byte = bytes[offset]
             offset += 1
             value |= UInt64(byte & 0x7F) << shift
@@ -87,12 +101,12 @@ public struct ByteReader {
     /// A count or length: an integer that must fit in what is left.
     public mutating func readCount() throws -> Int {
         let count = try readInt()
-        guard count >= 0, count <= bytes.count - offset else { throw Truncated() }
+        guard count >= 0, count <= bytes.endIndex - offset else { throw Truncated() }
         return count
     }
 
     public mutating func readBool() throws -> Bool {
-        guard offset < bytes.count else { throw Truncated() }
+        guard offset < bytes.endIndex else { throw Truncated() }
         offset += 1
         return bytes[offset - 1] != 0
     }
@@ -103,10 +117,18 @@ public struct ByteReader {
         return Array(bytes[offset..<offset + count])
     }
 
+    /// A run `ByteWriter.write(section:)` (or `write(_: [UInt8])`) wrote, as a slice sharing this reader's buffer.
+    public mutating func readSection() throws -> ArraySlice<UInt8> {
+        let count = try readCount()
+        defer { offset += count }
+        return bytes[offset..<offset + count]
+    }
+
     public mutating func readString() throws -> String {
         let count = try readCount()
         defer { offset += count }
-        return bytes.withUnsafeBufferPointer { String(decoding: $0[offset..<offset + count], as: UTF8.self) }
+        let start = offset - bytes.startIndex
+        return bytes.withUnsafeBufferPointer { String(decoding: $0[start..<start + count], as: UTF8.self) }
     }
 
     public mutating func readOptionalString() throws -> String? {
@@ -122,7 +144,7 @@ public struct ByteReader {
     }
 
     public mutating func readDouble() throws -> Double {
-        guard bytes.count - offset >= 8 else { throw Truncated() }
+        guard bytes.endIndex - offset >= 8 else { throw Truncated() }
         var bits: UInt64 = 0
         for index in 0..<8 { bits |= UInt64(bytes[offset + index]) << (8 * UInt64(index)) }
         offset += 8

@@ -82,8 +82,13 @@ public struct MarketplaceValidator: Sendable {
     }
 
     /// Validates the given files, reporting every problem in one pass.
-    public func validate(_ files: [SourceFile]) -> ValidationReport {
+    ///
+    /// - Parameter knownAPIs: the API ids to suggest from when a subscription
+    ///   names one the catalog does not list; by default, those among `files`.
+    ///   A caller validating part of a marketplace passes the whole catalog's.
+    public func validate(_ files: [SourceFile], knownAPIs: [String]? = nil) -> ValidationReport {
         var run = ValidationRun(limits: limits, files: files)
+        run.knownAPIs = knownAPIs
         run.checkRepositoryLimits()
         run.classifyAndLoad()
         run.buildMarketplace()
@@ -101,6 +106,12 @@ public enum MarketplacePath {
     public static func isSubscription(_ path: String) -> Bool {
         if case .subscriptions = FileRole.of(path) { return true }
         return false
+    }
+
+    /// The consumer whose folder holds a Subscriptions path, `nil` for any other path.
+    public static func subscriptionConsumer(_ path: String) -> String? {
+        if case .subscriptions(let consumer, _) = FileRole.of(path) { return consumer }
+        return nil
     }
 
     /// Whether the path registers who is who: the platform policy, a publisher or a consumer.
@@ -230,6 +241,7 @@ struct ValidationRun {
     /// Files present but not read (links, submodules, oversized), already reported.
     var unreadable: Set<String> = []
     var referencedOpenAPI: Set<String> = []
+    var knownAPIs: [String]?
     var fileCount = 0
     var manifestCount = 0
 
@@ -773,7 +785,7 @@ struct ValidationRun {
                        fix: "add subscriptions/\(subscription.consumer)/consumer.yaml")
             }
             guard let api = marketplace.apis[subscription.api] else {
-                let suggestion = closest(to: subscription.api, in: Array(marketplace.apis.keys)).map { " (did you mean '\($0)'?)" } ?? ""
+                let suggestion = closest(to: subscription.api, in: knownAPIs ?? Array(marketplace.apis.keys)).map { " (did you mean '\($0)'?)" } ?? ""
                 report(origin, ["spec", "api"], "ref.api", "names API '\(subscription.api)', which the catalog does not list\(suggestion)",
                        fix: "use an API id from `setu catalog`")
                 continue

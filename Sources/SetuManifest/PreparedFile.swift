@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One version of a file, read once: its bytes, its manifests decoded, and the
 /// problems it has on its own (YAML, kind and place, schema, name against path).
 ///
@@ -12,11 +14,14 @@ public struct PreparedFile: Sendable, Hashable {
     public let bytes: [UInt8]
     /// The errors `MarketplaceValidator.checkFile` reports for this file.
     public let problems: [Diagnostic]
+    /// What reading the file found, or its stored form until someone asks.
+    private let reading: Reading
+
     /// The documents that were not empty; none when the YAML could not be read.
-    let documents: [JSONValue]
+    var documents: [JSONValue] { reading.value(path: path, bytes: bytes).documents }
     /// What loading found; `nil` for a file whose place holds no manifests
     /// (OpenAPI documents, ignored and misplaced files).
-    let loaded: LoadedFile?
+    var loaded: LoadedFile? { reading.value(path: path, bytes: bytes).loaded }
 
     /// Whether the file has none of the problems a file can have on its own.
     public var isValid: Bool { problems.isEmpty }
@@ -48,39 +53,95 @@ public struct PreparedFile: Sendable, Hashable {
         writer.write(bytes)
         writer.write(problems.count)
         for problem in problems { problem.write(to: &writer) }
-        writer.write(loaded != nil)
-        guard let loaded else { return }
-        writer.write(loaded.diagnostics.count)
-        for diagnostic in loaded.diagnostics { diagnostic.write(to: &writer) }
-        writer.write(documents.count)
-        for document in documents { document.write(to: &writer) }
+        writer.write(section: reading.storedForm(path: path, bytes: bytes))
     }
 
-    /// Restores a file `write(to:)` wrote. Its manifests are decoded again from
-    /// the stored documents, which is cheap; the YAML is not parsed again and
-    /// the schemas are not run again.
+    /// Restores a file `write(to:)` wrote. Only the path, the bytes and the
+    /// problems are read now; the documents and manifests are decoded the first
+    /// time something asks for them, so a state of thousands of files loads
+    /// quickly when a run looks at few of them. The YAML is never parsed again
+    /// and the schemas are never run again.
     public init(from reader: inout ByteReader) throws {
         path = try reader.readString()
         bytes = try reader.readBytes()
         problems = try (0..<reader.readCount()).map { _ in try Diagnostic(from: &reader) }
-        guard try reader.readBool() else {
-            documents = []
-            loaded = nil
-            return
-        }
-        let diagnostics = try (0..<reader.readCount()).map { _ in try Diagnostic(from: &reader) }
-        documents = try (0..<reader.readCount()).map { _ in try JSONValue(from: &reader) }
-        var loaded = ValidationRun.examine(documents, path: path, role: FileRole.of(path), schemas: nil) { _, _ in .start }
-        loaded.diagnostics = diagnostics
-        self.loaded = loaded
+        reading = Reading(stored: try reader.readSection())
     }
 
     init(path: String, bytes: [UInt8], problems: [Diagnostic], documents: [JSONValue], loaded: LoadedFile?) {
         self.path = path
         self.bytes = bytes
         self.problems = problems
-        self.documents = documents
-        self.loaded = loaded
+        reading = Reading(documents: documents, loaded: loaded)
+    }
+}
+
+/// A prepared file's documents and manifests: decoded already, or kept in their
+/// stored form and decoded once, on first use, by whichever thread asks first.
+private final class Reading: Sendable {
+    struct Value: Sendable {
+        var documents: [JSONValue]
+        var loaded: LoadedFile?
+    }
+
+    private let stored: ArraySlice<UInt8>?
+    private let decoded: Mutex<Value?>
+
+    init(documents: [JSONValue], loaded: LoadedFile?) {
+        stored = nil
+        decoded = Mutex(Value(documents: documents, loaded: loaded))
+    }
+
+    init(stored: ArraySlice<UInt8>) {
+        self.stored = stored
+        decoded = Mutex(nil)
+    }
+
+    func value(path: String, bytes: [UInt8]) -> Value {
+        decoded.withLock { value in
+            if let value { return value }
+            let read = Self.decode(stored ?? [], path: path) ?? Self.readAgain(path: path, bytes: bytes)
+            value = read
+            return read
+        }
+    }
+
+    /// The documents and manifests in their stored form: a flag for whether
+    /// the file holds manifests, then loading's diagnostics and the documents.
+    func storedForm(path: String, bytes: [UInt8]) -> ArraySlice<UInt8> {
+        if let stored { return stored }
+        let value = value(path: path, bytes: bytes)
+        var writer = ByteWriter()
+        writer.write(value.loaded != nil)
+        if let loaded = value.loaded {
+            writer.write(loaded.diagnostics.count)
+            for diagnostic in loaded.diagnostics { diagnostic.write(to: &writer) }
+            writer.write(value.documents.count)
+            for document in value.documents { document.write(to: &writer) }
+        }
+        return writer.bytes[...]
+    }
+
+    private static func decode(_ stored: ArraySlice<UInt8>, path: String) -> Value? {
+        var reader = ByteReader(stored)
+        do {
+            guard try reader.readBool() else { return reader.isAtEnd ? Value(documents: [], loaded: nil) : nil }
+            let diagnostics = try (0..<reader.readCount()).map { _ in try Diagnostic(from: &reader) }
+            let documents = try (0..<reader.readCount()).map { _ in try JSONValue(from: &reader) }
+            guard reader.isAtEnd else { return nil }
+            var loaded = ValidationRun.examine(documents, path: path, role: FileRole.of(path), schemas: nil) { _, _ in .start }
+            loaded.diagnostics = diagnostics
+            return Value(documents: documents, loaded: loaded)
+        } catch {
+            return nil
+        }
+    }
+
+    /// A stored form that does not decode (a damaged state file) costs a fresh
+    /// reading of the bytes, never a wrong answer.
+    private static func readAgain(path: String, bytes: [UInt8]) -> Value {
+        let file = MarketplaceValidator().prepare(path: path, bytes: bytes)
+        return Value(documents: file.documents, loaded: file.loaded)
     }
 }
 

@@ -131,9 +131,15 @@ public struct ReplayOutcome: Sendable {
     public var replayedCommits: Int
     /// Whether a stored state was reused, so only new commits were replayed.
     public var incremental: Bool
+    /// For an incremental run, the revision the stored state was at.
+    public var startRevision: String?
+    /// For an incremental run, every path the new commits changed (applied or refused).
+    public var touchedPaths: Set<String> = []
     /// Set when the stored state's head is no longer on the branch's history
     /// (a force push): what happened, for the status report.
     public var rewrittenHistory: String?
+    /// Who owns and approves what at the state, as replay left it.
+    var view: TrustView?
 }
 
 extension HistoryReplay {
@@ -169,16 +175,21 @@ public enum TrustEngine {
         let store = stateDirectory.map(ReplayStore.init)
         var rewritten: String?
         let kept = previous.flatMap { outcome in
-            ObjectID(hex: outcome.state.revision).map { (trustRoot: outcome.trustRoot, head: $0, state: outcome.state) }
+            ObjectID(hex: outcome.state.revision).map {
+                (trustRoot: outcome.trustRoot, head: $0, state: outcome.state, view: outcome.view ?? TrustView(files: outcome.state.files))
+            }
         }
         if let stored = kept ?? store?.load(),
            trustRoot == nil || stored.trustRoot == trustRoot {
             if let newer = try reader.commitsAfter(stored.head, upTo: head) {
-                var replay = HistoryReplay(state: stored.state)
+                var replay = HistoryReplay(state: stored.state, view: stored.view)
                 try replay.apply(newer, from: reader)
                 let outcome = ReplayOutcome(state: replay.state, trustRoot: stored.trustRoot, replayedCommits: newer.count,
-                                            incremental: true, rewrittenHistory: nil)
-                try store?.save(outcome)
+                                            incremental: true, startRevision: stored.head.hex, touchedPaths: replay.touchedPaths,
+                                            rewrittenHistory: nil, view: replay.view)
+                if !newer.isEmpty || kept != nil {
+                    try store?.save(outcome)
+                }
                 return outcome
             }
             rewritten = "history was rewritten: the stored head \(stored.head.short) is no longer on the first-parent history of \(head.short); replayed from the trust root"
@@ -188,8 +199,28 @@ public enum TrustEngine {
         replay.applyTrustRoot(id: chain[0].hex, files: try reader.tree(of: chain[0]))
         try replay.apply(Array(chain.dropFirst()), from: reader)
         let outcome = ReplayOutcome(state: replay.state, trustRoot: chain[0], replayedCommits: chain.count,
-                                    incremental: false, rewrittenHistory: rewritten)
+                                    incremental: false, rewrittenHistory: rewritten, view: replay.view)
         try store?.save(outcome)
         return outcome
+    }
+
+    /// The entitlements at an outcome's state, judged by `today`. With a
+    /// `stateDirectory`, those derived last time are kept there, and a run whose
+    /// new commits changed only subscriptions updates them (`EntitlementDerivation.update`)
+    /// instead of validating the whole marketplace again.
+    public static func entitlements(of outcome: ReplayOutcome, today: String,
+                                    stateDirectory: String? = nil) throws -> DerivedEntitlements {
+        let store = stateDirectory.map(EntitlementStore.init)
+        let kept = store?.load().flatMap { $0.trustRoot == outcome.trustRoot.hex ? $0.derived : nil }
+        if let kept, kept.revision == outcome.state.revision, kept.today == today {
+            return kept
+        }
+        var derived: DerivedEntitlements?
+        if let kept, outcome.incremental, kept.revision == outcome.startRevision {
+            derived = EntitlementDerivation.update(kept, to: outcome.state, touched: outcome.touchedPaths, today: today)
+        }
+        let result = derived ?? DerivedEntitlements(EntitlementDerivation.derive(outcome.state, today: today), today: today)
+        try store?.save(result, trustRoot: outcome.trustRoot.hex)
+        return result
     }
 }

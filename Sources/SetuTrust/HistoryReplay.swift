@@ -78,15 +78,24 @@ public struct ReplayCommit: Sendable {
 public struct HistoryReplay: Sendable {
     /// The state so far.
     public private(set) var state: EffectiveState
-    private var view: TrustView
+    /// Every path a commit applied so far changed, whether the change took effect or not.
+    public private(set) var touchedPaths: Set<String> = []
+    /// Who owns and approves what, at `state`.
+    private(set) var view: TrustView
     private let validator = MarketplaceValidator()
     /// Versions read and checked ahead of time, by path and blob id.
     private var prepared: [String: PreparedFile] = [:]
 
     /// Starts from an effective state (empty before the trust root).
     public init(state: EffectiveState) {
+        self.init(state: state, view: nil)
+    }
+
+    /// Starts from an effective state and, when known, who owns and approves
+    /// what in it (else read from the state's registrations).
+    init(state: EffectiveState, view: TrustView?) {
         self.state = state
-        self.view = TrustView(files: state.files)
+        self.view = view ?? TrustView(files: state.files)
     }
 
     /// Applies the trust root's whole tree: trusted as it is, valid files only.
@@ -120,6 +129,7 @@ public struct HistoryReplay: Sendable {
         let sideIdentities = commit.sideCommits.map { ($0, view.identity(author: $0.author, signature: $0.signature)) }
         var changed: [String] = []
         for change in commit.changes.sorted(by: { $0.path < $1.path }) {
+            touchedPaths.insert(change.path)
             var makers = [merger]
             for (side, identity) in sideIdentities where side.paths.contains(change.path) {
                 makers.append(identity)
@@ -293,6 +303,59 @@ struct TrustView: Sendable {
         update(paths: Array(files.keys), files: files)
     }
 
+    /// Restores a view `write(to:)` wrote.
+    init(from reader: inout ByteReader) throws {
+        guard let mode = Platform.Verification(rawValue: try reader.readString()) else { throw ByteReader.Truncated() }
+        verification = mode
+        admins = Set(try reader.readStrings())
+        func readGroups() throws -> [String: Set<String>] {
+            var groups: [String: Set<String>] = [:]
+            for _ in 0..<(try reader.readCount()) {
+                groups[try reader.readString()] = Set(try reader.readStrings())
+            }
+            return groups
+        }
+        publisherMembers = try readGroups()
+        publisherApprovers = try readGroups()
+        consumerMembers = try readGroups()
+        for _ in 0..<(try reader.readCount()) {
+            let path = try reader.readString()
+            var keys: [SSHPublicKey: String] = [:]
+            for _ in 0..<(try reader.readCount()) {
+                keys[SSHPublicKey(algorithm: try reader.readString(), blob: try reader.readBytes())] = try reader.readString()
+            }
+            keysByPath[path] = keys
+        }
+        collectKeyOwners()
+    }
+
+    /// Appends the view's binary form, for the replay state.
+    func write(to writer: inout ByteWriter) {
+        writer.write(verification.rawValue)
+        writer.write(admins.sorted())
+        for groups in [publisherMembers, publisherApprovers, consumerMembers] {
+            writer.write(groups.count)
+            for name in groups.keys.sorted() {
+                writer.write(name)
+                writer.write(groups[name]!.sorted())
+            }
+        }
+        writer.write(keysByPath.count)
+        for path in keysByPath.keys.sorted() {
+            writer.write(path)
+            let keys = keysByPath[path]!
+            writer.write(keys.count)
+            let sorted = keys.sorted { a, b in
+                a.key.algorithm != b.key.algorithm ? a.key.algorithm < b.key.algorithm : a.key.blob.lexicographicallyPrecedes(b.key.blob)
+            }
+            for (key, email) in sorted {
+                writer.write(key.algorithm)
+                writer.write(key.blob)
+                writer.write(email)
+            }
+        }
+    }
+
     /// Re-reads the ownership files among `paths`: the platform policy and every
     /// publisher and consumer registration. They are validated together, in one
     /// pass, since a trust root or a stored state brings all of them at once.
@@ -329,6 +392,11 @@ struct TrustView: Sendable {
             }
             keysByPath[path] = keys.isEmpty ? nil : keys
         }
+        collectKeyOwners()
+    }
+
+    /// Who holds each key: where two registrations list the same key, the first by path.
+    private mutating func collectKeyOwners() {
         keyOwners = [:]
         for (_, keys) in keysByPath.sorted(by: { $0.key < $1.key }) {
             keyOwners.merge(keys) { first, _ in first }

@@ -6,7 +6,8 @@ import SetuManifest
 /// Keeps the replay result in a state directory (`<state>/trust/replay.bin`)
 /// so the next run replays only new commits. Each file in force is stored with
 /// what reading it found (`PreparedFile`), so a run after one new commit parses
-/// only that commit's files, not the whole marketplace again.
+/// only that commit's files, not the whole marketplace again, and decodes a
+/// stored file's manifests only when something asks for them.
 struct ReplayStore {
     let directory: String
 
@@ -16,14 +17,14 @@ struct ReplayStore {
 
     private var path: String { directory + "/trust/replay.bin" }
     private static let magic = Array("setu replay state\n".utf8)
-    private static let format = 2
+    private static let format = 3
 
     /// The stored state, or `nil` when there is none or it cannot be used (then a full replay follows).
-    func load() -> (trustRoot: ObjectID, head: ObjectID, state: EffectiveState)? {
+    func load() -> (trustRoot: ObjectID, head: ObjectID, state: EffectiveState, view: TrustView)? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         let bytes = [UInt8](data)
         guard bytes.starts(with: Self.magic) else { return nil }
-        var reader = ByteReader(Array(bytes.dropFirst(Self.magic.count)))
+        var reader = ByteReader(bytes[Self.magic.count...])
         do {
             guard try reader.readInt() == Self.format,
                   let root = ObjectID(hex: try reader.readString()), let head = ObjectID(hex: try reader.readString()) else { return nil }
@@ -49,8 +50,9 @@ struct ReplayStore {
                 refused[path] = RefusedChange(path: path, commit: commit, by: by, reason: reason, rule: rule, message: message,
                                               needs: needs, pending: pending)
             }
+            let view = try TrustView(from: &reader)
             guard reader.isAtEnd else { return nil }
-            return (root, head, EffectiveState(revision: head.hex, files: files, refused: refused))
+            return (root, head, EffectiveState(revision: head.hex, files: files, refused: refused), view)
         } catch {
             return nil
         }
@@ -83,17 +85,8 @@ struct ReplayStore {
             writer.write(change.pending != nil)
             change.pending?.write(to: &writer)
         }
-        do {
-            try FileManager.default.createDirectory(atPath: directory + "/trust", withIntermediateDirectories: true)
-            // Written aside and renamed, so a crash never leaves half a state behind.
-            let temporary = path + ".tmp"
-            try Data(Self.magic + writer.bytes).write(to: URL(fileURLWithPath: temporary))
-            guard rename(temporary, path) == 0 else {
-                throw ManifestError(code: .io, message: "cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            throw ManifestError(code: .io, message: "cannot write the replay state to \(path): \(error.localizedDescription)")
-        }
+        (outcome.view ?? TrustView(files: outcome.state.files)).write(to: &writer)
+        try StateFile.replace(path, with: Self.magic + writer.bytes, what: "the replay state")
     }
 
     private func write(_ approval: Approval?, to writer: inout ByteWriter) {

@@ -9,6 +9,12 @@ public struct SSHPublicKey: Sendable, Hashable {
     /// The key in SSH wire format (the base64 part, decoded).
     public let blob: [UInt8]
 
+    /// A key read before: its algorithm name and wire-format blob.
+    init(algorithm: String, blob: [UInt8]) {
+        self.algorithm = algorithm
+        self.blob = blob
+    }
+
     /// Reads `algorithm base64 [comment]`; `nil` when the line is not an SSH key.
     public init?(authorizedKey line: String) {
         let parts = line.split(separator: " ", omittingEmptySubsequences: true)

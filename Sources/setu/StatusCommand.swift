@@ -62,11 +62,16 @@ struct StatusCommand: ParsableCommand {
         let repository = try Repository(path: repo)
         let head = try repository.resolveCommit(rev)
         let outcome = try TrustEngine.replay(repository, head: head, trustRoot: trust.trustRootID(in: repository), stateDirectory: trust.state)
-        let report = EntitlementDerivation.derive(outcome.state, today: trust.date)
-        let status = StatusReport(revision: "\(rev) (\(head.short))", head: head.hex, outcome: outcome, report: report)
-        switch format {
-        case .json: write(try status.json())
-        case .text: write(status.text())
+        let derived = try TrustEngine.entitlements(of: outcome, today: trust.date, stateDirectory: trust.state)
+        let status = StatusReport(revision: "\(rev) (\(head.short))", head: head.hex, outcome: outcome, derived: derived)
+        // The replay can hold tens of thousands of files; the process ends once the
+        // report is out, so freeing them one by one would only delay the exit.
+        try withExtendedLifetime(outcome) {
+            switch format {
+            case .json: write(try status.json())
+            case .text: write(status.text())
+            }
+            Foundation.exit(0)
         }
     }
 }
@@ -94,15 +99,15 @@ struct StatusReport: Encodable {
     var unauthorized: [Change]
     var invalid: [Change]
 
-    init(revision: String, head: String, outcome: ReplayOutcome, report: EntitlementReport) {
+    init(revision: String, head: String, outcome: ReplayOutcome, derived: DerivedEntitlements) {
         self.revision = revision
         self.head = head
         trustRoot = outcome.trustRoot.hex
-        verification = report.validation.marketplace.platform?.verification.rawValue ?? "none"
+        verification = derived.verification
         replayedCommits = outcome.replayedCommits
         incremental = outcome.incremental
         rewrittenHistory = outcome.rewrittenHistory
-        entitlements = report.entitlements
+        entitlements = derived.entitlements
         func changes(_ reason: RefusedChange.Reason) -> [Change] {
             outcome.state.refused(reason).map {
                 Change(path: $0.path, commit: $0.commit, by: $0.by, rule: $0.rule, message: $0.message, needs: $0.needs)
@@ -149,7 +154,9 @@ struct StatusReport: Encodable {
         section("pending approvals", pendingApprovals, needsLabel: "can approve")
         section("unauthorized changes (not in force)", unauthorized, needsLabel: "can make it")
         section("invalid changes (not in force)", invalid, needsLabel: "")
-        let count = { (state: Entitlement.State) in entitlements.filter { $0.state == state }.count }
+        var counts: [Entitlement.State: Int] = [:]
+        for entitlement in entitlements { counts[entitlement.state, default: 0] += 1 }
+        let count = { (state: Entitlement.State) in counts[state] ?? 0 }
         out += "\n\(count(.active)) active, \(count(.pending)) pending, \(count(.expired)) expired, \(count(.invalid)) invalid; "
             + "\(unauthorized.count) unauthorized and \(invalid.count) invalid \(unauthorized.count + invalid.count == 1 ? "change" : "changes")\n"
         return out

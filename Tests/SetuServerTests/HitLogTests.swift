@@ -79,11 +79,12 @@ struct HitLogTests {
     @Test func aFullFileContinuesInTheNextPartAndAllLinesSurvive() throws {
         let directory = TemporaryDirectory()
         let log = try HitLog(configuration: HitLogConfiguration(directory: directory.path, maxFileBytes: 4096))
-        for index in 1...100 { log.record(sampleHit(index)) }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for index in 1...100 { log.record(sampleHit(index, at: now)) }
         log.close()
         let names = HitFileName.list(in: directory.path)
         #expect(names.count > 5)
-        #expect(names.first == HitFileName(day: "2026-11-29", part: 0))
+        #expect(names.first == HitFileName(day: Timestamp.day(milliseconds: now), part: 0))
         for name in names {
             let size = try FileManager.default.attributesOfItem(atPath: directory.child(name.fileName))[.size] as? Int ?? 0
             #expect(size <= 4096)

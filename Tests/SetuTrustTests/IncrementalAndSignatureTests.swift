@@ -200,3 +200,95 @@ struct TrustRootTests {
         }
     }
 }
+
+struct IncrementalEntitlementTests {
+    /// A subscription file in ACME's folder, named after `name`, with extra spec lines.
+    func subscription(_ name: String, api: String = "cbse/class-xii-marksheet", _ extra: String = "") -> String {
+        """
+        apiVersion: setu/v1
+        kind: Subscription
+        metadata: {name: \(name)}
+        spec:
+          api: \(api)
+          plan: standard
+          purpose: Verify the academic records of education-loan applicants.
+        \(extra)
+        """
+    }
+
+    /// ACME's developer commits `files` on a branch, and the CBSE registrar merges it.
+    func approved(_ fixture: GitFixture, _ files: [String: String]) throws {
+        try fixture.git("checkout", "-q", "-b", "acme/next")
+        for (path, text) in files { try fixture.write(path, text) }
+        try fixture.commitAll("Subscribe", author: acmeDev)
+        try fixture.git("checkout", "-q", "main")
+        try fixture.git("merge", "-q", "--no-ff", "-m", "Merge acme/next", "acme/next", author: cbseApprover)
+        try fixture.git("branch", "-q", "-D", "acme/next")
+    }
+
+    @Test func entitlementsUpdatedForSubscriptionCommitsMatchAFullDerivation() throws {
+        let fixture = try GitFixture()
+        try fixture.copyExampleMarketplace()
+        try fixture.commitAll("Create the marketplace", author: admin)
+        let repository = try Repository(path: fixture.path)
+        let state = TemporaryDirectory()
+        var outcome = try TrustEngine.replay(repository, head: repository.resolveCommit("HEAD"), stateDirectory: state.path)
+        var derived = try TrustEngine.entitlements(of: outcome, today: "2026-11-28", stateDirectory: state.path)
+
+        /// Makes a change, then checks the updated entitlements (and those `TrustEngine` keeps) against a full derivation.
+        func step(_ what: Comment, today: String = "2026-11-28", updates: Bool = true, _ change: () throws -> Void) throws {
+            try change()
+            let head = try repository.resolveCommit("HEAD")
+            outcome = try TrustEngine.replay(repository, head: head, stateDirectory: state.path)
+            let full = DerivedEntitlements(EntitlementDerivation.derive(try TrustEngine.replay(repository, head: head).state, today: today),
+                                           today: today)
+            let updated = EntitlementDerivation.update(derived, to: outcome.state, touched: outcome.touchedPaths, today: today)
+            #expect((updated != nil) == updates, what)
+            if let updated { #expect(updated == full, what) }
+            derived = try TrustEngine.entitlements(of: outcome, today: today, stateDirectory: state.path)
+            #expect(derived == full, what)
+        }
+
+        try step("a subscription straight to main is pending") {
+            try fixture.write("subscriptions/acme-bank/marksheet.yaml", subscription("marksheet"))
+            try fixture.commitAll("Subscribe", author: acmeDev)
+        }
+        try step("the approver merges it") {
+            try approved(fixture, ["subscriptions/acme-bank/marksheet.yaml": subscription("marksheet", "  operations: [hscer]")])
+        }
+        try step("an approved subscription naming no such operation is invalid") {
+            try approved(fixture, ["subscriptions/acme-bank/marksheet.yaml": subscription("marksheet", "  operations: [hscerr]")])
+        }
+        try step("a misspelt API is invalid, with the closest id suggested") {
+            try approved(fixture, ["subscriptions/acme-bank/typo.yaml": subscription("typo", api: "cbse/class-xii-marksheat")])
+        }
+        try step("two subscriptions of one consumer with one name") {
+            try approved(fixture, ["subscriptions/acme-bank/twin.yaml": subscription("twin") + "---\n" + subscription("twin", api: "cbse/class-x-certificates")])
+        }
+        try step("an approved subscription past its end has expired") {
+            try approved(fixture, ["subscriptions/acme-bank/old.yaml": subscription("old", "  notAfter: 2026-01-31")])
+        }
+        try step("the consumer unsubscribes") {
+            try fixture.remove("subscriptions/acme-bank/cbse-class-xii-marksheet.yaml")
+            try fixture.commitAll("Unsubscribe", author: acmeDev)
+        }
+        try step("a later day with no new commit", today: "2026-12-01") {}
+        try step("a later day is the next end passing", today: "2027-01-01") {
+            try approved(fixture, ["subscriptions/acme-bank/soon.yaml": subscription("soon", "  notAfter: 2026-12-31")])
+        }
+        try step("the catalog changes: everything is derived again", today: "2027-01-01", updates: false) {
+            try fixture.edit("catalog/cbse/class-xii-marksheet.yaml", replacing: "plans: [standard, premium]", with: "plans: [standard]")
+            try fixture.commitAll("Drop the premium plan", author: cbseMember)
+        }
+        try step("a consumer's registration changes: everything is derived again", today: "2027-01-01", updates: false) {
+            try fixture.edit("subscriptions/acme-bank/consumer.yaml", replacing: "ACME", with: "Acme")
+            try fixture.commitAll("Rename", author: admin)
+        }
+        #expect(derived.entitlements.contains { $0.subscription == "typo" && $0.state == .invalid && $0.reason?.contains("class-xii-marksheet") == true })
+        #expect(derived.entitlements.contains { $0.subscription == "old" && $0.state == .expired })
+        #expect(derived.entitlements.contains { $0.subscription == "soon" && $0.state == .expired })
+        #expect(derived.entitlements.contains { $0.subscription == "marksheet" && $0.state == .invalid })
+        #expect(derived.firstErrors["subscriptions/acme-bank/twin.yaml"]?.rule == "name.unique")
+        #expect(!derived.entitlements.contains { $0.path == "subscriptions/acme-bank/cbse-class-xii-marksheet.yaml" })
+    }
+}

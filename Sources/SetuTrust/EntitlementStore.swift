@@ -1,0 +1,139 @@
+import Foundation
+import SetuEntitlements
+import SetuManifest
+
+/// Keeps the entitlements last derived in a state directory
+/// (`<state>/trust/entitlements.bin`), so a run after a few new commits
+/// updates them instead of validating the whole marketplace again.
+struct EntitlementStore {
+    let directory: String
+
+    init(_ directory: String) {
+        self.directory = directory
+    }
+
+    private var path: String { directory + "/trust/entitlements.bin" }
+    private static let magic = Array("setu entitlements\n".utf8)
+    private static let format = 1
+
+    /// The kept derivation and the trust root of the replay it came from, or
+    /// `nil` when there is none or it cannot be used (then a full derivation follows).
+    func load() -> (trustRoot: String, derived: DerivedEntitlements)? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let bytes = [UInt8](data)
+        guard bytes.starts(with: Self.magic) else { return nil }
+        var reader = ByteReader(bytes[Self.magic.count...])
+        do {
+            guard try reader.readInt() == Self.format else { return nil }
+            let trustRoot = try reader.readString()
+            let revision = try reader.readString()
+            let today = try reader.readString()
+            let verification = try reader.readString()
+            let apiIDs = try reader.readStrings()
+            var firstErrors: [String: Diagnostic] = [:]
+            for _ in 0..<(try reader.readCount()) {
+                let diagnostic = try Diagnostic(from: &reader)
+                firstErrors[diagnostic.file] = diagnostic
+            }
+            var entitlements: [Entitlement] = []
+            let count = try reader.readCount()
+            entitlements.reserveCapacity(count)
+            for _ in 0..<count {
+                entitlements.append(try readEntitlement(&reader))
+            }
+            guard reader.isAtEnd else { return nil }
+            return (trustRoot, DerivedEntitlements(revision: revision, today: today, verification: verification,
+                                                   entitlements: entitlements, firstErrors: firstErrors, apiIDs: apiIDs))
+        } catch {
+            return nil
+        }
+    }
+
+    func save(_ derived: DerivedEntitlements, trustRoot: String) throws {
+        var writer = ByteWriter()
+        writer.write(Self.format)
+        writer.write(trustRoot)
+        writer.write(derived.revision)
+        writer.write(derived.today)
+        writer.write(derived.verification)
+        writer.write(derived.apiIDs)
+        writer.write(derived.firstErrors.count)
+        for file in derived.firstErrors.keys.sorted() {
+            derived.firstErrors[file]!.write(to: &writer)
+        }
+        writer.write(derived.entitlements.count)
+        for entitlement in derived.entitlements {
+            write(entitlement, to: &writer)
+        }
+        try StateFile.replace(path, with: Self.magic + writer.bytes, what: "the entitlements")
+    }
+
+    private func write(_ entitlement: Entitlement, to writer: inout ByteWriter) {
+        writer.write(entitlement.consumer)
+        writer.write(entitlement.subscription)
+        writer.write(entitlement.api)
+        writer.write(entitlement.plan)
+        writer.write(entitlement.operations != nil)
+        if let operations = entitlement.operations { writer.write(operations) }
+        writer.write(entitlement.notAfter)
+        writer.write(entitlement.state.rawValue)
+        writer.write(entitlement.reason)
+        writer.write(entitlement.approval != nil)
+        if let approval = entitlement.approval {
+            writer.write(approval.commit)
+            writer.write(approval.approver)
+        }
+        writer.write(entitlement.approvers)
+        writer.write(entitlement.path)
+        writer.write(entitlement.requestedIn)
+    }
+
+    private func readEntitlement(_ reader: inout ByteReader) throws -> Entitlement {
+        let consumer = try reader.readString()
+        let subscription = try reader.readString()
+        let api = try reader.readString()
+        let plan = try reader.readString()
+        let operations = try reader.readBool() ? try reader.readStrings() : nil
+        let notAfter = try reader.readOptionalString()
+        guard let state = Entitlement.State(rawValue: try reader.readString()) else { throw ByteReader.Truncated() }
+        let reason = try reader.readOptionalString()
+        let approval = try reader.readBool() ? Approval(commit: try reader.readString(), approver: try reader.readString()) : nil
+        return Entitlement(consumer: consumer, subscription: subscription, api: api, plan: plan, operations: operations,
+                           notAfter: notAfter, state: state, reason: reason, approval: approval,
+                           approvers: try reader.readStrings(), path: try reader.readString(), requestedIn: try reader.readOptionalString())
+    }
+}
+
+/// Writing a state file whole or not at all.
+enum StateFile {
+    /// Writes `bytes` beside `path` and renames them over it, so a crash never
+    /// leaves half a file behind. Plain POSIX calls: Foundation's `Data.write`
+    /// took several times as long for the few megabytes of a replay state.
+    static func replace(_ path: String, with bytes: [UInt8], what: String) throws {
+        func failure(_ doing: String) -> ManifestError {
+            ManifestError(code: .io, message: "cannot write \(what) to \(path): \(doing): \(String(cString: strerror(errno)))")
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw ManifestError(code: .io, message: "cannot write \(what) to \(path): \(error.localizedDescription)")
+        }
+        let temporary = path + ".tmp"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw failure("cannot create \(temporary)") }
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + written, bytes.count - written) }
+            if result < 0, errno == EINTR { continue }
+            guard result > 0 else {
+                let error = failure("cannot write \(temporary)")
+                close(descriptor)
+                throw error
+            }
+            written += result
+        }
+        guard close(descriptor) == 0 else { throw failure("cannot close \(temporary)") }
+        guard rename(temporary, path) == 0 else { throw failure("cannot rename \(temporary) to \(path)") }
+    }
+}
