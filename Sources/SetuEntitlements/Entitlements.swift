@@ -142,26 +142,21 @@ public enum EntitlementDerivation {
         var derived = previous
         derived.revision = state.revision
         derived.today = today
-        var entitlements: [Entitlement] = []
-        if consumers.isEmpty {
-            entitlements = previous.entitlements
-        } else {
-            // Asked of every path in the state, so it compares bytes instead of splitting paths.
-            let consumerFolders = consumers.map { Array("subscriptions/\($0)/".utf8) }
-            func inFolder(_ path: String, _ folders: [[UInt8]]) -> Bool {
-                let bytes = path.utf8
-                return folders.contains { folder in
-                    bytes.starts(with: folder) && !bytes.dropFirst(folder.count).contains(UInt8(ascii: "/"))
-                }
-            }
-            func isAffected(_ path: String) -> Bool { inFolder(path, consumerFolders) }
+        // Asked of every path in the state: a slice and a set lookup, no splitting.
+        func folder(_ path: String) -> Substring {
+            guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "" }
+            return path[..<slash]
+        }
+        let consumerFolders = Set(consumers.map { Substring("subscriptions/\($0)") })
+        func isAffected(_ path: String) -> Bool { consumerFolders.contains(folder(path)) }
+        var fresh: [Entitlement] = []
+        if !consumers.isEmpty {
             // The affected consumers' folders, and the folders of the publishers their subscriptions name.
             var paths = state.files.keys.filter(isAffected)
-            let publishers = Set(paths.flatMap { path in
-                state.files[path]!.file.subscriptions.compactMap { $0.api.split(separator: "/").first.map(String.init) }
+            let publisherFolders = Set(paths.flatMap { path in
+                state.files[path]!.file.subscriptions.compactMap { $0.api.split(separator: "/").first.map { Substring("catalog/\($0)") } }
             })
-            let publisherFolders = publishers.map { Array("catalog/\($0)/".utf8) }
-            paths += state.files.keys.filter { inFolder($0, publisherFolders) }
+            paths += state.files.keys.filter { publisherFolders.contains(folder($0)) }
             let validation = MarketplaceValidator().validate(
                 paths.sorted().map { SourceFile(path: $0, content: .prepared(state.files[$0]!.file)) }, knownAPIs: previous.apiIDs)
             var errors = previous.firstErrors.filter { !(isAffected($0.key) && MarketplacePath.isSubscription($0.key)) }
@@ -169,16 +164,42 @@ public enum EntitlementDerivation {
                 errors[path] = diagnostic
             }
             derived.firstErrors = errors
-            entitlements = previous.entitlements.filter { !isAffected($0.path) }
-            entitlements += Self.entitlements(of: validation.marketplace, errors: errors, state: state,
-                                              pending: state.refused.values.filter { isAffected($0.path) }, today: today)
+            fresh = Self.entitlements(of: validation.marketplace, errors: errors, state: state,
+                                      pending: state.refused.values.filter { isAffected($0.path) }, today: today)
+            fresh.sort(by: order)
         }
-        for index in entitlements.indices {
-            judgeExpiry(&entitlements[index], today: today)
+        // The rest keep their order unless a new day moved one between active and expired.
+        var kept = consumers.isEmpty ? previous.entitlements : previous.entitlements.filter { !isAffected($0.path) }
+        var reordered = false
+        for index in kept.indices {
+            let before = kept[index].state
+            judgeExpiry(&kept[index], today: today)
+            reordered = reordered || kept[index].state != before
         }
-        entitlements.sort(by: order)
+        var entitlements = merged(kept, fresh)
+        if reordered { entitlements.sort(by: order) }
         derived.entitlements = entitlements
         return derived
+    }
+
+    /// Two lists sorted by `order`, as one.
+    private static func merged(_ left: [Entitlement], _ right: [Entitlement]) -> [Entitlement] {
+        guard !right.isEmpty else { return left }
+        var result: [Entitlement] = []
+        result.reserveCapacity(left.count + right.count)
+        var i = 0, j = 0
+        while i < left.count, j < right.count {
+            if order(right[j], left[i]) {
+                result.append(right[j])
+                j += 1
+            } else {
+                result.append(left[i])
+                i += 1
+            }
+        }
+        result += left[i...]
+        result += right[j...]
+        return result
     }
 
     /// The first error of each file, by the diagnostics' order.

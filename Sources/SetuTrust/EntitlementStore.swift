@@ -19,9 +19,7 @@ struct EntitlementStore {
     /// The kept derivation and the trust root of the replay it came from, or
     /// `nil` when there is none or it cannot be used (then a full derivation follows).
     func load() -> (trustRoot: String, derived: DerivedEntitlements)? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        let bytes = [UInt8](data)
-        guard bytes.starts(with: Self.magic) else { return nil }
+        guard let bytes = StateFile.read(path), bytes.starts(with: Self.magic) else { return nil }
         var reader = ByteReader(bytes[Self.magic.count...])
         do {
             guard try reader.readInt() == Self.format else { return nil }
@@ -104,8 +102,31 @@ struct EntitlementStore {
     }
 }
 
-/// Writing a state file whole or not at all.
+/// Reading a state file, and writing one whole or not at all.
 enum StateFile {
+    /// The file's bytes, or `nil` when it cannot be read (a missing state is no error: a full replay follows).
+    static func read(_ path: String) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { return nil }
+        let size = Int(status.st_size)
+        var complete = true
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            while count < size {
+                let result = Foundation.read(descriptor, buffer.baseAddress! + count, size - count)
+                if result < 0, errno == EINTR { continue }
+                guard result > 0 else {
+                    complete = false
+                    break
+                }
+                count += result
+            }
+        }
+        return complete ? bytes : nil
+    }
+
     /// Writes `bytes` beside `path` and renames them over it, so a crash never
     /// leaves half a file behind. Plain POSIX calls: Foundation's `Data.write`
     /// took several times as long for the few megabytes of a replay state.

@@ -140,6 +140,8 @@ public struct ReplayOutcome: Sendable {
     public var rewrittenHistory: String?
     /// Who owns and approves what at the state, as replay left it.
     var view: TrustView?
+    /// How the state directory's copy relates to this state, when it has one.
+    var journal: ReplayStore.Journal?
 }
 
 extension HistoryReplay {
@@ -176,19 +178,26 @@ public enum TrustEngine {
         var rewritten: String?
         let kept = previous.flatMap { outcome in
             ObjectID(hex: outcome.state.revision).map {
-                (trustRoot: outcome.trustRoot, head: $0, state: outcome.state, view: outcome.view ?? TrustView(files: outcome.state.files))
+                ReplayStore.Stored(trustRoot: outcome.trustRoot, head: $0, state: outcome.state,
+                                   view: outcome.view ?? TrustView(files: outcome.state.files),
+                                   journal: outcome.journal)
             }
         }
-        if let stored = kept ?? store?.load(),
+        if var stored = kept ?? store?.load(),
            trustRoot == nil || stored.trustRoot == trustRoot {
             if let newer = try reader.commitsAfter(stored.head, upTo: head) {
-                var replay = HistoryReplay(state: stored.state, view: stored.view)
+                // Handed over rather than shared, so the replay changes the state in place instead of copying it.
+                var state = EffectiveState(revision: "")
+                swap(&state, &stored.state)
+                var replay = HistoryReplay(state: consume state, view: stored.view)
                 try replay.apply(newer, from: reader)
-                let outcome = ReplayOutcome(state: replay.state, trustRoot: stored.trustRoot, replayedCommits: newer.count,
+                var journal = stored.journal
+                journal?.paths.formUnion(replay.touchedPaths)
+                var outcome = ReplayOutcome(state: replay.state, trustRoot: stored.trustRoot, replayedCommits: newer.count,
                                             incremental: true, startRevision: stored.head.hex, touchedPaths: replay.touchedPaths,
-                                            rewrittenHistory: nil, view: replay.view)
-                if !newer.isEmpty || kept != nil {
-                    try store?.save(outcome)
+                                            rewrittenHistory: nil, view: replay.view, journal: journal)
+                if let store, !newer.isEmpty || kept != nil {
+                    outcome.journal = try store.save(outcome)
                 }
                 return outcome
             }
@@ -198,9 +207,9 @@ public enum TrustEngine {
         var replay = HistoryReplay(state: EffectiveState(revision: ""))
         replay.applyTrustRoot(id: chain[0].hex, files: try reader.tree(of: chain[0]))
         try replay.apply(Array(chain.dropFirst()), from: reader)
-        let outcome = ReplayOutcome(state: replay.state, trustRoot: chain[0], replayedCommits: chain.count,
+        var outcome = ReplayOutcome(state: replay.state, trustRoot: chain[0], replayedCommits: chain.count,
                                     incremental: false, rewrittenHistory: rewritten, view: replay.view)
-        try store?.save(outcome)
+        outcome.journal = try store?.save(outcome)
         return outcome
     }
 

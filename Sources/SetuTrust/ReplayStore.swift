@@ -1,13 +1,21 @@
+import Crypto
 import Foundation
 import SetuEntitlements
 import SetuGit
 import SetuManifest
 
-/// Keeps the replay result in a state directory (`<state>/trust/replay.bin`)
-/// so the next run replays only new commits. Each file in force is stored with
-/// what reading it found (`PreparedFile`), so a run after one new commit parses
-/// only that commit's files, not the whole marketplace again, and decodes a
-/// stored file's manifests only when something asks for them.
+/// Keeps the replay result in a state directory so the next run replays only
+/// new commits. Each file in force is stored with what reading it found
+/// (`PreparedFile`), so a run after one new commit parses only that commit's
+/// files, not the whole marketplace again, and decodes a stored file's
+/// manifests only when something asks for them.
+///
+/// The state is a base, `<state>/trust/replay.bin`, and a delta beside it,
+/// `replay.delta`: the paths changed since the base, the new head and who owns
+/// what. A run after a few commits rewrites only the delta; once the delta
+/// reaches an eighth of the base's files, the whole state is written as a new
+/// base. Each file is written aside and renamed, and a delta names the base it
+/// belongs to, so a crash between the two leaves a state that still loads.
 struct ReplayStore {
     let directory: String
 
@@ -15,90 +23,203 @@ struct ReplayStore {
         self.directory = directory
     }
 
-    private var path: String { directory + "/trust/replay.bin" }
-    private static let magic = Array("setu replay state\n".utf8)
-    private static let format = 3
+    /// How the state on disk relates to a state in memory: the base it was
+    /// loaded from (or written as) and the paths that differ from it.
+    struct Journal: Sendable {
+        /// Names the base file, so a delta is never applied to another.
+        var baseID: String
+        /// How many files the base holds.
+        var baseFileCount: Int
+        /// The paths whose files or refused changes may differ from the base.
+        var paths: Set<String>
+    }
+
+    /// A stored replay.
+    struct Stored {
+        var trustRoot: ObjectID
+        var head: ObjectID
+        var state: EffectiveState
+        var view: TrustView
+        /// `nil` when the state directory holds no copy of this state to build on.
+        var journal: Journal?
+    }
+
+    private var basePath: String { directory + "/trust/replay.bin" }
+    private var deltaPath: String { directory + "/trust/replay.delta" }
+    private static let baseMagic = Array("setu replay state\n".utf8)
+    private static let deltaMagic = Array("setu replay delta\n".utf8)
+    private static let format = 4
 
     /// The stored state, or `nil` when there is none or it cannot be used (then a full replay follows).
-    func load() -> (trustRoot: ObjectID, head: ObjectID, state: EffectiveState, view: TrustView)? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        let bytes = [UInt8](data)
-        guard bytes.starts(with: Self.magic) else { return nil }
-        var reader = ByteReader(bytes[Self.magic.count...])
+    /// A delta that does not belong to the base or does not read is left out: the base is an
+    /// earlier state of the same history, so replay continues from there.
+    func load() -> Stored? {
+        guard let bytes = StateFile.read(basePath), bytes.starts(with: Self.baseMagic) else { return nil }
+        var stored: Stored
         do {
-            guard try reader.readInt() == Self.format,
-                  let root = ObjectID(hex: try reader.readString()), let head = ObjectID(hex: try reader.readString()) else { return nil }
+            var outer = ByteReader(bytes[Self.baseMagic.count...])
+            guard try outer.readInt() == Self.format else { return nil }
+            let baseID = try outer.readString()
+            var reader = ByteReader(try outer.readSection())
+            guard outer.isAtEnd, let root = ObjectID(hex: try reader.readString()), let head = ObjectID(hex: try reader.readString()) else { return nil }
+            let count = try reader.readCount()
             var files: [String: EffectiveFile] = [:]
-            for _ in 0..<(try reader.readCount()) {
-                let blob = try reader.readString()
-                let commit = try reader.readString()
-                let authorizedBy = try reader.readString()
-                let approval = try readApproval(&reader)
-                let file = try PreparedFile(from: &reader)
-                files[file.path] = EffectiveFile(file: file, blob: blob, commit: commit, authorizedBy: authorizedBy, approval: approval)
+            files.reserveCapacity(count)
+            for _ in 0..<count {
+                let file = try readFile(&reader)
+                files[file.file.path] = file
             }
+            let refusedCount = try reader.readCount()
             var refused: [String: RefusedChange] = [:]
-            for _ in 0..<(try reader.readCount()) {
-                let path = try reader.readString()
-                let commit = try reader.readString()
-                let by = try reader.readString()
-                guard let reason = RefusedChange.Reason(rawValue: try reader.readString()) else { return nil }
-                let rule = try reader.readString()
-                let message = try reader.readString()
-                let needs = try reader.readStrings()
-                let pending = try reader.readBool() ? try PreparedFile(from: &reader) : nil
-                refused[path] = RefusedChange(path: path, commit: commit, by: by, reason: reason, rule: rule, message: message,
-                                              needs: needs, pending: pending)
+            refused.reserveCapacity(refusedCount)
+            for _ in 0..<refusedCount {
+                let change = try readRefused(&reader)
+                refused[change.path] = change
             }
             let view = try TrustView(from: &reader)
             guard reader.isAtEnd else { return nil }
-            return (root, head, EffectiveState(revision: head.hex, files: files, refused: refused), view)
+            stored = Stored(trustRoot: root, head: head, state: EffectiveState(revision: head.hex, files: files, refused: refused),
+                            view: view, journal: Journal(baseID: baseID, baseFileCount: count, paths: []))
         } catch {
             return nil
         }
+        applyDelta(to: &stored)
+        return stored
     }
 
-    func save(_ outcome: ReplayOutcome) throws {
+    private func applyDelta(to stored: inout Stored) {
+        guard let bytes = StateFile.read(deltaPath), bytes.starts(with: Self.deltaMagic) else { return }
+        var reader = ByteReader(bytes[Self.deltaMagic.count...])
+        do {
+            guard try reader.readInt() == Self.format, try reader.readString() == stored.journal?.baseID,
+                  let head = ObjectID(hex: try reader.readString()) else { return }
+            var files: [(String, EffectiveFile?)] = []
+            for _ in 0..<(try reader.readCount()) {
+                let path = try reader.readString()
+                files.append((path, try reader.readBool() ? try readFile(&reader) : nil))
+            }
+            var refused: [(String, RefusedChange?)] = []
+            for _ in 0..<(try reader.readCount()) {
+                let path = try reader.readString()
+                refused.append((path, try reader.readBool() ? try readRefused(&reader) : nil))
+            }
+            let view = try TrustView(from: &reader)
+            guard reader.isAtEnd else { return }
+            // Read whole before any of it is applied: a delta is taken entirely or not at all.
+            for (path, file) in files {
+                stored.state.files[path] = file
+                stored.journal?.paths.insert(path)
+            }
+            for (path, change) in refused {
+                stored.state.refused[path] = change
+                stored.journal?.paths.insert(path)
+            }
+            stored.head = head
+            stored.state.revision = head.hex
+            stored.view = view
+        } catch {
+            return
+        }
+    }
+
+    /// Stores an outcome: as a delta on the base it came from when few paths
+    /// differ from that base, else as a new base. Returns how the stored
+    /// state relates to the outcome, for the next save to continue from.
+    @discardableResult
+    func save(_ outcome: ReplayOutcome) throws -> Journal {
+        let view = outcome.view ?? TrustView(files: outcome.state.files)
+        if let journal = outcome.journal, journal.paths.count <= max(16, journal.baseFileCount / 8) {
+            var writer = ByteWriter()
+            writer.write(Self.format)
+            writer.write(journal.baseID)
+            writer.write(outcome.state.revision)
+            let paths = journal.paths.sorted()
+            writer.write(paths.count)
+            for path in paths {
+                writer.write(path)
+                let file = outcome.state.files[path]
+                writer.write(file != nil)
+                if let file { write(file, to: &writer) }
+            }
+            writer.write(paths.count)
+            for path in paths {
+                writer.write(path)
+                let change = outcome.state.refused[path]
+                writer.write(change != nil)
+                if let change { write(change, to: &writer) }
+            }
+            view.write(to: &writer)
+            try StateFile.replace(deltaPath, with: Self.deltaMagic + writer.bytes, what: "the replay state")
+            return journal
+        }
+        var body = ByteWriter()
+        body.write(outcome.trustRoot.hex)
+        body.write(outcome.state.revision)
+        body.write(outcome.state.files.count)
+        for path in outcome.state.files.keys.sorted() {
+            write(outcome.state.files[path]!, to: &body)
+        }
+        body.write(outcome.state.refused.count)
+        for path in outcome.state.refused.keys.sorted() {
+            write(outcome.state.refused[path]!, to: &body)
+        }
+        view.write(to: &body)
+        // Named by its content: a delta is only ever applied to the very base it was written on.
+        let baseID = SHA256.hash(data: body.bytes).map { String(format: "%02x", $0) }.joined()
         var writer = ByteWriter()
         writer.write(Self.format)
-        writer.write(outcome.trustRoot.hex)
-        writer.write(outcome.state.revision)
-        writer.write(outcome.state.files.count)
-        for path in outcome.state.files.keys.sorted() {
-            let file = outcome.state.files[path]!
-            writer.write(file.blob)
-            writer.write(file.commit)
-            writer.write(file.authorizedBy)
-            write(file.approval, to: &writer)
-            file.file.write(to: &writer)
+        writer.write(baseID)
+        writer.write(section: body.bytes[...])
+        try StateFile.replace(basePath, with: Self.baseMagic + writer.bytes, what: "the replay state")
+        guard unlink(deltaPath) == 0 || errno == ENOENT else {
+            throw ManifestError(code: .io, message: "cannot remove \(deltaPath): \(String(cString: strerror(errno)))")
         }
-        writer.write(outcome.state.refused.count)
-        for path in outcome.state.refused.keys.sorted() {
-            let change = outcome.state.refused[path]!
-            writer.write(change.path)
-            writer.write(change.commit)
-            writer.write(change.by)
-            writer.write(change.reason.rawValue)
-            writer.write(change.rule)
-            writer.write(change.message)
-            writer.write(change.needs)
-            writer.write(change.pending != nil)
-            change.pending?.write(to: &writer)
-        }
-        (outcome.view ?? TrustView(files: outcome.state.files)).write(to: &writer)
-        try StateFile.replace(path, with: Self.magic + writer.bytes, what: "the replay state")
+        return Journal(baseID: baseID, baseFileCount: outcome.state.files.count, paths: [])
     }
 
-    private func write(_ approval: Approval?, to writer: inout ByteWriter) {
-        writer.write(approval != nil)
-        if let approval {
+    // MARK: Records
+
+    private func write(_ file: EffectiveFile, to writer: inout ByteWriter) {
+        writer.write(file.blob)
+        writer.write(file.commit)
+        writer.write(file.authorizedBy)
+        writer.write(file.approval != nil)
+        if let approval = file.approval {
             writer.write(approval.commit)
             writer.write(approval.approver)
         }
+        file.file.write(to: &writer)
     }
 
-    private func readApproval(_ reader: inout ByteReader) throws -> Approval? {
-        guard try reader.readBool() else { return nil }
-        return Approval(commit: try reader.readString(), approver: try reader.readString())
+    private func readFile(_ reader: inout ByteReader) throws -> EffectiveFile {
+        let blob = try reader.readString()
+        let commit = try reader.readString()
+        let authorizedBy = try reader.readString()
+        let approval = try reader.readBool() ? Approval(commit: try reader.readString(), approver: try reader.readString()) : nil
+        return EffectiveFile(file: try PreparedFile(from: &reader), blob: blob, commit: commit, authorizedBy: authorizedBy, approval: approval)
+    }
+
+    private func write(_ change: RefusedChange, to writer: inout ByteWriter) {
+        writer.write(change.path)
+        writer.write(change.commit)
+        writer.write(change.by)
+        writer.write(change.reason.rawValue)
+        writer.write(change.rule)
+        writer.write(change.message)
+        writer.write(change.needs)
+        writer.write(change.pending != nil)
+        change.pending?.write(to: &writer)
+    }
+
+    private func readRefused(_ reader: inout ByteReader) throws -> RefusedChange {
+        let path = try reader.readString()
+        let commit = try reader.readString()
+        let by = try reader.readString()
+        guard let reason = RefusedChange.Reason(rawValue: try reader.readString()) else { throw ByteReader.Truncated() }
+        let rule = try reader.readString()
+        let message = try reader.readString()
+        let needs = try reader.readStrings()
+        let pending = try reader.readBool() ? try PreparedFile(from: &reader) : nil
+        return RefusedChange(path: path, commit: commit, by: by, reason: reason, rule: rule, message: message, needs: needs, pending: pending)
     }
 }

@@ -194,16 +194,23 @@ func table(_ rows: [[String]]) -> String {
     }
     let cellWidths = rows.map { $0.map(width) }
     var widths = [Int](repeating: 0, count: columns)
+    var size = 0
     for row in cellWidths {
         for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell) }
     }
-    var out = ""
+    for row in rows {
+        size += row.count * 2 + 1
+        for (index, _) in row.enumerated() { size += widths[index] + 4 }
+    }
+    // Built as bytes: a status report can run to tens of thousands of rows.
+    var out: [UInt8] = []
+    out.reserveCapacity(size)
     for (row, rowWidths) in zip(rows, cellWidths) {
         for (index, cell) in row.enumerated() {
-            out += cell
-            if index < row.count - 1 { out += String(repeating: " ", count: widths[index] - rowWidths[index] + 2) }
+            out.append(contentsOf: cell.utf8)
+            if index < row.count - 1 { out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: widths[index] - rowWidths[index] + 2)) }
         }
-        out += "\n"
+        out.append(UInt8(ascii: "\n"))
     }
-    return out
+    return String(decoding: out, as: UTF8.self)
 }

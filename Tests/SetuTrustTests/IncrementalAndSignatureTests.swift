@@ -30,6 +30,45 @@ struct IncrementalReplayTests {
         #expect(unchanged.incremental && unchanged.replayedCommits == 0)
     }
 
+    @Test func fewChangesGoToADeltaAndManyToANewBase() throws {
+        let fixture = try trustRootMarketplace()
+        let state = TemporaryDirectory()
+        let repository = try Repository(path: fixture.path)
+        let base = state.path + "/trust/replay.bin", delta = state.path + "/trust/replay.delta"
+        func replay() throws -> ReplayOutcome {
+            let head = try repository.resolveCommit("HEAD")
+            let outcome = try TrustEngine.replay(repository, head: head, stateDirectory: state.path)
+            #expect(outcome.state == (try TrustEngine.replay(repository, head: head)).state)
+            return outcome
+        }
+        _ = try replay()
+        let firstBase = try #require(FileManager.default.contents(atPath: base))
+        #expect(!FileManager.default.fileExists(atPath: delta))
+
+        try subscribeOnBranch(fixture, mergedBy: cbseApprover)
+        #expect(try replay().incremental)
+        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription.replacingOccurrences(of: "standard", with: "premium"))
+        try fixture.commitAll("Upgrade", author: acmeDev)
+        #expect(try replay().replayedCommits == 1)
+        #expect(FileManager.default.contents(atPath: base) == firstBase)
+        #expect(FileManager.default.fileExists(atPath: delta))
+
+        // A delta that does not read is left out: replay continues from the base's head.
+        try Data("setu replay delta\ngarbage".utf8).write(to: URL(fileURLWithPath: delta))
+        let fromBase = try replay()
+        #expect(fromBase.incremental && fromBase.replayedCommits == 2)
+
+        for index in 0..<20 {
+            try fixture.write("subscriptions/acme-bank/many-\(index).yaml", marksheetSubscription.replacingOccurrences(of: "marksheet}", with: "many-\(index)}"))
+        }
+        try fixture.commitAll("Subscribe to many", author: acmeDev)
+        let many = try replay()
+        #expect(many.state.refused.count == 21)
+        #expect(FileManager.default.contents(atPath: base) != firstBase)
+        #expect(!FileManager.default.fileExists(atPath: delta))
+        #expect(try replay().replayedCommits == 0)
+    }
+
     @Test(arguments: ["garbage", "truncated", "empty"])
     func aDamagedStoredStateIsReplayedFromTheTrustRoot(damage: String) throws {
         let fixture = try trustRootMarketplace()
