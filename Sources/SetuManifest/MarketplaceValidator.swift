@@ -155,35 +155,57 @@ enum FileRole: Equatable {
     }
 
     static func of(_ path: String) -> FileRole {
-        // Every validation and every replayed change asks this, so it works on
-        // substrings and compares extensions byte by byte rather than lowercasing.
-        var parts: [Substring] = []
-        var start = path.startIndex
-        while let slash = path.utf8[start...].firstIndex(of: UInt8(ascii: "/")) {
-            parts.append(path[start..<slash])
-            start = path.utf8.index(after: slash)
+        var path = path
+        path.makeContiguousUTF8()
+        return path.utf8.withContiguousStorageIfAvailable { bytes in of(path, bytes) }!
+    }
+
+    /// Every validation and every replayed change asks this, so it scans the
+    /// path's bytes once, finding the slashes the layout cares about, and
+    /// compares extensions byte by byte rather than lowercasing.
+    private static func of(_ path: String, _ bytes: UnsafeBufferPointer<UInt8>) -> FileRole {
+        let slash = UInt8(ascii: "/")
+        var slashes = 0, first = -1, second = -1, last = -1
+        for (offset, byte) in bytes.enumerated() where byte == slash {
+            slashes += 1
+            if first < 0 { first = offset } else if second < 0 { second = offset }
+            last = offset
         }
-        parts.append(path[start...])
-        let file = parts[parts.count - 1]
-        func hasExtension(_ suffix: String) -> Bool {
-            let name = file.utf8
-            guard name.count >= suffix.utf8.count else { return false }
-            return zip(name.suffix(suffix.utf8.count), suffix.utf8).allSatisfy { byte, expected in
-                (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 == expected : byte == expected
+        let components = slashes + 1
+        let fileStart = last + 1
+        func text(_ start: Int, _ end: Int) -> String {
+            String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+        }
+        func hasExtension(_ suffix: StaticString) -> Bool {
+            let length = suffix.utf8CodeUnitCount
+            guard bytes.count - fileStart >= length else { return false }
+            let expected = UnsafeBufferPointer(start: suffix.utf8Start, count: length)
+            for index in 0..<length {
+                let byte = bytes[bytes.count - length + index]
+                let lowered = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
+                if lowered != expected[index] { return false }
             }
+            return true
         }
+        func top(is name: StaticString) -> Bool {
+            let end = first < 0 ? bytes.count : first
+            return end == name.utf8CodeUnitCount && memcmp(bytes.baseAddress!, name.utf8Start, end) == 0
+        }
+        let root = top(is: "catalog") ? "catalog" : top(is: "policies") ? "policies" : top(is: "subscriptions") ? "subscriptions" : ""
         let isOpenAPI = hasExtension(".openapi.yaml") || hasExtension(".openapi.yml") || hasExtension(".openapi.json")
-        if parts.first == "catalog", parts.count >= 3, isOpenAPI { return .openapi }
-        if hasExtension(".yml") { return .misplaced("use the .yaml extension: rename it to \(file.dropLast(4)).yaml") }
+        if root == "catalog", components >= 3, isOpenAPI { return .openapi }
+        if hasExtension(".yml") { return .misplaced("use the .yaml extension: rename it to \(text(fileStart, bytes.count - 4)).yaml") }
         guard hasExtension(".yaml") else { return .ignored }
-        let stem = file.dropLast(5)
-        switch (parts.first, parts.count) {
+        let stem = text(fileStart, bytes.count - 5)
+        switch (root, components) {
         case ("policies", 2):
             return stem == "platform" ? .platform : .policies
         case ("catalog", 3):
-            return stem == "publisher" ? .publisher(String(parts[1])) : .apis(publisher: String(parts[1]), stem: String(stem))
+            let publisher = text(first + 1, second)
+            return stem == "publisher" ? .publisher(publisher) : .apis(publisher: publisher, stem: stem)
         case ("subscriptions", 3):
-            return stem == "consumer" ? .consumer(String(parts[1])) : .subscriptions(consumer: String(parts[1]), stem: String(stem))
+            let consumer = text(first + 1, second)
+            return stem == "consumer" ? .consumer(consumer) : .subscriptions(consumer: consumer, stem: stem)
         case ("policies", _):
             return .misplaced("policy files sit directly in policies/, e.g. policies/plans.yaml")
         case ("catalog", _):

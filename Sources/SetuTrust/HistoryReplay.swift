@@ -150,7 +150,7 @@ public struct HistoryReplay: Sendable {
         let owners = view.owners(of: change.path)
         let emails = Set(makers.compactMap(\.email))
         let trustsEveryone = view.verification == .none
-        let isOwner = trustsEveryone || !emails.isDisjoint(with: owners.emails)
+        let isOwner = trustsEveryone || owners.includesAny(of: emails)
 
         func refuse(_ reason: RefusedChange.Reason, _ rule: String, _ message: String, needs: [String] = [], pending: PreparedFile? = nil) -> Bool {
             state.refused[change.path] = RefusedChange(path: change.path, commit: commit, by: by, reason: reason, rule: rule,
@@ -420,22 +420,38 @@ struct TrustView: Sendable {
         }
     }
 
-    /// Who may change a path, and how to say so.
-    func owners(of path: String) -> (emails: Set<String>, description: String) {
-        let parts = path.split(separator: "/").map(String.init)
-        switch parts.first {
-        case "catalog" where parts.count >= 3:
-            guard let members = publisherMembers[parts[1]] else {
-                return (admins, "a platform admin, since publisher \(parts[1]) is new")
+    /// Who may change a path: the members of the publisher or consumer whose
+    /// folder it is (none while the folder is new) and the platform's admins.
+    struct Owners {
+        var members: Set<String>?
+        var admins: Set<String>
+        /// `publisher cbse`, `consumer acme-bank`, or nil for the platform's own files.
+        var folder: String?
+
+        func includesAny(of emails: Set<String>) -> Bool {
+            !emails.isDisjoint(with: admins) || members.map { !emails.isDisjoint(with: $0) } == true
+        }
+
+        var emails: Set<String> { admins.union(members ?? []) }
+
+        var description: String {
+            guard let folder else { return "a platform admin" }
+            guard members != nil else {
+                return "a platform admin, since \(folder) is new"
             }
-            return (members.union(admins), "a member of publisher \(parts[1]) or a platform admin")
-        case "subscriptions" where parts.count >= 3:
-            guard let members = consumerMembers[parts[1]] else {
-                return (admins, "a platform admin, since consumer \(parts[1]) is new")
-            }
-            return (members.union(admins), "a member of consumer \(parts[1]) or a platform admin")
-        default:
-            return (admins, "a platform admin")
+            return "a member of \(folder) or a platform admin"
+        }
+    }
+
+    /// Who may change a path. Asked for every change replayed, so it builds no sets and no words.
+    func owners(of path: String) -> Owners {
+        let parts = path.split(separator: "/", maxSplits: 2)
+        guard parts.count == 3 else { return Owners(members: nil, admins: admins, folder: nil) }
+        let name = String(parts[1])
+        switch parts[0] {
+        case "catalog": return Owners(members: publisherMembers[name], admins: admins, folder: "publisher " + name)
+        case "subscriptions": return Owners(members: consumerMembers[name], admins: admins, folder: "consumer " + name)
+        default: return Owners(members: nil, admins: admins, folder: nil)
         }
     }
 
