@@ -1,4 +1,5 @@
 import SetuManifest
+import Synchronization
 
 /// Who approved a subscription, and where.
 public struct Approval: Sendable, Hashable, Codable {
@@ -16,28 +17,104 @@ public struct Approval: Sendable, Hashable, Codable {
 
 /// The version of one path that is in force: the last one that was authorized
 /// (and, for subscriptions, approved) and valid.
+///
+/// A file restored from a replay state keeps its stored form and decodes it
+/// the first time any of its fields is read: a run after one new commit loads
+/// a state of tens of thousands of files but looks at few of them.
 public struct EffectiveFile: Sendable, Hashable {
+    struct Fields: Sendable, Hashable {
+        var file: PreparedFile
+        var blob: String
+        var commit: String
+        var authorizedBy: String
+        var approval: Approval?
+    }
+
+    /// Decoded, or stored until asked. Replay makes and reads decoded files
+    /// all the time, so they carry no lock and no extra allocation.
+    private enum Form: Sendable {
+        case decoded(Fields)
+        case stored(StoredEffectiveFile)
+    }
+
+    private let form: Form
+
+    private var fields: Fields {
+        switch form {
+        case .decoded(let fields): return fields
+        case .stored(let stored): return stored.fields
+        }
+    }
+
     /// The file: its bytes and what they hold, read once.
-    public var file: PreparedFile
+    public var file: PreparedFile {
+        if case .decoded(let fields) = form { return fields.file }
+        return fields.file
+    }
+
     /// The git blob id of the content.
-    public var blob: String
+    public var blob: String { fields.blob }
     /// The commit that brought this version into force.
-    public var commit: String
+    public var commit: String { fields.commit }
     /// Who authorized it (an email, or `anyone` when verification is `none`).
-    public var authorizedBy: String
+    public var authorizedBy: String { fields.authorizedBy }
     /// For a subscription, the approval that made it take effect.
-    public var approval: Approval?
+    public var approval: Approval? {
+        if case .decoded(let fields) = form { return fields.approval }
+        return fields.approval
+    }
 
     /// The file's bytes.
     public var content: [UInt8] { file.bytes }
 
     /// Creates an effective file.
     public init(file: PreparedFile, blob: String, commit: String, authorizedBy: String, approval: Approval? = nil) {
-        self.file = file
-        self.blob = blob
-        self.commit = commit
-        self.authorizedBy = authorizedBy
-        self.approval = approval
+        form = .decoded(Fields(file: file, blob: blob, commit: commit, authorizedBy: authorizedBy, approval: approval))
+    }
+
+    /// A file restored from its stored form, which `decode` reads the first
+    /// time a field is asked for. `decode` must not fail on a form that was
+    /// checked when it was loaded.
+    public init(stored: ArraySlice<UInt8>, decode: @escaping @Sendable (ArraySlice<UInt8>) -> EffectiveFile) {
+        form = .stored(StoredEffectiveFile(stored: stored, decode: decode))
+    }
+
+    /// The stored form the file was restored from, if it was: it is written back as it is.
+    public var storedForm: ArraySlice<UInt8>? {
+        if case .stored(let stored) = form { return stored.stored }
+        return nil
+    }
+
+    public static func == (lhs: EffectiveFile, rhs: EffectiveFile) -> Bool {
+        lhs.fields == rhs.fields
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(fields)
+    }
+}
+
+/// An effective file kept in its stored form, decoded once, on first use, by whichever thread asks first.
+final class StoredEffectiveFile: Sendable {
+    let stored: ArraySlice<UInt8>
+    private let decode: @Sendable (ArraySlice<UInt8>) -> EffectiveFile
+    private let decoded: Mutex<EffectiveFile.Fields?>
+
+    init(stored: ArraySlice<UInt8>, decode: @escaping @Sendable (ArraySlice<UInt8>) -> EffectiveFile) {
+        self.stored = stored
+        self.decode = decode
+        decoded = Mutex(nil)
+    }
+
+    var fields: EffectiveFile.Fields {
+        decoded.withLock { value in
+            if let value { return value }
+            let file = decode(stored)
+            let fields = EffectiveFile.Fields(file: file.file, blob: file.blob, commit: file.commit,
+                                              authorizedBy: file.authorizedBy, approval: file.approval)
+            value = fields
+            return fields
+        }
     }
 }
 

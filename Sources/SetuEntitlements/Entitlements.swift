@@ -144,8 +144,11 @@ public enum EntitlementDerivation {
         derived.today = today
         // Asked of every path in the state: a slice and a set lookup, no splitting.
         func folder(_ path: String) -> Substring {
-            guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "" }
-            return path[..<slash]
+            let utf8 = path.utf8
+            let slash = utf8.withContiguousStorageIfAvailable { $0.lastIndex(of: UInt8(ascii: "/")) }
+                ?? utf8.lastIndex(of: UInt8(ascii: "/")).map { utf8.distance(from: utf8.startIndex, to: $0) }
+            guard let slash else { return "" }
+            return path[..<utf8.index(utf8.startIndex, offsetBy: slash)]
         }
         let consumerFolders = Set(consumers.map { Substring("subscriptions/\($0)") })
         func isAffected(_ path: String) -> Bool { consumerFolders.contains(folder(path)) }
@@ -156,7 +159,9 @@ public enum EntitlementDerivation {
             let publisherFolders = Set(paths.flatMap { path in
                 state.files[path]!.file.subscriptions.compactMap { $0.api.split(separator: "/").first.map { Substring("catalog/\($0)") } }
             })
-            paths += state.files.keys.filter { publisherFolders.contains(folder($0)) }
+            // The policies too: without the plans and the platform, the publisher's APIs would
+            // draw diagnostics (and a search for each one's line) that are thrown away.
+            paths += state.files.keys.filter { publisherFolders.contains(folder($0)) || folder($0) == "policies" }
             let validation = MarketplaceValidator().validate(
                 paths.sorted().map { SourceFile(path: $0, content: .prepared(state.files[$0]!.file)) }, knownAPIs: previous.apiIDs)
             var errors = previous.firstErrors.filter { !(isAffected($0.key) && MarketplacePath.isSubscription($0.key)) }

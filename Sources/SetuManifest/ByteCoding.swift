@@ -30,6 +30,11 @@ public struct ByteWriter: Sendable {
         bytes.append(contentsOf: run)
     }
 
+    /// Forgets what was written, keeping the memory for what comes next.
+    public mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+    }
+
     /// Writes a run of bytes length-first, as `write(_: [UInt8])` does; `ByteReader.readSection` reads it back without copying.
     public mutating func write(section: ArraySlice<UInt8>) {
         write(section.count)
@@ -122,6 +127,16 @@ public struct ByteReader {
         let count = try readCount()
         defer { offset += count }
         return bytes[offset..<offset + count]
+    }
+
+    /// Steps over a string or a run of bytes without reading it.
+    public mutating func skipRun() throws {
+        offset += try readCount()
+    }
+
+    /// Steps over a list of strings without reading them.
+    public mutating func skipStrings() throws {
+        for _ in 0..<(try readCount()) { try skipRun() }
     }
 
     public mutating func readString() throws -> String {
@@ -223,6 +238,18 @@ extension Diagnostic {
         writer.write(rule)
         writer.write(message)
         writer.write(fix)
+    }
+
+    /// Steps over a diagnostic `write(to:)` wrote, checking its form without building it.
+    public static func skim(_ reader: inout ByteReader) throws {
+        _ = try reader.readBool()
+        try reader.skipRun()
+        _ = try reader.readInt()
+        _ = try reader.readInt()
+        if try reader.readBool() { try reader.skipStrings() }
+        try reader.skipRun()
+        try reader.skipRun()
+        if try reader.readBool() { try reader.skipRun() }
     }
 
     /// Reads a diagnostic `write(to:)` wrote.

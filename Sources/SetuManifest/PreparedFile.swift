@@ -68,6 +68,15 @@ public struct PreparedFile: Sendable, Hashable {
         reading = Reading(stored: try reader.readSection())
     }
 
+    /// Steps over a file `write(to:)` wrote, checking its form without building
+    /// it: a form that passes is one `init(from:)` reads without failing.
+    public static func skim(_ reader: inout ByteReader) throws {
+        try reader.skipRun()
+        try reader.skipRun()
+        for _ in 0..<(try reader.readCount()) { try Diagnostic.skim(&reader) }
+        try reader.skipRun()
+    }
+
     init(path: String, bytes: [UInt8], problems: [Diagnostic], documents: [JSONValue], loaded: LoadedFile?) {
         self.path = path
         self.bytes = bytes

@@ -66,8 +66,8 @@ struct ReplayStore {
             var files: [String: EffectiveFile] = [:]
             files.reserveCapacity(count)
             for _ in 0..<count {
-                let file = try readFile(&reader)
-                files[file.file.path] = file
+                let path = try reader.readString()
+                files[path] = try readFile(&reader)
             }
             let refusedCount = try reader.readCount()
             var refused: [String: RefusedChange] = [:]
@@ -134,12 +134,13 @@ struct ReplayStore {
             writer.write(journal.baseID)
             writer.write(outcome.state.revision)
             let paths = journal.paths.sorted()
+            var scratch = ByteWriter()
             writer.write(paths.count)
             for path in paths {
                 writer.write(path)
                 let file = outcome.state.files[path]
                 writer.write(file != nil)
-                if let file { write(file, to: &writer) }
+                if let file { write(file, to: &writer, scratch: &scratch) }
             }
             writer.write(paths.count)
             for path in paths {
@@ -156,8 +157,10 @@ struct ReplayStore {
         body.write(outcome.trustRoot.hex)
         body.write(outcome.state.revision)
         body.write(outcome.state.files.count)
+        var scratch = ByteWriter()
         for path in outcome.state.files.keys.sorted() {
-            write(outcome.state.files[path]!, to: &body)
+            body.write(path)
+            write(outcome.state.files[path]!, to: &body, scratch: &scratch)
         }
         body.write(outcome.state.refused.count)
         for path in outcome.state.refused.keys.sorted() {
@@ -179,24 +182,54 @@ struct ReplayStore {
 
     // MARK: Records
 
-    private func write(_ file: EffectiveFile, to writer: inout ByteWriter) {
-        writer.write(file.blob)
-        writer.write(file.commit)
-        writer.write(file.authorizedBy)
-        writer.write(file.approval != nil)
-        if let approval = file.approval {
-            writer.write(approval.commit)
-            writer.write(approval.approver)
+    /// Writes a file's record as a section: as it was stored, when it was restored and not changed since.
+    private func write(_ file: EffectiveFile, to writer: inout ByteWriter, scratch: inout ByteWriter) {
+        if let stored = file.storedForm {
+            writer.write(section: stored)
+            return
         }
-        file.file.write(to: &writer)
+        scratch.removeAll()
+        scratch.write(file.blob)
+        scratch.write(file.commit)
+        scratch.write(file.authorizedBy)
+        scratch.write(file.approval != nil)
+        if let approval = file.approval {
+            scratch.write(approval.commit)
+            scratch.write(approval.approver)
+        }
+        file.file.write(to: &scratch)
+        writer.write(section: scratch.bytes[...])
     }
 
+    /// Reads a file's record: its form is checked now, its fields are decoded when first asked for.
     private func readFile(_ reader: inout ByteReader) throws -> EffectiveFile {
-        let blob = try reader.readString()
-        let commit = try reader.readString()
-        let authorizedBy = try reader.readString()
-        let approval = try reader.readBool() ? Approval(commit: try reader.readString(), approver: try reader.readString()) : nil
-        return EffectiveFile(file: try PreparedFile(from: &reader), blob: blob, commit: commit, authorizedBy: authorizedBy, approval: approval)
+        let record = try reader.readSection()
+        var check = ByteReader(record)
+        try check.skipRun()
+        try check.skipRun()
+        try check.skipRun()
+        if try check.readBool() {
+            try check.skipRun()
+            try check.skipRun()
+        }
+        try PreparedFile.skim(&check)
+        guard check.isAtEnd else { throw ByteReader.Truncated() }
+        return EffectiveFile(stored: record, decode: Self.decodeFile)
+    }
+
+    /// Decodes a record `readFile` checked.
+    @Sendable private static func decodeFile(_ record: ArraySlice<UInt8>) -> EffectiveFile {
+        var reader = ByteReader(record)
+        do {
+            let blob = try reader.readString()
+            let commit = try reader.readString()
+            let authorizedBy = try reader.readString()
+            let approval = try reader.readBool() ? Approval(commit: try reader.readString(), approver: try reader.readString()) : nil
+            return EffectiveFile(file: try PreparedFile(from: &reader), blob: blob, commit: commit, authorizedBy: authorizedBy,
+                                 approval: approval)
+        } catch {
+            preconditionFailure("a replay record that was checked on loading does not decode: \(error)")
+        }
     }
 
     private func write(_ change: RefusedChange, to writer: inout ByteWriter) {
