@@ -130,7 +130,7 @@ public enum EntitlementDerivation {
     /// other entitlement stays as it was, its expiry judged again by `today`.
     /// Returns `nil` when something else changed (a policy, the catalog, a
     /// consumer's registration), which can reach any entitlement: then `derive`.
-    public static func update(_ previous: DerivedEntitlements, to state: EffectiveState, touched: Set<String>,
+    public static func update(_ previous: consuming DerivedEntitlements, to state: EffectiveState, touched: Set<String>,
                               today: String) -> DerivedEntitlements? {
         var consumers = Set<String>()
         for path in touched {
@@ -139,9 +139,8 @@ public enum EntitlementDerivation {
         }
         // Past the repository's size limits, validation stops reading files part way: only a full one knows where.
         guard !previous.firstErrors.values.contains(where: { $0.rule.hasPrefix("repo.") }) else { return nil }
+        let previousToday = previous.today
         var derived = previous
-        derived.revision = state.revision
-        derived.today = today
         // Asked of every path in the state: a slice and a set lookup, no splitting.
         func folder(_ path: String) -> Substring {
             let utf8 = path.utf8
@@ -163,8 +162,8 @@ public enum EntitlementDerivation {
             // draw diagnostics (and a search for each one's line) that are thrown away.
             paths += state.files.keys.filter { publisherFolders.contains(folder($0)) || folder($0) == "policies" }
             let validation = MarketplaceValidator().validate(
-                paths.sorted().map { SourceFile(path: $0, content: .prepared(state.files[$0]!.file)) }, knownAPIs: previous.apiIDs)
-            var errors = previous.firstErrors.filter { !(isAffected($0.key) && MarketplacePath.isSubscription($0.key)) }
+                paths.sorted().map { SourceFile(path: $0, content: .prepared(state.files[$0]!.file)) }, knownAPIs: derived.apiIDs)
+            var errors = derived.firstErrors.filter { !(isAffected($0.key) && MarketplacePath.isSubscription($0.key)) }
             for (path, diagnostic) in firstErrors(validation.diagnostics) where isAffected(path) && MarketplacePath.isSubscription(path) {
                 errors[path] = diagnostic
             }
@@ -173,38 +172,36 @@ public enum EntitlementDerivation {
                                       pending: state.refused.values.filter { isAffected($0.path) }, today: today)
             fresh.sort(by: order)
         }
-        // The rest keep their order unless a new day moved one between active and expired.
-        var kept = consumers.isEmpty ? previous.entitlements : previous.entitlements.filter { !isAffected($0.path) }
-        var reordered = false
-        for index in kept.indices {
-            let before = kept[index].state
-            judgeExpiry(&kept[index], today: today)
-            reordered = reordered || kept[index].state != before
+        derived.revision = state.revision
+        derived.today = today
+        // The rest stay as they are, in place, and keep their order unless a new day
+        // moved one between active and expired.
+        if !consumers.isEmpty {
+            derived.entitlements.removeAll { isAffected($0.path) }
         }
-        var entitlements = merged(kept, fresh)
-        if reordered { entitlements.sort(by: order) }
-        derived.entitlements = entitlements
+        var reordered = false
+        if today != previousToday {
+            for index in derived.entitlements.indices {
+                let before = derived.entitlements[index].state
+                judgeExpiry(&derived.entitlements[index], today: today)
+                reordered = reordered || derived.entitlements[index].state != before
+            }
+        }
+        for entitlement in fresh {
+            derived.entitlements.insert(entitlement, at: insertionIndex(of: entitlement, in: derived.entitlements))
+        }
+        if reordered { derived.entitlements.sort(by: order) }
         return derived
     }
 
-    /// Two lists sorted by `order`, as one.
-    private static func merged(_ left: [Entitlement], _ right: [Entitlement]) -> [Entitlement] {
-        guard !right.isEmpty else { return left }
-        var result: [Entitlement] = []
-        result.reserveCapacity(left.count + right.count)
-        var i = 0, j = 0
-        while i < left.count, j < right.count {
-            if order(right[j], left[i]) {
-                result.append(right[j])
-                j += 1
-            } else {
-                result.append(left[i])
-                i += 1
-            }
+    /// Where an entitlement goes in a list sorted by `order`.
+    private static func insertionIndex(of entitlement: Entitlement, in sorted: [Entitlement]) -> Int {
+        var low = 0, high = sorted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if order(sorted[middle], entitlement) { low = middle + 1 } else { high = middle }
         }
-        result += left[i...]
-        result += right[j...]
-        return result
+        return low
     }
 
     /// The first error of each file, by the diagnostics' order.

@@ -118,6 +118,65 @@ struct StatusReport: Encodable {
         invalid = changes(.invalid)
     }
 
+    /// One row per entitlement, in columns: state, consumer/subscription, API, plan, detail.
+    /// Written byte by byte, since a large marketplace has tens of thousands of rows.
+    private func entitlementTable() -> String {
+        func width(_ text: String) -> Int {
+            text.utf8.allSatisfy { $0 < 0x80 } ? text.utf8.count : text.count
+        }
+        var widths = [0, 0, 0, 0]
+        for entitlement in entitlements {
+            widths[0] = max(widths[0], 2 + entitlement.state.rawValue.utf8.count)
+            widths[1] = max(widths[1], width(entitlement.consumer) + 1 + width(entitlement.subscription))
+            widths[2] = max(widths[2], width(entitlement.api))
+            widths[3] = max(widths[3], width(entitlement.plan))
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(entitlements.count * (widths.reduce(0, +) + 80))
+        func append(_ text: String) { out.append(contentsOf: text.utf8) }
+        func append(_ text: Substring) { out.append(contentsOf: text.utf8) }
+        func pad(_ used: Int, to column: Int) {
+            out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: widths[column] - used + 2))
+        }
+        for entitlement in entitlements {
+            append("  ")
+            append(entitlement.state.rawValue)
+            pad(2 + entitlement.state.rawValue.utf8.count, to: 0)
+            append(entitlement.consumer)
+            append("/")
+            append(entitlement.subscription)
+            pad(width(entitlement.consumer) + 1 + width(entitlement.subscription), to: 1)
+            append(entitlement.api)
+            pad(width(entitlement.api), to: 2)
+            append(entitlement.plan)
+            pad(width(entitlement.plan), to: 3)
+            switch entitlement.state {
+            case .active:
+                if let approval = entitlement.approval {
+                    append("approved by ")
+                    append(approval.approver)
+                    append(" in ")
+                    append(approval.commit.prefix(7))
+                }
+            case .pending:
+                append(entitlement.reason ?? "")
+                if !entitlement.approvers.isEmpty {
+                    append(" (")
+                    append(entitlement.approvers.joined(separator: ", "))
+                    append(")")
+                }
+            case .expired, .invalid:
+                append(entitlement.reason ?? "")
+            }
+            if let operations = entitlement.operations {
+                append("; operations ")
+                append(operations.joined(separator: ", "))
+            }
+            out.append(UInt8(ascii: "\n"))
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     func json() throws -> String {
         try prettyJSON(self)
     }
@@ -129,20 +188,7 @@ struct StatusReport: Encodable {
         if let rewrittenHistory { out += "warning: \(rewrittenHistory)\n" }
         out += "\nentitlements\n"
         if entitlements.isEmpty { out += "  (none)\n" }
-        let rows = entitlements.map { entitlement -> [String] in
-            var detail: String
-            switch entitlement.state {
-            case .active:
-                detail = entitlement.approval.map { "approved by \($0.approver) in \($0.commit.prefix(7))" } ?? ""
-            case .pending:
-                detail = (entitlement.reason ?? "") + (entitlement.approvers.isEmpty ? "" : " (\(entitlement.approvers.joined(separator: ", ")))")
-            case .expired, .invalid:
-                detail = entitlement.reason ?? ""
-            }
-            if let operations = entitlement.operations { detail += "; operations \(operations.joined(separator: ", "))" }
-            return ["  " + entitlement.state.rawValue, "\(entitlement.consumer)/\(entitlement.subscription)", entitlement.api, entitlement.plan, detail]
-        }
-        out += table(rows)
+        out += entitlementTable()
         func section(_ title: String, _ changes: [Change], needsLabel: String) {
             guard !changes.isEmpty else { return }
             out += "\n\(title)\n"
