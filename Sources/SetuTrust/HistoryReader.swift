@@ -1,3 +1,4 @@
+import Dispatch
 import SetuEntitlements
 import SetuGit
 import SetuManifest
@@ -219,17 +220,77 @@ public enum TrustEngine {
     /// instead of validating the whole marketplace again.
     public static func entitlements(of outcome: ReplayOutcome, today: String,
                                     stateDirectory: String? = nil) throws -> DerivedEntitlements {
-        let store = stateDirectory.map(EntitlementStore.init)
-        let kept = store?.load().flatMap { $0.trustRoot == outcome.trustRoot.hex ? $0.derived : nil }
-        if let kept, kept.revision == outcome.state.revision, kept.today == today {
-            return kept
+        let run = try entitlements(of: outcome, today: today, stateDirectory: stateDirectory,
+                                   kept: stateDirectory.map(readKeptEntitlements))
+        try run.finishSaving()
+        return run.derived
+    }
+
+    /// Starts reading the entitlements kept in a state directory on another
+    /// thread, so the read overlaps replaying history; hand it to `entitlements`.
+    public static func readKeptEntitlements(in stateDirectory: String) -> KeptEntitlements {
+        KeptEntitlements(Background { EntitlementStore(stateDirectory).load() })
+    }
+
+    /// `entitlements(of:today:stateDirectory:)` with the kept ones read ahead
+    /// (`readKeptEntitlements`); the new ones are written back on another thread
+    /// while the caller goes on: `EntitlementRun.finishSaving` waits for that.
+    public static func entitlements(of outcome: ReplayOutcome, today: String, stateDirectory: String?,
+                                    kept: KeptEntitlements?) throws -> EntitlementRun {
+        let stored = try kept?.read.value().flatMap { $0.trustRoot == outcome.trustRoot.hex ? $0.derived : nil }
+        if let stored, stored.revision == outcome.state.revision, stored.today == today {
+            return EntitlementRun(derived: stored, saving: nil)
         }
         var derived: DerivedEntitlements?
-        if let kept, outcome.incremental, kept.revision == outcome.startRevision {
-            derived = EntitlementDerivation.update(kept, to: outcome.state, touched: outcome.touchedPaths, today: today)
+        if let stored, outcome.incremental, stored.revision == outcome.startRevision {
+            derived = EntitlementDerivation.update(stored, to: outcome.state, touched: outcome.touchedPaths, today: today)
         }
         let result = derived ?? DerivedEntitlements(EntitlementDerivation.derive(outcome.state, today: today), today: today)
-        try store?.save(result, trustRoot: outcome.trustRoot.hex)
-        return result
+        let trustRoot = outcome.trustRoot.hex
+        let saving = stateDirectory.map { directory in
+            Background { try EntitlementStore(directory).save(result, trustRoot: trustRoot) }
+        }
+        return EntitlementRun(derived: result, saving: saving)
+    }
+}
+
+/// Entitlements being read from a state directory (`TrustEngine.readKeptEntitlements`).
+public struct KeptEntitlements: Sendable {
+    let read: Background<(trustRoot: String, derived: DerivedEntitlements)?>
+
+    init(_ read: Background<(trustRoot: String, derived: DerivedEntitlements)?>) {
+        self.read = read
+    }
+}
+
+/// Derived entitlements, and their writing to the state directory if it is still going on.
+public struct EntitlementRun: Sendable {
+    /// The entitlements.
+    public let derived: DerivedEntitlements
+    let saving: Background<Void>?
+
+    /// Waits until the entitlements are written to the state directory; throws what writing them threw.
+    public func finishSaving() throws {
+        try saving?.value()
+    }
+}
+
+/// Work started on another thread at once, whose result is waited for when asked.
+final class Background<Value: Sendable>: @unchecked Sendable {
+    private let finished = DispatchSemaphore(value: 0)
+    // Written once by the work, read only after `finished` was signalled.
+    private var result: Result<Value, Error>?
+
+    init(_ work: @escaping @Sendable () throws -> Value) {
+        DispatchQueue.global().async {
+            self.result = Result(catching: work)
+            self.finished.signal()
+        }
+    }
+
+    func value() throws -> Value {
+        finished.wait()
+        finished.signal()
+        return try result!.get()
     }
 }

@@ -61,16 +61,21 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let repository = try Repository(path: repo)
         let head = try repository.resolveCommit(rev)
+        // The kept entitlements are read while history is replayed, and written back while the report is made.
+        let kept = trust.state.map(TrustEngine.readKeptEntitlements)
         let outcome = try TrustEngine.replay(repository, head: head, trustRoot: trust.trustRootID(in: repository), stateDirectory: trust.state)
-        let derived = try TrustEngine.entitlements(of: outcome, today: trust.date, stateDirectory: trust.state)
-        let status = StatusReport(revision: "\(rev) (\(head.short))", head: head.hex, outcome: outcome, derived: derived)
+        let run = try TrustEngine.entitlements(of: outcome, today: trust.date, stateDirectory: trust.state, kept: kept)
+        let status = StatusReport(revision: "\(rev) (\(head.short))", head: head.hex, outcome: outcome, derived: run.derived)
         // The replay can hold tens of thousands of files; the process ends once the
         // report is out, so freeing them one by one would only delay the exit.
         try withExtendedLifetime(outcome) {
+            let report: String
             switch format {
-            case .json: write(try status.json())
-            case .text: write(status.text())
+            case .json: report = try status.json()
+            case .text: report = status.text()
             }
+            try run.finishSaving()
+            write(report)
             Foundation.exit(0)
         }
     }

@@ -115,4 +115,30 @@ struct TrustCommandTests {
         #expect(document["incremental"] as? Bool == true)
         #expect(document["replayedCommits"] as? Int == 0)
     }
+
+    @Test func statusSaysWhichStateFileItCannotWrite() throws {
+        let fixture = try marketplaceWithBranch()
+        let state = TemporaryDirectory()
+        // A file where the state directory should be.
+        let blocked = state.child("not-a-folder")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: blocked))
+        let noFolder = try setu("status", "--repo", fixture.path, "--state", blocked)
+        #expect(noFolder.status == 2)
+        #expect(noFolder.stderr.hasPrefix("error: cannot write the replay state to \(blocked)/trust/replay.bin"))
+
+        // A folder where the entitlements file should be: the replay is kept, the entitlements are not.
+        let folder = state.child("state")
+        try FileManager.default.createDirectory(atPath: folder + "/trust/entitlements.bin/inside", withIntermediateDirectories: true)
+        let noEntitlements = try setu("status", "--repo", fixture.path, "--state", folder)
+        #expect(noEntitlements.status == 2)
+        #expect(noEntitlements.stderr.hasPrefix("error: cannot write the entitlements to \(folder)/trust/entitlements.bin: cannot rename"))
+        #expect(noEntitlements.stdout.isEmpty)
+        #expect(FileManager.default.fileExists(atPath: folder + "/trust/replay.bin"))
+
+        try FileManager.default.removeItem(atPath: folder + "/trust/entitlements.bin")
+        let fixed = try setu("status", "--repo", fixture.path, "--state", folder, "--format", "json")
+        #expect(fixed.status == 0)
+        let document = try JSONSerialization.jsonObject(with: Data(fixed.stdout.utf8)) as! [String: Any]
+        #expect(document["incremental"] as? Bool == true)
+    }
 }
