@@ -143,22 +143,49 @@ public struct ReplayOutcome: Sendable {
     var view: TrustView?
     /// How the state directory's copy relates to this state, when it has one.
     var journal: ReplayStore.Journal?
+    /// The state being written to the state directory on another thread, when it is.
+    var saving: Background<ReplayStore.Journal>?
+
+    /// Waits until the state is written to the state directory (see `TrustEngine.replay`'s
+    /// `saveInBackground`); throws what writing it threw.
+    public func finishSaving() throws {
+        _ = try saving?.value()
+    }
 }
 
 extension HistoryReplay {
     /// Reads and applies commits of the first-parent chain, their new versions
-    /// checked in parallel first. A long history goes in windows of a few thousand
-    /// commits, so what is held at once (the commits' contents and their prepared
-    /// versions) stays bounded.
+    /// checked in parallel first. A long history goes in windows of a couple of
+    /// thousand commits: while one window is applied (which must go commit by
+    /// commit), the next is read and checked on other threads, and what is held
+    /// at once (two windows' contents and prepared versions) stays bounded.
     mutating func apply(_ commits: [ObjectID], from reader: HistoryReader) throws {
-        for start in stride(from: 0, to: commits.count, by: 4096) {
-            let replayCommits = try reader.replayCommits(Array(commits[start..<min(commits.count, start + 4096)]))
-            prepare(replayCommits.lazy.flatMap(\.changes))
-            for commit in replayCommits {
+        struct Window: Sendable {
+            var commits: [ReplayCommit]
+            var prepared: [String: PreparedFile]
+        }
+        let windows = stride(from: 0, to: commits.count, by: 2048).map { Array(commits[$0..<min(commits.count, $0 + 2048)]) }
+        guard !windows.isEmpty else { return }
+        // The reading thread uses the repository handle alone: applying never touches it.
+        let shared = UnsafeSendable(reader)
+        func read(_ window: [ObjectID]) -> Background<Window> {
+            Background {
+                let commits = try shared.value.replayCommits(window)
+                return Window(commits: commits, prepared: HistoryReplay.preparedVersions(of: commits.lazy.flatMap(\.changes)))
+            }
+        }
+        var next = read(windows[0])
+        for index in windows.indices {
+            let window = try next.value()
+            if index + 1 < windows.count {
+                next = read(windows[index + 1])
+            }
+            usePrepared(window.prepared)
+            for commit in window.commits {
                 apply(commit)
             }
-            forgetPrepared()
         }
+        forgetPrepared()
     }
 }
 
@@ -171,9 +198,19 @@ public enum TrustEngine {
     ///
     /// A long-running caller passes the outcome it got last time as `previous`: it stands
     /// for the stored state, which is then not read back from the state directory.
+    /// With `saveInBackground`, the state is written on another thread while the
+    /// caller goes on, and `ReplayOutcome.finishSaving` waits for it.
     public static func replay(_ repository: Repository, head: ObjectID, trustRoot: ObjectID? = nil,
                               stateDirectory: String? = nil, previous: ReplayOutcome? = nil,
-                              limits: LoadLimits = .standard) throws -> ReplayOutcome {
+                              saveInBackground: Bool = false, limits: LoadLimits = .standard) throws -> ReplayOutcome {
+        func save(_ outcome: inout ReplayOutcome, to store: ReplayStore) throws {
+            guard saveInBackground else {
+                outcome.journal = try store.save(outcome)
+                return
+            }
+            let written = outcome
+            outcome.saving = Background { try store.save(written) }
+        }
         let reader = HistoryReader(repository: repository, limits: limits)
         let store = stateDirectory.map(ReplayStore.init)
         var rewritten: String?
@@ -181,7 +218,7 @@ public enum TrustEngine {
             ObjectID(hex: outcome.state.revision).map {
                 ReplayStore.Stored(trustRoot: outcome.trustRoot, head: $0, state: outcome.state,
                                    view: outcome.view ?? TrustView(files: outcome.state.files),
-                                   journal: outcome.journal)
+                                   journal: (try? outcome.saving?.value()) ?? outcome.journal)
             }
         }
         if var stored = kept ?? store?.load(),
@@ -198,7 +235,7 @@ public enum TrustEngine {
                                             incremental: true, startRevision: stored.head.hex, touchedPaths: replay.touchedPaths,
                                             rewrittenHistory: nil, view: replay.view, journal: journal)
                 if let store, !newer.isEmpty || kept != nil {
-                    outcome.journal = try store.save(outcome)
+                    try save(&outcome, to: store)
                 }
                 return outcome
             }
@@ -210,7 +247,9 @@ public enum TrustEngine {
         try replay.apply(Array(chain.dropFirst()), from: reader)
         var outcome = ReplayOutcome(state: replay.state, trustRoot: chain[0], replayedCommits: chain.count,
                                     incremental: false, rewrittenHistory: rewritten, view: replay.view)
-        outcome.journal = try store?.save(outcome)
+        if let store {
+            try save(&outcome, to: store)
+        }
         return outcome
     }
 

@@ -236,19 +236,34 @@ public struct HistoryReplay: Sendable {
     /// they are replayed: whether a version is valid depends only on its path and
     /// bytes, while deciding who may change it must go commit by commit.
     public mutating func prepare(_ changes: some Sequence<FileChange>) {
+        prepared.merge(Self.preparedVersions(of: changes, except: prepared)) { first, _ in first }
+    }
+
+    /// Uses versions read and checked ahead of time (`preparedVersions`) in place of those held now.
+    mutating func usePrepared(_ versions: [String: PreparedFile]) {
+        prepared = versions
+    }
+
+    /// Reads and checks, in parallel, every new version the changes bring that
+    /// `known` does not hold: by path and blob id.
+    static func preparedVersions(of changes: some Sequence<FileChange>,
+                                 except known: [String: PreparedFile] = [:]) -> [String: PreparedFile] {
         var seen = Set<String>()
         var pending: [(key: String, path: String, bytes: [UInt8])] = []
         for change in changes {
             guard case .bytes(let bytes)? = change.content, let blob = change.blob else { continue }
             let key = change.path + "\u{0}" + blob
-            if prepared[key] == nil, seen.insert(key).inserted {
+            if known[key] == nil, seen.insert(key).inserted {
                 pending.append((key, change.path, bytes))
             }
         }
-        let files = validator.prepare(pending.map { ($0.path, $0.bytes) })
+        let files = MarketplaceValidator().prepare(pending.map { ($0.path, $0.bytes) })
+        var versions: [String: PreparedFile] = [:]
+        versions.reserveCapacity(files.count)
         for (item, file) in zip(pending, files) {
-            prepared[item.key] = file
+            versions[item.key] = file
         }
+        return versions
     }
 
     /// Forgets the versions prepared ahead of time (those in force stay in the state).

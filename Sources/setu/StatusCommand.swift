@@ -61,9 +61,11 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let repository = try Repository(path: repo)
         let head = try repository.resolveCommit(rev)
-        // The kept entitlements are read while history is replayed, and written back while the report is made.
+        // The kept entitlements are read while history is replayed; the replay and the
+        // entitlements are written back while the next step goes on.
         let kept = trust.state.map(TrustEngine.readKeptEntitlements)
-        let outcome = try TrustEngine.replay(repository, head: head, trustRoot: trust.trustRootID(in: repository), stateDirectory: trust.state)
+        let outcome = try TrustEngine.replay(repository, head: head, trustRoot: trust.trustRootID(in: repository),
+                                             stateDirectory: trust.state, saveInBackground: true)
         let run = try TrustEngine.entitlements(of: outcome, today: trust.date, stateDirectory: trust.state, kept: kept)
         let status = StatusReport(revision: "\(rev) (\(head.short))", head: head.hex, outcome: outcome, derived: run.derived)
         // The replay can hold tens of thousands of files; the process ends once the
@@ -74,6 +76,7 @@ struct StatusCommand: ParsableCommand {
             case .json: report = try status.json()
             case .text: report = status.text()
             }
+            try outcome.finishSaving()
             try run.finishSaving()
             write(report)
             Foundation.exit(0)
