@@ -144,6 +144,24 @@ struct SignatureModeTests {
         #expect(summary(try entitlements(fixture)) == ["acme-bank/marksheet cbse/class-xii-marksheet standard active"])
     }
 
+    @Test func keysKeptInTheStateIdentifySignersOfLaterCommits() throws {
+        let (fixture, dev, registrar) = try signedMarketplace()
+        let state = TemporaryDirectory()
+        let repository = try Repository(path: fixture.path)
+        _ = try TrustEngine.replay(repository, head: repository.resolveCommit("HEAD"), stateDirectory: state.path)
+        try fixture.git("checkout", "-q", "-b", "acme/marksheet")
+        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
+        try fixture.git("add", "-A")
+        try signedCommit(fixture, key: dev, author: acmeDev, arguments: ["commit", "-q", "-m", "Subscribe"])
+        try fixture.git("checkout", "-q", "main")
+        try signedCommit(fixture, key: registrar, author: cbseApprover, arguments: ["merge", "-q", "--no-ff", "-m", "Approve", "acme/marksheet"])
+        let head = try repository.resolveCommit("HEAD")
+        let incremental = try TrustEngine.replay(repository, head: head, stateDirectory: state.path)
+        #expect(incremental.incremental && incremental.replayedCommits == 1)
+        #expect(incremental.state == (try TrustEngine.replay(repository, head: head)).state)
+        #expect(incremental.state.files["subscriptions/acme-bank/marksheet.yaml"]?.approval?.approver == "registrar@cbse.example")
+    }
+
     @Test func unsignedMergeGivesNoIdentity() throws {
         let (fixture, dev, _) = try signedMarketplace()
         try fixture.git("checkout", "-q", "-b", "acme/marksheet")
