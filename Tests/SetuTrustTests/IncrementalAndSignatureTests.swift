@@ -133,14 +133,19 @@ struct SignatureModeTests {
         try fixture.git(["-c", "gpg.format=ssh", "-c", "user.signingkey=\(key)"] + arguments + ["-S"], author: author)
     }
 
-    @Test func properlySignedApproverMergeActivates() throws {
-        let (fixture, dev, registrar) = try signedMarketplace()
+    /// ACME's developer subscribes on a branch in a signed commit; CBSE's registrar merges it in a signed merge.
+    func subscribeAndApproveSigned(_ fixture: GitFixture, dev: String, registrar: String) throws {
         try fixture.git("checkout", "-q", "-b", "acme/marksheet")
         try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
         try fixture.git("add", "-A")
         try signedCommit(fixture, key: dev, author: acmeDev, arguments: ["commit", "-q", "-m", "Subscribe"])
         try fixture.git("checkout", "-q", "main")
         try signedCommit(fixture, key: registrar, author: cbseApprover, arguments: ["merge", "-q", "--no-ff", "-m", "Approve", "acme/marksheet"])
+    }
+
+    @Test func properlySignedApproverMergeActivates() throws {
+        let (fixture, dev, registrar) = try signedMarketplace()
+        try subscribeAndApproveSigned(fixture, dev: dev, registrar: registrar)
         #expect(summary(try entitlements(fixture)) == ["acme-bank/marksheet cbse/class-xii-marksheet standard active"])
     }
 
@@ -149,12 +154,7 @@ struct SignatureModeTests {
         let state = TemporaryDirectory()
         let repository = try Repository(path: fixture.path)
         _ = try TrustEngine.replay(repository, head: repository.resolveCommit("HEAD"), stateDirectory: state.path)
-        try fixture.git("checkout", "-q", "-b", "acme/marksheet")
-        try fixture.write("subscriptions/acme-bank/marksheet.yaml", marksheetSubscription)
-        try fixture.git("add", "-A")
-        try signedCommit(fixture, key: dev, author: acmeDev, arguments: ["commit", "-q", "-m", "Subscribe"])
-        try fixture.git("checkout", "-q", "main")
-        try signedCommit(fixture, key: registrar, author: cbseApprover, arguments: ["merge", "-q", "--no-ff", "-m", "Approve", "acme/marksheet"])
+        try subscribeAndApproveSigned(fixture, dev: dev, registrar: registrar)
         let head = try repository.resolveCommit("HEAD")
         let incremental = try TrustEngine.replay(repository, head: head, stateDirectory: state.path)
         #expect(incremental.incremental && incremental.replayedCommits == 1)
