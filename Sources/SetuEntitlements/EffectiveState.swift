@@ -1,5 +1,4 @@
 import SetuManifest
-import Synchronization
 
 /// Who approved a subscription, and where.
 public struct Approval: Sendable, Hashable, Codable {
@@ -34,7 +33,7 @@ public struct EffectiveFile: Sendable, Hashable {
     /// all the time, so they carry no lock and no extra allocation.
     private enum Form: Sendable {
         case decoded(Fields)
-        case stored(StoredEffectiveFile)
+        case stored(DecodedOnce<Fields>)
     }
 
     private let form: Form
@@ -42,15 +41,12 @@ public struct EffectiveFile: Sendable, Hashable {
     private var fields: Fields {
         switch form {
         case .decoded(let fields): return fields
-        case .stored(let stored): return stored.fields
+        case .stored(let stored): return stored.value
         }
     }
 
     /// The file: its bytes and what they hold, read once.
-    public var file: PreparedFile {
-        if case .decoded(let fields) = form { return fields.file }
-        return fields.file
-    }
+    public var file: PreparedFile { fields.file }
 
     /// The git blob id of the content.
     public var blob: String { fields.blob }
@@ -59,10 +55,7 @@ public struct EffectiveFile: Sendable, Hashable {
     /// Who authorized it (an email, or `anyone` when verification is `none`).
     public var authorizedBy: String { fields.authorizedBy }
     /// For a subscription, the approval that made it take effect.
-    public var approval: Approval? {
-        if case .decoded(let fields) = form { return fields.approval }
-        return fields.approval
-    }
+    public var approval: Approval? { fields.approval }
 
     /// The file's bytes.
     public var content: [UInt8] { file.bytes }
@@ -76,7 +69,7 @@ public struct EffectiveFile: Sendable, Hashable {
     /// time a field is asked for. `decode` must not fail on a form that was
     /// checked when it was loaded.
     public init(stored: ArraySlice<UInt8>, decode: @escaping @Sendable (ArraySlice<UInt8>) -> EffectiveFile) {
-        form = .stored(StoredEffectiveFile(stored: stored, decode: decode))
+        form = .stored(DecodedOnce(stored: stored) { decode($0).fields })
     }
 
     /// The stored form the file was restored from, if it was: it is written back as it is.
@@ -91,30 +84,6 @@ public struct EffectiveFile: Sendable, Hashable {
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(fields)
-    }
-}
-
-/// An effective file kept in its stored form, decoded once, on first use, by whichever thread asks first.
-final class StoredEffectiveFile: Sendable {
-    let stored: ArraySlice<UInt8>
-    private let decode: @Sendable (ArraySlice<UInt8>) -> EffectiveFile
-    private let decoded: Mutex<EffectiveFile.Fields?>
-
-    init(stored: ArraySlice<UInt8>, decode: @escaping @Sendable (ArraySlice<UInt8>) -> EffectiveFile) {
-        self.stored = stored
-        self.decode = decode
-        decoded = Mutex(nil)
-    }
-
-    var fields: EffectiveFile.Fields {
-        decoded.withLock { value in
-            if let value { return value }
-            let file = decode(stored)
-            let fields = EffectiveFile.Fields(file: file.file, blob: file.blob, commit: file.commit,
-                                              authorizedBy: file.authorizedBy, approval: file.approval)
-            value = fields
-            return fields
-        }
     }
 }
 

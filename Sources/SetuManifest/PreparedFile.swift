@@ -1,5 +1,3 @@
-import Synchronization
-
 /// One version of a file, read once: its bytes, its manifests decoded, and the
 /// problems it has on its own (YAML, kind and place, schema, name against path).
 ///
@@ -15,13 +13,13 @@ public struct PreparedFile: Sendable, Hashable {
     /// The errors `MarketplaceValidator.checkFile` reports for this file.
     public let problems: [Diagnostic]
     /// What reading the file found, or its stored form until someone asks.
-    private let reading: Reading
+    private let reading: DecodedOnce<Reading>
 
     /// The documents that were not empty; none when the YAML could not be read.
-    var documents: [JSONValue] { reading.value(path: path, bytes: bytes).documents }
+    var documents: [JSONValue] { reading.value.documents }
     /// What loading found; `nil` for a file whose place holds no manifests
     /// (OpenAPI documents, ignored and misplaced files).
-    var loaded: LoadedFile? { reading.value(path: path, bytes: bytes).loaded }
+    var loaded: LoadedFile? { reading.value.loaded }
 
     /// Whether the file has none of the problems a file can have on its own.
     public var isValid: Bool { problems.isEmpty }
@@ -53,7 +51,7 @@ public struct PreparedFile: Sendable, Hashable {
         writer.write(bytes)
         writer.write(problems.count)
         for problem in problems { problem.write(to: &writer) }
-        writer.write(section: reading.storedForm(path: path, bytes: bytes))
+        writer.write(section: reading.stored ?? reading.value.storedForm())
     }
 
     /// Restores a file `write(to:)` wrote. Only the path, the bytes and the
@@ -65,7 +63,10 @@ public struct PreparedFile: Sendable, Hashable {
         path = try reader.readString()
         bytes = try reader.readBytes()
         problems = try (0..<reader.readCount()).map { _ in try Diagnostic(from: &reader) }
-        reading = Reading(stored: try reader.readSection())
+        let path = path, bytes = bytes
+        reading = DecodedOnce(stored: try reader.readSection()) { stored in
+            Reading(stored: stored, path: path) ?? Reading(readingAgain: path, bytes: bytes)
+        }
     }
 
     /// Steps over a file `write(to:)` wrote, checking its form without building
@@ -81,66 +82,48 @@ public struct PreparedFile: Sendable, Hashable {
         self.path = path
         self.bytes = bytes
         self.problems = problems
-        reading = Reading(documents: documents, loaded: loaded)
+        reading = DecodedOnce(Reading(documents: documents, loaded: loaded))
     }
 }
 
-/// A prepared file's documents and manifests: decoded already, or kept in their
-/// stored form and decoded once, on first use, by whichever thread asks first.
-private final class Reading: Sendable {
-    struct Value: Sendable {
-        var documents: [JSONValue]
-        var loaded: LoadedFile?
-    }
-
-    private let stored: ArraySlice<UInt8>?
-    private let decoded: Mutex<Value?>
+/// What reading a prepared file found: its documents and manifests.
+private struct Reading: Sendable {
+    var documents: [JSONValue]
+    var loaded: LoadedFile?
 
     init(documents: [JSONValue], loaded: LoadedFile?) {
-        stored = nil
-        decoded = Mutex(Value(documents: documents, loaded: loaded))
+        self.documents = documents
+        self.loaded = loaded
     }
 
-    init(stored: ArraySlice<UInt8>) {
-        self.stored = stored
-        decoded = Mutex(nil)
-    }
-
-    func value(path: String, bytes: [UInt8]) -> Value {
-        decoded.withLock { value in
-            if let value { return value }
-            let read = Self.decode(stored ?? [], path: path) ?? Self.readAgain(path: path, bytes: bytes)
-            value = read
-            return read
-        }
-    }
-
-    /// The documents and manifests in their stored form: a flag for whether
-    /// the file holds manifests, then loading's diagnostics and the documents.
-    func storedForm(path: String, bytes: [UInt8]) -> ArraySlice<UInt8> {
-        if let stored { return stored }
-        let value = value(path: path, bytes: bytes)
+    /// The stored form: a flag for whether the file holds manifests, then loading's diagnostics and the documents.
+    func storedForm() -> ArraySlice<UInt8> {
         var writer = ByteWriter()
-        writer.write(value.loaded != nil)
-        if let loaded = value.loaded {
+        writer.write(loaded != nil)
+        if let loaded {
             writer.write(loaded.diagnostics.count)
             for diagnostic in loaded.diagnostics { diagnostic.write(to: &writer) }
-            writer.write(value.documents.count)
-            for document in value.documents { document.write(to: &writer) }
+            writer.write(documents.count)
+            for document in documents { document.write(to: &writer) }
         }
         return writer.bytes[...]
     }
 
-    private static func decode(_ stored: ArraySlice<UInt8>, path: String) -> Value? {
+    /// Reads a stored form; `nil` when it does not decode.
+    init?(stored: ArraySlice<UInt8>, path: String) {
         var reader = ByteReader(stored)
         do {
-            guard try reader.readBool() else { return reader.isAtEnd ? Value(documents: [], loaded: nil) : nil }
+            guard try reader.readBool() else {
+                guard reader.isAtEnd else { return nil }
+                self.init(documents: [], loaded: nil)
+                return
+            }
             let diagnostics = try (0..<reader.readCount()).map { _ in try Diagnostic(from: &reader) }
             let documents = try (0..<reader.readCount()).map { _ in try JSONValue(from: &reader) }
             guard reader.isAtEnd else { return nil }
             var loaded = ValidationRun.examine(documents, path: path, role: FileRole.of(path), schemas: nil) { _, _ in .start }
             loaded.diagnostics = diagnostics
-            return Value(documents: documents, loaded: loaded)
+            self.init(documents: documents, loaded: loaded)
         } catch {
             return nil
         }
@@ -148,9 +131,9 @@ private final class Reading: Sendable {
 
     /// A stored form that does not decode (a damaged state file) costs a fresh
     /// reading of the bytes, never a wrong answer.
-    private static func readAgain(path: String, bytes: [UInt8]) -> Value {
+    init(readingAgain path: String, bytes: [UInt8]) {
         let file = MarketplaceValidator().prepare(path: path, bytes: bytes)
-        return Value(documents: file.documents, loaded: file.loaded)
+        self.init(documents: file.documents, loaded: file.loaded)
     }
 }
 
