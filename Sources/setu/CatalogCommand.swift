@@ -186,13 +186,15 @@ struct CatalogShow: ParsableCommand {
 }
 
 /// Left-aligned columns separated by two spaces.
+/// How many columns a cell takes. Counting characters walks grapheme clusters;
+/// for the usual ASCII cell its byte count is the same and far quicker.
+func columnWidth(_ text: String) -> Int {
+    text.utf8.allSatisfy { $0 < 0x80 } ? text.utf8.count : text.count
+}
+
 func table(_ rows: [[String]]) -> String {
     guard let columns = rows.map(\.count).max() else { return "" }
-    // Counting characters walks grapheme clusters; for the usual ASCII cell its byte count is the same and far quicker.
-    func width(_ cell: String) -> Int {
-        cell.utf8.allSatisfy { $0 < 0x80 } ? cell.utf8.count : cell.count
-    }
-    let cellWidths = rows.map { $0.map(width) }
+    let cellWidths = rows.map { $0.map(columnWidth) }
     var widths = [Int](repeating: 0, count: columns)
     var size = 0
     for row in cellWidths {

@@ -129,9 +129,7 @@ struct StatusReport: Encodable {
     /// One row per entitlement, in columns: state, consumer/subscription, API, plan, detail.
     /// Written byte by byte, since a large marketplace has tens of thousands of rows.
     private func entitlementTable() -> String {
-        func width(_ text: String) -> Int {
-            text.utf8.allSatisfy { $0 < 0x80 } ? text.utf8.count : text.count
-        }
+        let width = columnWidth
         var widths = [0, 0, 0, 0]
         for entitlement in entitlements {
             widths[0] = max(widths[0], 2 + entitlement.state.rawValue.utf8.count)
