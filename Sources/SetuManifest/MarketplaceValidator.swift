@@ -104,8 +104,7 @@ public struct MarketplaceValidator: Sendable {
 public enum MarketplacePath {
     /// Whether the path holds Subscriptions: `subscriptions/<consumer>/<name>.yaml`.
     public static func isSubscription(_ path: String) -> Bool {
-        if case .subscriptions = FileRole.of(path) { return true }
-        return false
+        subscriptionConsumer(path) != nil
     }
 
     /// The consumer whose folder holds a Subscriptions path, `nil` for any other path.
