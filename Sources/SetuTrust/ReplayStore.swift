@@ -125,7 +125,6 @@ struct ReplayStore {
     /// Stores an outcome: as a delta on the base it came from when few paths
     /// differ from that base, else as a new base. Returns how the stored
     /// state relates to the outcome, for the next save to continue from.
-    @discardableResult
     func save(_ outcome: ReplayOutcome) throws -> Journal {
         let view = outcome.view ?? TrustView(files: outcome.state.files)
         if let journal = outcome.journal, journal.paths.count <= max(16, journal.baseFileCount / 8) {
