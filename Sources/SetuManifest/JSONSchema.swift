@@ -202,7 +202,7 @@ final class SchemaCompiler {
         }
         func regex(_ source: String, at keyword: String) throws -> NSRegularExpression {
             do {
-                return try NSRegularExpression(pattern: source)
+                return try NSRegularExpression(pattern: ecmaAnchored(source))
             } catch {
                 throw ManifestError(code: .invalidSchema, message: "\(base)#\(JSONPointer(pointer + [keyword])) is not a valid regular expression: \(source)")
             }
@@ -596,6 +596,33 @@ extension JSONValue {
             return false
         }
     }
+}
+
+/// A schema pattern (ECMA-262) for ICU's engine. The two read `$` differently: in
+/// ECMA-262 it matches only at the end of the string, while ICU also matches before a
+/// final line break, so `^[a-z]+$` would accept `"acme\n"`, which YAML's block scalars
+/// produce. Each `$` outside a character class becomes ICU's `\z`.
+func ecmaAnchored(_ pattern: String) -> String {
+    var out = ""
+    var escaped = false, inClass = false
+    for character in pattern {
+        if escaped {
+            out.append(character)
+            escaped = false
+            continue
+        }
+        switch character {
+        case "\\": escaped = true
+        case "[": inClass = true
+        case "]": inClass = false
+        case "$" where !inClass:
+            out += "\\z"
+            continue
+        default: break
+        }
+        out.append(character)
+    }
+    return out
 }
 
 extension NSRegularExpression {

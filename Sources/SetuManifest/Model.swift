@@ -238,16 +238,31 @@ public enum ManifestName {
 public enum ManifestDate {
     /// Whether `text` is written YYYY-MM-DD with a month 01-12 and a day 01-31
     /// (the schemas' `date` definition).
+    /// Checked byte by byte: a regular expression would load ICU's pattern tables on every
+    /// start of `setu status`, for a ten-character string.
     public static func isValid(_ text: String) -> Bool {
-        text.range(of: #"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"#, options: .regularExpression) != nil
+        let bytes = Array(text.utf8)
+        guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-") else { return false }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for byte in bytes[range] {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard number(0..<4) != nil, let month = number(5..<7), let day = number(8..<10) else { return false }
+        return (1...12).contains(month) && (1...31).contains(day)
     }
 
     /// Today's date in UTC, as entitlements and credentials are judged by.
     public static func today() -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let parts = calendar.dateComponents([.year, .month, .day], from: Date())
-        return String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
+        // The C calendar is enough for a UTC date, and spares loading Foundation's
+        // calendar and time zone data on every start.
+        var now = time(nil)
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        return String(format: "%04d-%02d-%02d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday))
     }
 }
 

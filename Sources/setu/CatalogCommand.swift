@@ -185,13 +185,13 @@ struct CatalogShow: ParsableCommand {
     }
 }
 
-/// Left-aligned columns separated by two spaces.
 /// How many columns a cell takes. Counting characters walks grapheme clusters;
 /// for the usual ASCII cell its byte count is the same and far quicker.
 func columnWidth(_ text: String) -> Int {
     text.utf8.allSatisfy { $0 < 0x80 } ? text.utf8.count : text.count
 }
 
+/// Left-aligned columns separated by two spaces.
 func table(_ rows: [[String]]) -> String {
     guard let columns = rows.map(\.count).max() else { return "" }
     let cellWidths = rows.map { $0.map(columnWidth) }

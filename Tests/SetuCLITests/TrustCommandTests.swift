@@ -110,6 +110,10 @@ struct TrustCommandTests {
             0 active, 1 pending, 0 expired, 0 invalid; 0 unauthorized and 0 invalid changes
 
             """)
+        let badDate = try setu("status", "--repo", fixture.path, "--state", state.path, "--today", "28-11-2026")
+        #expect(badDate.status == 2)
+        #expect(badDate.stderr.contains("--today must be a date written YYYY-MM-DD"))
+        #expect(badDate.stdout.isEmpty)
         let again = try setu("status", "--repo", fixture.path, "--state", state.path, "--format", "json")
         let document = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as! [String: Any]
         #expect(document["incremental"] as? Bool == true)

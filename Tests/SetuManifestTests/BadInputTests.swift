@@ -103,6 +103,16 @@ struct BadInputTests {
         ])
     }
 
+    @Test func blockScalarKeepsItsLineBreakAndFailsThePattern() throws {
+        // `|` keeps the final line break: "2027-12-31\n" is not a date, as ECMA-262 reads `$`.
+        let found = try headlines {
+            try $0.edit("subscriptions/acme-bank/cbse-class-xii-marksheet.yaml", replacing: "notAfter: 2027-12-31", with: "notAfter: |\n    2027-12-31")
+        }
+        #expect(found == [
+            "subscriptions/acme-bank/cbse-class-xii-marksheet.yaml:11:3: error[schema.pattern]: /spec/notAfter must be a date written YYYY-MM-DD",
+        ])
+    }
+
     @Test func openAPIPathEscapingTheRepository() throws {
         let found = try headlines { try $0.edit("catalog/transport/driving-licence.yaml", replacing: "openapi: driving-licence.openapi.yaml", with: "openapi: ../../../etc/passwd.openapi.yaml") }
         #expect(found == [

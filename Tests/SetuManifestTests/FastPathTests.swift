@@ -125,3 +125,39 @@ struct PreparedFileTests {
         #expect(restored.subscriptions.map(\.plan) == ["gold"])
     }
 }
+
+/// `ManifestDate` checks dates without a regular expression; it must accept exactly
+/// what the schemas' `date` pattern accepts.
+struct ManifestDateTests {
+    static let pattern = #"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"#
+
+    @Test(arguments: [
+        "2026-11-28", "0000-01-01", "9999-12-31", "2026-02-30", "2026-00-10", "2026-13-01", "2026-12-00", "2026-12-32",
+        "2026-1-01", "2026-01-1", "26-01-01", "2026/01/01", "2026-01-01 ", " 2026-01-01", "2026-01-01\n", "", "2026-0a-01",
+        "２０２６-01-01", "2026-01-٠١", "20261-01-01", "2026--01-01", "+026-01-01",
+    ])
+    func agreesWithTheSchemaPattern(text: String) throws {
+        let regex = try NSRegularExpression(pattern: ecmaAnchored(Self.pattern))
+        #expect(ManifestDate.isValid(text) == regex.matches(text))
+    }
+
+    @Test func schemaPatternsEndOnlyAtTheEndOfTheString() throws {
+        #expect(ecmaAnchored(#"^[a-z$]+$"#) == #"^[a-z$]+\z"#)
+        #expect(ecmaAnchored(#"^a\$b$"#) == #"^a\$b\z"#)
+        #expect(ecmaAnchored(#"^a\\$"#) == #"^a\\\z"#)
+        let regex = try NSRegularExpression(pattern: ecmaAnchored(Self.pattern))
+        #expect(regex.matches("2026-12-31"))
+        #expect(!regex.matches("2026-12-31\n"))
+    }
+
+    @Test func todayIsTheUTCDate() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let before = calendar.dateComponents([.year, .month, .day], from: Date())
+        let today = ManifestDate.today()
+        let after = calendar.dateComponents([.year, .month, .day], from: Date())
+        let expected = [before, after].map { String(format: "%04d-%02d-%02d", $0.year!, $0.month!, $0.day!) }
+        #expect(expected.contains(today))
+        #expect(ManifestDate.isValid(today))
+    }
+}
