@@ -140,7 +140,7 @@ public enum EntitlementDerivation {
         // Past the repository's size limits, validation stops reading files part way: only a full one knows where.
         guard !previous.firstErrors.values.contains(where: { $0.rule.hasPrefix("repo.") }) else { return nil }
         let previousToday = previous.today
-        var derived = previous
+        var derived = consume previous
         // Asked of every path in the state: a slice and a set lookup, no splitting.
         func folder(_ path: String) -> Substring {
             let utf8 = path.utf8
@@ -153,14 +153,27 @@ public enum EntitlementDerivation {
         func isAffected(_ path: String) -> Bool { consumerFolders.contains(folder(path)) }
         var fresh: [Entitlement] = []
         if !consumers.isEmpty {
-            // The affected consumers' folders, and the folders of the publishers their subscriptions name.
-            var paths = state.files.keys.filter(isAffected)
-            let publisherFolders = Set(paths.flatMap { path in
-                state.files[path]!.file.subscriptions.compactMap { $0.api.split(separator: "/").first.map { Substring("catalog/\($0)") } }
-            })
-            // The policies too: without the plans and the platform, the publisher's APIs would
-            // draw diagnostics (and a search for each one's line) that are thrown away.
-            paths += state.files.keys.filter { publisherFolders.contains(folder($0)) || folder($0) == "policies" }
+            // The affected consumers' folders, and the folders of the publishers their subscriptions
+            // name; the policies too: without the plans and the platform, the publisher's APIs would
+            // draw diagnostics (and a search for each one's line) that are thrown away. One pass
+            // over the state's paths, which at tens of thousands is most of this update's time.
+            var paths: [String] = []
+            var catalog: [Substring: [String]] = [:]
+            for path in state.files.keys {
+                let folder = folder(path)
+                if folder.hasPrefix("catalog/") {
+                    catalog[folder, default: []].append(path)
+                } else if consumerFolders.contains(folder) || folder == "policies" {
+                    paths.append(path)
+                }
+            }
+            var publisherFolders = Set<Substring>()
+            for path in paths {
+                for subscription in state.files[path]!.file.subscriptions {
+                    if let publisher = subscription.api.split(separator: "/").first { publisherFolders.insert("catalog/\(publisher)") }
+                }
+            }
+            for folder in publisherFolders { paths += catalog[folder] ?? [] }
             let validation = MarketplaceValidator().validate(
                 paths.sorted().map { SourceFile(path: $0, content: .prepared(state.files[$0]!.file)) }, knownAPIs: derived.apiIDs)
             var errors = derived.firstErrors.filter { !(isAffected($0.key) && MarketplacePath.isSubscription($0.key)) }
@@ -177,7 +190,8 @@ public enum EntitlementDerivation {
         // The rest stay as they are, in place, and keep their order unless a new day
         // moved one between active and expired.
         if !consumers.isEmpty {
-            derived.entitlements.removeAll { isAffected($0.path) }
+            removeRuns(of: derived.entitlements.indices.filter { isAffected(derived.entitlements[$0].path) },
+                       from: &derived.entitlements)
         }
         var reordered = false
         if today != previousToday {
@@ -192,6 +206,20 @@ public enum EntitlementDerivation {
         }
         if reordered { derived.entitlements.sort(by: order) }
         return derived
+    }
+
+    /// Removes the elements at `indices` (ascending), a run of neighbours at a time from
+    /// the back. Each removal moves the tail down in one block; `removeAll(where:)` would
+    /// swap every element behind the first removed one, copying each entitlement's strings.
+    /// A consumer's entitlements sit together in `order`, so this is one block in practice.
+    private static func removeRuns(of indices: [Int], from entitlements: inout [Entitlement]) {
+        var end = indices.count
+        while end > 0 {
+            var start = end - 1
+            while start > 0, indices[start - 1] == indices[start] - 1 { start -= 1 }
+            entitlements.removeSubrange(indices[start]...indices[end - 1])
+            end = start
+        }
     }
 
     /// Where an entitlement goes in a list sorted by `order`.

@@ -276,13 +276,15 @@ public enum TrustEngine {
     /// while the caller goes on: `EntitlementRun.finishSaving` waits for that.
     public static func entitlements(of outcome: ReplayOutcome, today: String, stateDirectory: String?,
                                     kept: KeptEntitlements?) throws -> EntitlementRun {
-        let stored = try kept?.read.value().flatMap { $0.trustRoot == outcome.trustRoot.hex ? $0.derived : nil }
-        if let stored, stored.revision == outcome.state.revision, stored.today == today {
-            return EntitlementRun(derived: stored, saving: nil)
+        // Taken, not copied: the update changes the kept entitlements in place, which
+        // would copy all of them if the reader still held them too.
+        var stored = try kept?.read.take()?.flatMap { $0.trustRoot == outcome.trustRoot.hex ? $0.derived : nil }
+        if let unchanged = stored, unchanged.revision == outcome.state.revision, unchanged.today == today {
+            return EntitlementRun(derived: unchanged, saving: nil)
         }
         var derived: DerivedEntitlements?
-        if let stored, outcome.incremental, stored.revision == outcome.startRevision {
-            derived = EntitlementDerivation.update(stored, to: outcome.state, touched: outcome.touchedPaths, today: today)
+        if let previous = stored.take(), outcome.incremental, previous.revision == outcome.startRevision {
+            derived = EntitlementDerivation.update(consume previous, to: outcome.state, touched: outcome.touchedPaths, today: today)
         }
         let result = derived ?? DerivedEntitlements(EntitlementDerivation.derive(outcome.state, today: today), today: today)
         let trustRoot = outcome.trustRoot.hex
@@ -331,5 +333,15 @@ final class Background<Value: Sendable>: @unchecked Sendable {
         finished.wait()
         finished.signal()
         return try result!.get()
+    }
+
+    /// Waits for the work and hands its result over, keeping nothing: the caller's value
+    /// is then the only reference to its storage. Nil once taken.
+    func take() throws -> Value? {
+        finished.wait()
+        defer { finished.signal() }
+        let taken = result
+        result = nil
+        return try taken?.get()
     }
 }

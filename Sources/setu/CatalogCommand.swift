@@ -188,7 +188,9 @@ struct CatalogShow: ParsableCommand {
 /// How many columns a cell takes. Counting characters walks grapheme clusters;
 /// for the usual ASCII cell its byte count is the same and far quicker.
 func columnWidth(_ text: String) -> Int {
-    text.utf8.allSatisfy { $0 < 0x80 } ? text.utf8.count : text.count
+    let isASCII = text.utf8.withContiguousStorageIfAvailable { bytes in bytes.allSatisfy { $0 < 0x80 } }
+        ?? text.utf8.allSatisfy { $0 < 0x80 }
+    return isASCII ? text.utf8.count : text.count
 }
 
 /// Left-aligned columns separated by two spaces.

@@ -127,60 +127,70 @@ struct StatusReport: Encodable {
     }
 
     /// One row per entitlement, in columns: state, consumer/subscription, API, plan, detail.
-    /// Written byte by byte, since a large marketplace has tens of thousands of rows.
+    /// Written byte by byte, since a large marketplace has tens of thousands of rows; the
+    /// rows are read in place, as copying an entitlement out copies all its strings.
     private func entitlementTable() -> String {
-        let width = columnWidth
-        var widths = [0, 0, 0, 0]
-        for entitlement in entitlements {
-            widths[0] = max(widths[0], 2 + entitlement.state.rawValue.utf8.count)
-            widths[1] = max(widths[1], width(entitlement.consumer) + 1 + width(entitlement.subscription))
-            widths[2] = max(widths[2], width(entitlement.api))
-            widths[3] = max(widths[3], width(entitlement.plan))
-        }
-        var out: [UInt8] = []
-        out.reserveCapacity(entitlements.count * (widths.reduce(0, +) + 80))
-        func append(_ text: String) { out.append(contentsOf: text.utf8) }
-        func append(_ text: Substring) { out.append(contentsOf: text.utf8) }
-        func pad(_ used: Int, to column: Int) {
-            out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: widths[column] - used + 2))
-        }
-        for entitlement in entitlements {
-            append("  ")
-            append(entitlement.state.rawValue)
-            pad(2 + entitlement.state.rawValue.utf8.count, to: 0)
-            append(entitlement.consumer)
-            append("/")
-            append(entitlement.subscription)
-            pad(width(entitlement.consumer) + 1 + width(entitlement.subscription), to: 1)
-            append(entitlement.api)
-            pad(width(entitlement.api), to: 2)
-            append(entitlement.plan)
-            pad(width(entitlement.plan), to: 3)
-            switch entitlement.state {
-            case .active:
-                if let approval = entitlement.approval {
-                    append("approved by ")
-                    append(approval.approver)
-                    append(" in ")
-                    append(approval.commit.prefix(7))
-                }
-            case .pending:
-                append(entitlement.reason ?? "")
-                if !entitlement.approvers.isEmpty {
-                    append(" (")
-                    append(entitlement.approvers.joined(separator: ", "))
-                    append(")")
-                }
-            case .expired, .invalid:
-                append(entitlement.reason ?? "")
+        entitlements.withUnsafeBufferPointer { rows in
+            // Each row's cell widths, measured once for the column widths and the padding.
+            var cells = [(state: Int, subscription: Int, api: Int, plan: Int)]()
+            cells.reserveCapacity(rows.count)
+            var widths = [0, 0, 0, 0]
+            for index in rows.indices {
+                let cell = (state: 2 + rows[index].state.rawValue.utf8.count,
+                            subscription: columnWidth(rows[index].consumer) + 1 + columnWidth(rows[index].subscription),
+                            api: columnWidth(rows[index].api), plan: columnWidth(rows[index].plan))
+                widths[0] = max(widths[0], cell.state)
+                widths[1] = max(widths[1], cell.subscription)
+                widths[2] = max(widths[2], cell.api)
+                widths[3] = max(widths[3], cell.plan)
+                cells.append(cell)
             }
-            if let operations = entitlement.operations {
-                append("; operations ")
-                append(operations.joined(separator: ", "))
+            var out: [UInt8] = []
+            out.reserveCapacity(rows.count * (widths.reduce(0, +) + 80))
+            func append(_ text: String) { out.append(contentsOf: text.utf8) }
+            func append(_ text: Substring) { out.append(contentsOf: text.utf8) }
+            func pad(_ used: Int, to column: Int) {
+                out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: widths[column] - used + 2))
             }
-            out.append(UInt8(ascii: "\n"))
+            for index in rows.indices {
+                let cell = cells[index]
+                append("  ")
+                append(rows[index].state.rawValue)
+                pad(cell.state, to: 0)
+                append(rows[index].consumer)
+                append("/")
+                append(rows[index].subscription)
+                pad(cell.subscription, to: 1)
+                append(rows[index].api)
+                pad(cell.api, to: 2)
+                append(rows[index].plan)
+                pad(cell.plan, to: 3)
+                switch rows[index].state {
+                case .active:
+                    if let approval = rows[index].approval {
+                        append("approved by ")
+                        append(approval.approver)
+                        append(" in ")
+                        append(approval.commit.prefix(7))
+                    }
+                case .pending:
+                    append(rows[index].reason ?? "")
+                    if !rows[index].approvers.isEmpty {
+                        append(" (")
+                        append(rows[index].approvers.joined(separator: ", "))
+                        append(")")
+                    }
+                case .expired, .invalid:
+                    append(rows[index].reason ?? "")
+                }
+                if let operations = rows[index].operations {
+                    append("; operations ")
+                    append(operations.joined(separator: ", "))
+                }
+                out.append(UInt8(ascii: "\n"))
+            }
+            return String(decoding: out, as: UTF8.self)
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     func json() throws -> String {
