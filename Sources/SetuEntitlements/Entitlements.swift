@@ -161,7 +161,7 @@ public enum EntitlementDerivation {
             var catalog: [Substring: [String]] = [:]
             for path in state.files.keys {
                 let folder = folder(path)
-                if folder.hasPrefix("catalog/") {
+                if folder.utf8.starts(with: "catalog/".utf8) {
                     catalog[folder, default: []].append(path)
                 } else if consumerFolders.contains(folder) || folder == "policies" {
                     paths.append(path)
@@ -201,8 +201,15 @@ public enum EntitlementDerivation {
                 reordered = reordered || derived.entitlements[index].state != before
             }
         }
-        for entitlement in fresh {
-            derived.entitlements.insert(entitlement, at: insertionIndex(of: entitlement, in: derived.entitlements))
+        // A consumer's new entitlements usually all go in one gap, where one insertion
+        // moves the entitlements behind it once instead of once for each.
+        let gaps = fresh.map { insertionIndex(of: $0, in: derived.entitlements) }
+        if let gap = gaps.first, gaps.allSatisfy({ $0 == gap }) {
+            derived.entitlements.insert(contentsOf: fresh, at: gap)
+        } else {
+            for entitlement in fresh {
+                derived.entitlements.insert(entitlement, at: insertionIndex(of: entitlement, in: derived.entitlements))
+            }
         }
         if reordered { derived.entitlements.sort(by: order) }
         return derived
