@@ -60,14 +60,19 @@ struct ReplayStore {
             var outer = ByteReader(bytes[Self.baseMagic.count...])
             guard try outer.readInt() == Self.format else { return nil }
             let baseID = try outer.readString()
-            var reader = ByteReader(try outer.readSection())
+            let body = try outer.readSection()
+            // The base is named by the SHA-256 of its body: checked on another thread while
+            // this one indexes the records, it proves every byte is as written, so the
+            // records need no check of their own before being decoded on first use.
+            let intact = Background { Self.name(of: body) == baseID }
+            var reader = ByteReader(body)
             guard outer.isAtEnd, let root = ObjectID(hex: try reader.readString()), let head = ObjectID(hex: try reader.readString()) else { return nil }
             let count = try reader.readCount()
             var files: [String: EffectiveFile] = [:]
             files.reserveCapacity(count)
             for _ in 0..<count {
                 let path = try reader.readString()
-                files[path] = try readFile(&reader)
+                files[path] = EffectiveFile(stored: try reader.readSection(), decode: Self.decodeFile)
             }
             let refusedCount = try reader.readCount()
             var refused: [String: RefusedChange] = [:]
@@ -77,7 +82,7 @@ struct ReplayStore {
                 refused[change.path] = change
             }
             let view = try TrustView(from: &reader)
-            guard reader.isAtEnd else { return nil }
+            guard reader.isAtEnd, try intact.value() else { return nil }
             stored = Stored(trustRoot: root, head: head, state: EffectiveState(revision: head.hex, files: files, refused: refused),
                             view: view, journal: Journal(baseID: baseID, baseFileCount: count, paths: []))
         } catch {
@@ -166,8 +171,9 @@ struct ReplayStore {
             write(outcome.state.refused[path]!, to: &body)
         }
         view.write(to: &body)
-        // Named by its content: a delta is only ever applied to the very base it was written on.
-        let baseID = SHA256.hash(data: body.bytes).map { String(format: "%02x", $0) }.joined()
+        // Named by its content: a delta is only ever applied to the very base it was written on,
+        // and loading checks the content against the name.
+        let baseID = Self.name(of: body.bytes[...])
         var writer = ByteWriter()
         writer.write(Self.format)
         writer.write(baseID)
@@ -177,6 +183,11 @@ struct ReplayStore {
             throw ManifestError(code: .io, message: "cannot remove \(deltaPath): \(String(cString: strerror(errno)))")
         }
         return Journal(baseID: baseID, baseFileCount: outcome.state.files.count, paths: [])
+    }
+
+    /// A base's name: the SHA-256 of its body, in hex.
+    private static func name(of body: ArraySlice<UInt8>) -> String {
+        SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
     }
 
     // MARK: Records
@@ -201,6 +212,7 @@ struct ReplayStore {
     }
 
     /// Reads a file's record: its form is checked now, its fields are decoded when first asked for.
+    /// Reads a delta's file record, checking its structure: a delta has no checksum.
     private func readFile(_ reader: inout ByteReader) throws -> EffectiveFile {
         let record = try reader.readSection()
         var check = ByteReader(record)
@@ -216,7 +228,7 @@ struct ReplayStore {
         return EffectiveFile(stored: record, decode: Self.decodeFile)
     }
 
-    /// Decodes a record `readFile` checked.
+    /// Decodes a record from a base whose name matched its content, or one `readFile` checked.
     @Sendable private static func decodeFile(_ record: ArraySlice<UInt8>) -> EffectiveFile {
         var reader = ByteReader(record)
         do {

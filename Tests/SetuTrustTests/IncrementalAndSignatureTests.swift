@@ -69,7 +69,7 @@ struct IncrementalReplayTests {
         #expect(try replay().replayedCommits == 0)
     }
 
-    @Test(arguments: ["garbage", "truncated", "empty"])
+    @Test(arguments: ["garbage", "truncated", "empty", "one byte changed"])
     func aDamagedStoredStateIsReplayedFromTheTrustRoot(damage: String) throws {
         let fixture = try trustRootMarketplace()
         try subscribeOnBranch(fixture, mergedBy: cbseApprover)
@@ -82,6 +82,13 @@ struct IncrementalReplayTests {
         switch damage {
         case "garbage": try Data("not a replay state".utf8).write(to: URL(fileURLWithPath: stored))
         case "truncated": try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: stored))
+        case "one byte changed":
+            // Inside a stored path: every length and section still reads, only the content is wrong.
+            var altered = [UInt8](bytes)
+            let path = Array("subscriptions/acme-bank/marksheet.yaml".utf8)
+            let at = try #require(altered.indices.first { altered[$0...].starts(with: path) })
+            altered[at + path.count - 6] = UInt8(ascii: "k")
+            try Data(altered).write(to: URL(fileURLWithPath: stored))
         default: try Data().write(to: URL(fileURLWithPath: stored))
         }
         let again = try TrustEngine.replay(repository, head: head, stateDirectory: state.path)
