@@ -789,6 +789,8 @@ struct ValidationRun {
                         keyHashes[credential.keySHA256] = "consumer \(consumer.name)"
                     }
                 }
+                checkDay(credential.notBefore, origin, pointer + ["notBefore"])
+                checkDay(credential.notAfter, origin, pointer + ["notAfter"])
                 if let start = credential.notBefore, let end = credential.notAfter, start > end {
                     report(origin, pointer + ["notAfter"], "credential.dates", "\(end) comes before notBefore \(start)",
                            fix: "make notAfter later than notBefore")
@@ -797,10 +799,17 @@ struct ValidationRun {
         }
     }
 
+    /// A date the schema's pattern let through may still name no day, like 2027-02-30.
+    mutating func checkDay(_ date: String?, _ origin: ManifestOrigin, _ tokens: [String]) {
+        guard let date, let missing = ManifestDate.missingDay(date) else { return }
+        report(origin, tokens, "date.calendar", "\(date) is not a day: \(missing.problem)", fix: "use a day that exists, such as \(missing.lastDay)")
+    }
+
     mutating func checkSubscriptions() {
         for id in marketplace.subscriptions.keys.sorted() {
             let subscription = marketplace.subscriptions[id]!
             let origin = subscription.origin
+            checkDay(subscription.notAfter, origin, ["spec", "notAfter"])
             if marketplace.consumers[subscription.consumer] == nil {
                 report(origin, [], "ref.consumer", "subscription \(subscription.id) has no consumer: subscriptions/\(subscription.consumer)/consumer.yaml is missing or invalid",
                        fix: "add subscriptions/\(subscription.consumer)/consumer.yaml")

@@ -236,13 +236,34 @@ public enum ManifestName {
 
 /// The date form manifests use (`notAfter`, `notBefore`): YYYY-MM-DD.
 public enum ManifestDate {
-    /// Whether `text` is written YYYY-MM-DD with a month 01-12 and a day 01-31
-    /// (the schemas' `date` definition).
-    /// Checked byte by byte: a regular expression would load ICU's pattern tables on every
-    /// start of `setu status`, for a ten-character string.
+    /// Whether `text` names a day that exists, written YYYY-MM-DD.
     public static func isValid(_ text: String) -> Bool {
+        parts(text).map { $0.day <= days(inMonth: $0.month, of: $0.year) } ?? false
+    }
+
+    /// Whether `text` is written YYYY-MM-DD with a month 01-12 and a day 01-31: the
+    /// schemas' `date` pattern, which cannot tell that 2027-02-30 names no day.
+    public static func isWritten(_ text: String) -> Bool {
+        parts(text) != nil
+    }
+
+    /// Why a date written YYYY-MM-DD names no day ("February 2027 has 28 days"), and the
+    /// month's last day; nil for a day that exists, or text not written so.
+    public static func missingDay(_ text: String) -> (problem: String, lastDay: String)? {
+        guard let (year, month, day) = parts(text) else { return nil }
+        let last = days(inMonth: month, of: year)
+        guard day > last else { return nil }
+        let name = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+                    "November", "December"][month - 1]
+        return ("\(name) \(text.prefix(4)) has \(last) days", "\(text.prefix(8))\(last)")
+    }
+
+    /// Year, month and day of text written YYYY-MM-DD with a month 01-12 and a day 01-31.
+    /// Read byte by byte: a regular expression would load ICU's pattern tables on every
+    /// start of `setu status`, for a ten-character string.
+    private static func parts(_ text: String) -> (year: Int, month: Int, day: Int)? {
         let bytes = Array(text.utf8)
-        guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-") else { return false }
+        guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-") else { return nil }
         func number(_ range: Range<Int>) -> Int? {
             var value = 0
             for byte in bytes[range] {
@@ -251,8 +272,18 @@ public enum ManifestDate {
             }
             return value
         }
-        guard number(0..<4) != nil, let month = number(5..<7), let day = number(8..<10) else { return false }
-        return (1...12).contains(month) && (1...31).contains(day)
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+              (1...12).contains(month), (1...31).contains(day) else { return nil }
+        return (year, month, day)
+    }
+
+    /// Days in a month of the Gregorian calendar.
+    private static func days(inMonth month: Int, of year: Int) -> Int {
+        switch month {
+        case 2: return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
     }
 
     /// Today's date in UTC, as entitlements and credentials are judged by.

@@ -23,9 +23,7 @@ struct KeygenCommand: ParsableCommand {
     var notAfter: String?
 
     func validate() throws {
-        if let notAfter, !ManifestDate.isValid(notAfter) {
-            throw ValidationError("--not-after must be a date written YYYY-MM-DD, e.g. 2027-06-30")
-        }
+        try validateDate(notAfter, option: "--not-after")
     }
 
     func run() throws {

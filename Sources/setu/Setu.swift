@@ -83,6 +83,17 @@ struct CLIFailure: Error {
     init(_ message: String) { self.message = message }
 }
 
+/// Checks a date option: written YYYY-MM-DD, and a day that exists.
+func validateDate(_ value: String?, option: String) throws {
+    guard let value else { return }
+    if let missing = ManifestDate.missingDay(value) {
+        throw ValidationError("\(option) \(value) is not a day: \(missing.problem)")
+    }
+    if !ManifestDate.isValid(value) {
+        throw ValidationError("\(option) must be a date written YYYY-MM-DD, e.g. 2027-06-30")
+    }
+}
+
 /// Writes text to standard output without a trailing newline being added.
 func write(_ text: String) {
     FileHandle.standardOutput.write(Data(text.utf8))

@@ -21,9 +21,7 @@ struct TrustOptions: ParsableArguments {
     }
 
     func validate() throws {
-        if let today, !ManifestDate.isValid(today) {
-            throw ValidationError("--today must be a date written YYYY-MM-DD")
-        }
+        try validateDate(today, option: "--today")
     }
 
     func trustRootID(in repository: Repository) throws -> ObjectID? {

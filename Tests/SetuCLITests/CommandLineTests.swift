@@ -168,6 +168,9 @@ struct CommandLineTests {
         let bad = try setu("keygen", "--not-after", "31-01-2027")
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("--not-after must be a date written YYYY-MM-DD"))
+        let noDay = try setu("keygen", "--not-after", "2027-02-29")
+        #expect(noDay.status == 2)
+        #expect(noDay.stderr.contains("--not-after 2027-02-29 is not a day: February 2027 has 28 days"))
     }
 
     @Test func initCreatesAValidMarketplaceWithAFirstCommit() throws {

@@ -113,6 +113,17 @@ struct BadInputTests {
         ])
     }
 
+    @Test func dateOfADayThatDoesNotExist() throws {
+        let found = try headlines { fixture in
+            try fixture.edit("subscriptions/acme-bank/cbse-class-xii-marksheet.yaml", replacing: "notAfter: 2027-12-31", with: "notAfter: 2027-02-29")
+            try fixture.edit("subscriptions/swift-loans/consumer.yaml", replacing: "notAfter: ", with: "notAfter: 2026-04-31 #")
+        }
+        #expect(found == [
+            "subscriptions/acme-bank/cbse-class-xii-marksheet.yaml:11:3: error[date.calendar]: /spec/notAfter 2027-02-29 is not a day: February 2027 has 28 days",
+            "subscriptions/swift-loans/consumer.yaml:15:7: error[date.calendar]: /spec/credentials/0/notAfter 2026-04-31 is not a day: April 2026 has 30 days",
+        ])
+    }
+
     @Test func openAPIPathEscapingTheRepository() throws {
         let found = try headlines { try $0.edit("catalog/transport/driving-licence.yaml", replacing: "openapi: driving-licence.openapi.yaml", with: "openapi: ../../../etc/passwd.openapi.yaml") }
         #expect(found == [

@@ -138,7 +138,21 @@ struct ManifestDateTests {
     ])
     func agreesWithTheSchemaPattern(text: String) throws {
         let regex = try NSRegularExpression(pattern: ecmaAnchored(Self.pattern))
-        #expect(ManifestDate.isValid(text) == regex.matches(text))
+        #expect(ManifestDate.isWritten(text) == regex.matches(text))
+        #expect(ManifestDate.isValid(text) == (regex.matches(text) && ManifestDate.missingDay(text) == nil))
+    }
+
+    @Test func daysThatDoNotExist() {
+        #expect(ManifestDate.missingDay("2026-02-30")! == ("February 2026 has 28 days", "2026-02-28"))
+        #expect(ManifestDate.missingDay("2026-02-29")! == ("February 2026 has 28 days", "2026-02-28"))
+        #expect(ManifestDate.missingDay("2028-02-29") == nil)
+        #expect(ManifestDate.missingDay("2000-02-29") == nil)
+        #expect(ManifestDate.missingDay("2100-02-29")! == ("February 2100 has 28 days", "2100-02-28"))
+        #expect(ManifestDate.missingDay("2026-11-31")! == ("November 2026 has 30 days", "2026-11-30"))
+        #expect(ManifestDate.missingDay("2026-12-31") == nil)
+        #expect(ManifestDate.missingDay("2026-13-01") == nil)
+        #expect(!ManifestDate.isValid("2026-06-31"))
+        #expect(ManifestDate.isWritten("2026-06-31"))
     }
 
     @Test func schemaPatternsEndOnlyAtTheEndOfTheString() throws {
