@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import SetuGateway
 import SetuHits
 import ServiceLifecycle
@@ -20,12 +21,20 @@ public struct Daemon: Sendable {
     public let configuration: ServeConfiguration
     /// Called with `gateway` or `admin` and the address each listener bound, once it is listening.
     public var onListening: @Sendable (String, ServeConfiguration.Address) -> Void
+    /// Called when a service failed and the others have not stopped `stuckAfter` later, with
+    /// the failure and after the hit log was written and closed (`FailureWatchdog`).
+    public var onStuck: @Sendable (Error) -> Void
+    /// How long the other services may take to stop once one has failed.
+    public var stuckAfter: Duration
 
     /// A daemon; nothing starts until `run`.
     public init(configuration: ServeConfiguration,
-                onListening: @escaping @Sendable (String, ServeConfiguration.Address) -> Void = { _, _ in }) {
+                onListening: @escaping @Sendable (String, ServeConfiguration.Address) -> Void = { _, _ in },
+                stuckAfter: Duration = .seconds(10), onStuck: @escaping @Sendable (Error) -> Void = { _ in }) {
         self.configuration = configuration
         self.onListening = onListening
+        self.stuckAfter = stuckAfter
+        self.onStuck = onStuck
     }
 
     /// Runs until a shutdown signal.
@@ -36,8 +45,18 @@ public struct Daemon: Sendable {
         } catch {
             throw ReconcileError(message: "cannot create the state directory \(configuration.stateDirectory): \(error.localizedDescription)")
         }
+        // Both addresses are tried before anything starts, so an address in use is said at
+        // once and plainly, and the services never start only to be cancelled.
+        try await Self.checkListening(on: configuration.listen, for: "the gateway", option: "--listen")
+        try await Self.checkListening(on: configuration.admin, for: "the admin listener", option: "--admin")
         let metrics = GatewayMetrics()
         let hitLog = try HitLog(configuration: configuration.hits, onDrop: { metrics.droppedHits($0) })
+        let onStuck = onStuck
+        let watchdog = FailureWatchdog(after: stuckAfter) { error in
+            hitLog.close()
+            onStuck(error)
+        }
+        defer { watchdog.stopped() }
         let gateway = Gateway(configuration: configuration.gateway, hits: hitLog, metrics: metrics)
         let reconciler = ReconcileService(configuration: configuration, gateway: gateway, metrics: metrics, logger: logger)
         let onListening = onListening
@@ -61,22 +80,98 @@ public struct Daemon: Sendable {
             logger: logger
         )
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: HitLogService(hitLog: hitLog, logger: logger)),
-                .init(service: SignalService(reconciler: reconciler, hitLog: hitLog, logger: logger)),
-                .init(service: reconciler),
-                .init(service: adminApplication),
-                .init(service: GatewayService(application: gatewayApplication, gateway: gateway)),
-            ],
+            services: ([
+                HitLogService(hitLog: hitLog, logger: logger),
+                SignalService(reconciler: reconciler, hitLog: hitLog, logger: logger),
+                reconciler,
+                adminApplication,
+                GatewayService(application: gatewayApplication, gateway: gateway),
+            ] as [any Service]).map { .init(service: WatchedService(service: $0, watchdog: watchdog)) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))
         try await group.run()
     }
 
+    /// Binds the address as the listener will (with SO_REUSEADDR, on the same event loops)
+    /// and lets it go again.
+    private static func checkListening(on address: ServeConfiguration.Address, for listener: String, option: String) async throws {
+        do {
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: address.host, port: address.port).get()
+            try await channel.close()
+        } catch {
+            let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+            throw ListenError(message: "cannot listen on \(address) for \(listener): \(reason); choose another address with \(option)")
+        }
+    }
+
     private static func bound(_ address: SocketAddress?, fallback: ServeConfiguration.Address) -> ServeConfiguration.Address {
         guard let address, let port = address.port else { return fallback }
         return ServeConfiguration.Address(host: address.ipAddress ?? fallback.host, port: port)
+    }
+}
+
+/// An address a listener cannot bind.
+public struct ListenError: Error, Sendable, CustomStringConvertible {
+    /// Which address, for what, why, and the option to change.
+    public var message: String
+    /// The message.
+    public var description: String { message }
+}
+
+/// Sees that a daemon with a failed service ends. When a service fails, the group cancels
+/// the others; cancelling a sequence made with `cancelOnGracefulShutdown()` (the signal
+/// service here, Hummingbird's date cache) can deadlock in swift-async-algorithms' `merge`,
+/// which holds its lock across a suspension (apple/swift-async-algorithms#430). The
+/// process would then neither serve nor exit, so once a service has failed and the
+/// group has not stopped in time, `onStuck` is called with the failure.
+final class FailureWatchdog: Sendable {
+    private let delay: Duration
+    private let onStuck: @Sendable (Error) -> Void
+    /// Whether a failure was seen, and whether the group stopped.
+    private let state = Mutex((failed: false, stopped: false))
+
+    init(after delay: Duration, onStuck: @escaping @Sendable (Error) -> Void) {
+        self.delay = delay
+        self.onStuck = onStuck
+    }
+
+    /// A service failed: unless the group stops within the delay, `onStuck` is called.
+    /// Only the first failure counts.
+    func serviceFailed(_ error: Error) {
+        let first = state.withLock { state in
+            defer { state.failed = true }
+            return !state.failed
+        }
+        guard first else { return }
+        // A thread of Dispatch's, since the deadlock it watches for holds an event loop.
+        let (seconds, attoseconds) = delay.components
+        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
+            if !state.withLock({ $0.stopped }) { onStuck(error) }
+        }
+    }
+
+    /// The group stopped.
+    func stopped() {
+        state.withLock { $0.stopped = true }
+    }
+}
+
+/// A service whose failure the watchdog hears of.
+struct WatchedService: Service {
+    let service: any Service
+    let watchdog: FailureWatchdog
+
+    func run() async throws {
+        do {
+            try await service.run()
+        } catch {
+            watchdog.serviceFailed(error)
+            throw error
+        }
     }
 }
 

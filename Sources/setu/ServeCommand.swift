@@ -107,15 +107,20 @@ func bootstrapLogging() {
 func runDaemon(_ configuration: ServeConfiguration, whenListening: @escaping @Sendable ([String: ServeConfiguration.Address]) -> Void) async throws {
     let logger = Logger(label: "setu")
     let listening = ListeningAddresses(whenListening: whenListening)
-    let daemon = Daemon(configuration: configuration) { name, address in
+    let daemon = Daemon(configuration: configuration, onListening: { name, address in
         write("\(name) listening on http://\(address)\n")
         listening.add(name, address)
-    }
+    }, onStuck: { error in
+        FileHandle.standardError.write(Data("error: setu serve stopped: \(error) (the other services did not stop within 10 s)\n".utf8))
+        Foundation.exit(2)
+    })
     do {
         try await daemon.run(logger: logger)
     } catch let error as HitLogError {
         throw CLIFailure("\(error)")
     } catch let error as ReconcileError {
+        throw CLIFailure(error.message)
+    } catch let error as ListenError {
         throw CLIFailure(error.message)
     } catch {
         throw CLIFailure("setu serve stopped: \(error)")

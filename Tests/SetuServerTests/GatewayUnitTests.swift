@@ -1,9 +1,10 @@
 import Foundation
 @testable import SetuGateway
+import Synchronization
 import SetuEntitlements
 import SetuHits
 import SetuManifest
-import SetuServer
+@testable import SetuServer
 import SetuTestSupport
 import Testing
 
@@ -125,9 +126,30 @@ struct ServeCommandLineTests {
         let second = try run(setuExecutable(), ["serve", "--repo", marketplace.path, "--state", state.path,
                                                 "--listen", "127.0.0.1:\(first.gatewayPort)", "--admin", "127.0.0.1:0"])
         #expect(second.status == 2)
-        #expect(second.stderr.contains("error: setu serve stopped: "))
-        #expect(second.stderr.contains("Address already in use"))
+        #expect(second.stderr == "error: cannot listen on 127.0.0.1:\(first.gatewayPort) for the gateway: Address already in use; "
+                + "choose another address with --listen\n")
+        let admin = try run(setuExecutable(), ["serve", "--repo", marketplace.path, "--state", state.path,
+                                               "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:\(first.gatewayPort)"])
+        #expect(admin.status == 2)
+        #expect(admin.stderr == "error: cannot listen on 127.0.0.1:\(first.gatewayPort) for the admin listener: Address already in use; "
+                + "choose another address with --admin\n")
         #expect(first.stop() == 0)
+    }
+
+    @Test func aFailedServiceEndsTheDaemonEvenIfTheOthersDoNotStop() async throws {
+        struct Failure: Error {}
+        let called = Mutex<[String]>([])
+        let stuck = FailureWatchdog(after: .milliseconds(50)) { error in called.withLock { $0.append("stuck: \(error)") } }
+        stuck.serviceFailed(Failure())
+        stuck.serviceFailed(Failure())
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(called.withLock { $0 } == ["stuck: Failure()"])
+
+        let stopped = FailureWatchdog(after: .milliseconds(50)) { _ in called.withLock { $0.append("stopped in time") } }
+        stopped.serviceFailed(Failure())
+        stopped.stopped()
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(called.withLock { $0 } == ["stuck: Failure()"])
     }
 
     @Test func theDemoRefusesAFolderThatIsNotADemos() throws {
