@@ -107,11 +107,12 @@ func bootstrapLogging() {
 func runDaemon(_ configuration: ServeConfiguration, whenListening: @escaping @Sendable ([String: ServeConfiguration.Address]) -> Void) async throws {
     let logger = Logger(label: "setu")
     let listening = ListeningAddresses(whenListening: whenListening)
+    let stuckAfter = Duration.seconds(10)
     let daemon = Daemon(configuration: configuration, onListening: { name, address in
         write("\(name) listening on http://\(address)\n")
         listening.add(name, address)
-    }, onStuck: { error in
-        FileHandle.standardError.write(Data("error: setu serve stopped: \(error) (the other services did not stop within 10 s)\n".utf8))
+    }, stuckAfter: stuckAfter, onStuck: { error in
+        FileHandle.standardError.write(Data("error: setu serve stopped: \(error) (the other services did not stop within \(stuckAfter))\n".utf8))
         Foundation.exit(2)
     })
     do {
