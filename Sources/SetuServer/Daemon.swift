@@ -147,9 +147,7 @@ final class FailureWatchdog: Sendable {
         }
         guard first else { return }
         // A thread of Dispatch's, since the deadlock it watches for holds an event loop.
-        let (seconds, attoseconds) = delay.components
-        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(delay / .nanoseconds(1)))) { [self] in
             if !state.withLock({ $0.stopped }) { onStuck(error) }
         }
     }

@@ -75,11 +75,7 @@ struct EntitlementStore {
         writer.write(entitlement.notAfter)
         writer.write(entitlement.state.rawValue)
         writer.write(entitlement.reason)
-        writer.write(entitlement.approval != nil)
-        if let approval = entitlement.approval {
-            writer.write(approval.commit)
-            writer.write(approval.approver)
-        }
+        writer.write(entitlement.approval)
         writer.write(entitlement.approvers)
         writer.write(entitlement.path)
         writer.write(entitlement.requestedIn)
@@ -94,7 +90,7 @@ struct EntitlementStore {
         let notAfter = try reader.readOptionalString()
         guard let state = Entitlement.State(rawValue: try reader.readString()) else { throw ByteReader.Truncated() }
         let reason = try reader.readOptionalString()
-        let approval = try reader.readBool() ? Approval(commit: try reader.readString(), approver: try reader.readString()) : nil
+        let approval = try reader.readApproval()
         return Entitlement(consumer: consumer, subscription: subscription, api: api, plan: plan, operations: operations,
                            notAfter: notAfter, state: state, reason: reason, approval: approval,
                            approvers: try reader.readStrings(), path: try reader.readString(), requestedIn: try reader.readOptionalString())

@@ -319,7 +319,8 @@ public struct EntitlementRun: Sendable {
 /// Work started on another thread at once, whose result is waited for when asked.
 final class Background<Value: Sendable>: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
-    // Written once by the work, read only after `finished` was signalled.
+    // Written by the work, then read (or taken) only between waiting on `finished`
+    // and signalling it again, which lets one caller at a time in.
     private var result: Result<Value, Error>?
 
     init(_ work: @escaping @Sendable () throws -> Value) {

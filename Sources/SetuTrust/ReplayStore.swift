@@ -202,27 +202,20 @@ struct ReplayStore {
         scratch.write(file.blob)
         scratch.write(file.commit)
         scratch.write(file.authorizedBy)
-        scratch.write(file.approval != nil)
-        if let approval = file.approval {
-            scratch.write(approval.commit)
-            scratch.write(approval.approver)
-        }
+        scratch.write(file.approval)
         file.file.write(to: &scratch)
         writer.write(section: scratch.bytes[...])
     }
 
-    /// Reads a file's record: its form is checked now, its fields are decoded when first asked for.
-    /// Reads a delta's file record, checking its structure: a delta has no checksum.
+    /// Reads a delta's file record: its form is checked now, as a delta has no checksum;
+    /// its fields are decoded when first asked for.
     private func readFile(_ reader: inout ByteReader) throws -> EffectiveFile {
         let record = try reader.readSection()
         var check = ByteReader(record)
         try check.skipRun()
         try check.skipRun()
         try check.skipRun()
-        if try check.readBool() {
-            try check.skipRun()
-            try check.skipRun()
-        }
+        try check.skipApproval()
         try PreparedFile.skim(&check)
         guard check.isAtEnd else { throw ByteReader.Truncated() }
         return EffectiveFile(stored: record, decode: Self.decodeFile)
@@ -235,7 +228,7 @@ struct ReplayStore {
             let blob = try reader.readString()
             let commit = try reader.readString()
             let authorizedBy = try reader.readString()
-            let approval = try reader.readBool() ? Approval(commit: try reader.readString(), approver: try reader.readString()) : nil
+            let approval = try reader.readApproval()
             return EffectiveFile(file: try PreparedFile(from: &reader), blob: blob, commit: commit, authorizedBy: authorizedBy,
                                  approval: approval)
         } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import SetuEntitlements
 import SetuManifest
 
 /// Reading a state file, and writing one whole or not at all.
@@ -55,5 +56,30 @@ enum StateFile {
         }
         guard close(descriptor) == 0 else { throw failure("cannot close \(temporary)") }
         guard rename(temporary, path) == 0 else { throw failure("cannot rename \(temporary) to \(path)") }
+    }
+}
+
+/// An approval as both state files hold it: a flag, then the commit and the approver.
+extension ByteWriter {
+    mutating func write(_ approval: Approval?) {
+        write(approval != nil)
+        if let approval {
+            write(approval.commit)
+            write(approval.approver)
+        }
+    }
+}
+
+extension ByteReader {
+    mutating func readApproval() throws -> Approval? {
+        try readBool() ? Approval(commit: try readString(), approver: try readString()) : nil
+    }
+
+    /// Steps over an approval `ByteWriter.write(_: Approval?)` wrote.
+    mutating func skipApproval() throws {
+        if try readBool() {
+            try skipRun()
+            try skipRun()
+        }
     }
 }
