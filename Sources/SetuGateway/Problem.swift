@@ -1,30 +1,45 @@
-import HTTPTypes
-import Hummingbird
+import NIOCore
+import NIOHTTP1
 import SetuEntitlements
 import SetuHits
 
 /// A refusal, answered as `application/problem+json` (RFC 9457).
 ///
 /// `type` is stable (`urn:setu:problem:<slug>`), so clients can switch on it; `detail`
-/// says in words what happened and what to do. The slug is also the hit log's
-/// `deny:<slug>` decision.
+/// says in words what happened and what to do. The hit log's decision is `deny:<slug>`
+/// for the client's side of things and `error:<slug>` when the upstream failed.
 public struct Problem: Error, Sendable, Equatable {
+    /// Whose fault a refusal is: the request's, or the upstream's.
+    public enum Fault: Sendable, Equatable {
+        /// The request was refused: `deny:<slug>` in the hit log.
+        case request
+        /// The upstream failed: `error:<slug>` in the hit log.
+        case upstream
+    }
+
     /// The stable kind of refusal, e.g. `pending-approval`.
     public var slug: String
     /// The HTTP status.
-    public var status: HTTPResponse.Status
+    public var status: HTTPResponseStatus
     /// A short summary, the same for every refusal of this kind.
     public var title: String
     /// What happened to this request and what to do about it.
     public var detail: String
-    /// Extra response headers (`WWW-Authenticate`, `Allow`).
-    public var headers: HTTPFields = [:]
+    /// Extra response headers (`WWW-Authenticate`, `Allow`, `Retry-After`).
+    public var headers: [(String, String)] = []
+    /// Whether the request or the upstream is to blame.
+    public var fault: Fault = .request
+    /// Whether the connection is closed after the answer: its framing can no longer be trusted.
+    public var closesConnection = false
 
     /// The RFC 9457 `type`.
     public var type: String { "urn:setu:problem:" + slug }
 
+    /// `deny:<slug>` or `error:<slug>`, as the hit log records it.
+    public var decision: String { (fault == .request ? "deny:" : "error:") + slug }
+
     /// The response body, with the request id so a caller can quote it.
-    func body(requestId: String) -> ByteBuffer {
+    public func body(requestId: String) -> ByteBuffer {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256 + detail.utf8.count)
         bytes.append(contentsOf: "{\"type\":".utf8)
@@ -39,31 +54,95 @@ public struct Problem: Error, Sendable, Equatable {
         return ByteBuffer(bytes: bytes)
     }
 
-    func response(requestId: String) -> Response {
-        var fields = headers
-        fields[.contentType] = "application/problem+json"
-        fields[.requestID] = requestId
-        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: body(requestId: requestId)))
+    public static func == (lhs: Problem, rhs: Problem) -> Bool {
+        lhs.slug == rhs.slug && lhs.status == rhs.status && lhs.title == rhs.title && lhs.detail == rhs.detail
+            && lhs.headers.elementsEqual(rhs.headers, by: ==) && lhs.fault == rhs.fault
+            && lhs.closesConnection == rhs.closesConnection
     }
 }
 
-extension HTTPField.Name {
-    static let requestID = HTTPField.Name("X-Request-ID")!
-    static let clientID = HTTPField.Name("X-APISETU-CLIENTID")!
-    static let apiKey = HTTPField.Name("X-APISETU-APIKEY")!
-    static let setuConsumer = HTTPField.Name("X-Setu-Consumer")!
-    static let setuSubscription = HTTPField.Name("X-Setu-Subscription")!
-    static let forwarded = HTTPField.Name("Forwarded")!
-    static let wwwAuthenticate = HTTPField.Name("WWW-Authenticate")!
-}
-
 extension Problem {
-    static let authenticate: HTTPFields = [.wwwAuthenticate: #"APISetu-Key realm="setu", headers="X-APISETU-CLIENTID X-APISETU-APIKEY""#]
+    static let authenticate = [("WWW-Authenticate", #"APISetu-Key realm="setu", headers="X-APISETU-CLIENTID X-APISETU-APIKEY""#)]
+
+    // MARK: Framing and limits
+
+    static func badRequest(_ detail: String) -> Problem {
+        Problem(slug: "bad-request", status: .badRequest, title: "Malformed request",
+                detail: detail, closesConnection: true)
+    }
+
+    static func badHost(_ detail: String) -> Problem {
+        Problem(slug: "bad-host", status: .badRequest, title: "Bad Host header", detail: detail, closesConnection: true)
+    }
+
+    static func badBody(_ detail: String) -> Problem {
+        Problem(slug: "bad-body", status: .badRequest, title: "Malformed request body", detail: detail, closesConnection: true)
+    }
+
+    static func unsupportedMethod(_ method: String) -> Problem {
+        Problem(slug: "unsupported-method", status: .notImplemented, title: "Method not supported",
+                detail: "The gateway does not proxy \(method) requests: it is not a forward proxy or a tunnel.",
+                closesConnection: true)
+    }
+
+    static func upgradeRefused(_ protocols: String) -> Problem {
+        Problem(slug: "upgrade-refused", status: .badRequest, title: "Protocol upgrade refused",
+                detail: "The gateway does not switch protocols (Upgrade: \(protocols)); send plain HTTP/1.1 requests.",
+                closesConnection: true)
+    }
+
+    static func expectationFailed(_ expectation: String) -> Problem {
+        Problem(slug: "expectation-failed", status: .expectationFailed, title: "Expectation not supported",
+                detail: "The gateway supports only Expect: 100-continue, not \(expectation).", closesConnection: true)
+    }
+
+    static func uriTooLong(limit: Int) -> Problem {
+        Problem(slug: "uri-too-long", status: .uriTooLong, title: "Request target too long",
+                detail: "The request target is over the gateway's limit of \(limit) bytes.", closesConnection: true)
+    }
+
+    static func headersTooLarge(_ detail: String) -> Problem {
+        Problem(slug: "headers-too-large", status: .requestHeaderFieldsTooLarge, title: "Request headers too large",
+                detail: detail, closesConnection: true)
+    }
+
+    static func bodyTooLarge(limit: Int) -> Problem {
+        Problem(slug: "body-too-large", status: .payloadTooLarge, title: "Request body too large",
+                detail: "The request body is over the gateway's limit of \(limit) bytes.", closesConnection: true)
+    }
+
+    static func headerTimeout(milliseconds: Int) -> Problem {
+        Problem(slug: "header-timeout", status: .requestTimeout, title: "Request head too slow",
+                detail: "The request's head did not arrive whole within \(milliseconds) ms.", closesConnection: true)
+    }
+
+    static func bodyTimeout(milliseconds: Int) -> Problem {
+        Problem(slug: "body-timeout", status: .requestTimeout, title: "Request body stalled",
+                detail: "The request body stopped arriving for \(milliseconds) ms before it was complete.",
+                closesConnection: true)
+    }
+
+    static func tooManyConnections(limit: Int) -> Problem {
+        Problem(slug: "too-many-connections", status: .serviceUnavailable, title: "Too many connections",
+                detail: "The gateway has \(limit) connections open, its limit; retry shortly.",
+                headers: [("Retry-After", "1")], closesConnection: true)
+    }
+
+    static func badPath(_ path: Substring) -> Problem {
+        Problem(slug: "bad-path", status: .badRequest, title: "Bad path",
+                detail: "The path \(path) has dot segments, `;` parameters, or encoded slashes, dots or NUL, which the gateway does not pass on.")
+    }
+
+    static func badTarget(_ detail: String) -> Problem {
+        Problem(slug: "bad-target", status: .badRequest, title: "Bad request target", detail: detail)
+    }
+
+    // MARK: The marketplace
 
     static func notReady() -> Problem {
         Problem(slug: "not-ready", status: .serviceUnavailable, title: "Not ready",
                 detail: "The gateway has not loaded the marketplace yet; retry in a few seconds.",
-                headers: [.retryAfter: "5"])
+                headers: [("Retry-After", "5")])
     }
 
     static func noRoute(_ path: Substring) -> Problem {
@@ -85,7 +164,7 @@ extension Problem {
     static func methodNotAllowed(api: String, method: String, path: Substring, allowed: [String]) -> Problem {
         Problem(slug: "method-not-allowed", status: .methodNotAllowed, title: "Method not allowed",
                 detail: "\(api) does not accept \(method) at \(path); it accepts \(allowed.joined(separator: ", ")).",
-                headers: [.allow: allowed.joined(separator: ", ")])
+                headers: [("Allow", allowed.joined(separator: ", "))])
     }
 
     static func missingCredentials() -> Problem {
@@ -97,6 +176,12 @@ extension Problem {
     static func invalidCredentials() -> Problem {
         Problem(slug: "invalid-credentials", status: .unauthorized, title: "Invalid credentials",
                 detail: "The client id and API key do not match a registered credential. Check both headers; a new key is made with `setu keygen` and its hash committed in your consumer.yaml.",
+                headers: authenticate)
+    }
+
+    static func repeatedCredentials(_ header: String) -> Problem {
+        Problem(slug: "invalid-credentials", status: .unauthorized, title: "Invalid credentials",
+                detail: "\(header) was sent more than once; send each credential header exactly once.",
                 headers: authenticate)
     }
 
@@ -144,18 +229,21 @@ extension Problem {
                 detail: "subscription \(entitlement.consumer)/\(entitlement.subscription) allows \((entitlement.operations ?? []).joined(separator: ", ")), not \(operation). Add it to operations in \(entitlement.path) and have it approved.")
     }
 
-    static func bodyTooLarge(limit: Int) -> Problem {
-        Problem(slug: "body-too-large", status: .contentTooLarge, title: "Request body too large",
-                detail: "The request body is over the gateway's limit of \(limit) bytes.")
-    }
+    // MARK: The upstream
 
     static func upstreamTimeout(api: String, milliseconds: Int) -> Problem {
         Problem(slug: "upstream-timeout", status: .gatewayTimeout, title: "Upstream timed out",
-                detail: "\(api) did not answer within \(milliseconds) ms. Retry later; the publisher sets this timeout in the API's manifest.")
+                detail: "\(api) did not answer within \(milliseconds) ms. Retry later; the publisher sets this timeout in the API's manifest.",
+                fault: .upstream)
     }
 
-    static func upstreamUnreachable(api: String, reason: String) -> Problem {
+    static func upstreamUnreachable(api: String) -> Problem {
         Problem(slug: "upstream-unreachable", status: .badGateway, title: "Upstream unreachable",
-                detail: "The gateway could not get an answer from \(api)'s upstream (\(reason)). Retry later.")
+                detail: "The gateway could not get an answer from \(api)'s upstream. Retry later.", fault: .upstream)
+    }
+
+    static func upstreamInvalid(api: String) -> Problem {
+        Problem(slug: "upstream-invalid", status: .badGateway, title: "Upstream answer malformed",
+                detail: "\(api)'s upstream sent an answer the gateway cannot pass on. Retry later.", fault: .upstream)
     }
 }

@@ -42,14 +42,17 @@ public final class RoutingTable: Sendable {
     }
 }
 
-/// A route with its operations ready to match.
+/// A route with its operations ready to match and its upstream's address taken apart.
 struct CompiledRoute: Sendable {
     let route: GatewaySnapshot.Route
     let basePath: String
     let operations: [CompiledOperation]
+    /// Where requests go; nil when the URL cannot be read, which the proxy answers with 502.
+    let upstream: UpstreamTarget?
 
     init(_ route: GatewaySnapshot.Route) {
         self.route = route
+        upstream = UpstreamTarget(url: route.upstreamURL)
         var basePath = route.basePath
         while basePath.count > 1 && basePath.hasSuffix("/") { basePath.removeLast() }
         self.basePath = basePath
@@ -129,9 +132,12 @@ struct CompiledCredential: Sendable {
     }
 
     /// Whether `key` hashes to the registered digest, compared in constant time.
-    func accepts(key: Substring) -> Bool {
+    func accepts(key: String) -> Bool {
         guard let digest else { return false }
-        let presented = Array(SHA256.hash(data: Array(key.utf8)))
+        var key = key
+        var hasher = SHA256()
+        key.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        let presented = Array(hasher.finalize())
         var difference: UInt8 = 0
         for (left, right) in zip(presented, digest) { difference |= left ^ right }
         return difference == 0 && presented.count == digest.count
@@ -169,5 +175,68 @@ struct CompiledEntitlement: Sendable {
         self.entitlement = entitlement
         lastDay = entitlement.notAfter.flatMap { Timestamp.daysSinceEpoch(of: $0.prefix(10)) }
         operations = entitlement.operations.map(Set.init)
+    }
+}
+
+/// An upstream URL taken apart once, when the table is compiled: where to connect, what
+/// to send as `Host`, and the path the API's paths go under.
+struct UpstreamTarget: Sendable, Hashable {
+    /// Which connections may carry a request: the same scheme, host and port.
+    struct Key: Sendable, Hashable, CustomStringConvertible {
+        var tls: Bool
+        /// A name, or an IP address without brackets.
+        var host: String
+        var port: Int
+
+        var description: String { (tls ? "https://" : "http://") + (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
+    }
+
+    let key: Key
+    /// `host` or `host:port` when the port is not the scheme's own.
+    let hostHeader: String
+    /// The URL's path without a trailing `/`; empty for the root.
+    let pathPrefix: String
+
+    /// Reads `http://host[:port][/path]` or `https://…`; nil for anything else.
+    init?(url: String) {
+        let tls: Bool
+        var rest: Substring
+        if url.lowercased().hasPrefix("https://") {
+            tls = true
+            rest = url.dropFirst(8)
+        } else if url.lowercased().hasPrefix("http://") {
+            tls = false
+            rest = url.dropFirst(7)
+        } else {
+            return nil
+        }
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        rest = rest[authorityEnd...]
+        if let cut = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<cut] }
+        var host: Substring
+        var port = tls ? 443 : 80
+        if authority.first == "[" {
+            guard let close = authority.firstIndex(of: "]") else { return nil }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.first == ":", let number = Int(after.dropFirst()), (1...65535).contains(number) else { return nil }
+                port = number
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = authority[..<colon]
+            guard let number = Int(authority[authority.index(after: colon)...]), (1...65535).contains(number) else { return nil }
+            port = number
+        } else {
+            host = authority
+        }
+        if host.contains("@") || host.isEmpty { return nil }
+        var path = String(rest)
+        while path.hasSuffix("/") { path.removeLast() }
+        key = Key(tls: tls, host: String(host).lowercased(), port: port)
+        let bracketed = host.contains(":") ? "[\(host)]" : String(host)
+        hostHeader = port == (tls ? 443 : 80) ? bracketed : "\(bracketed):\(port)"
+        pathPrefix = path
     }
 }

@@ -10,6 +10,8 @@ public final class GatewayMetrics: Sendable {
     private let registry = PrometheusCollectorRegistry()
     private let reconcileDuration: DurationHistogram
     private let droppedHits: Counter
+    private let openConnections: Gauge
+    private let refusedConnections: Counter
     /// The one revision series in force; the previous one is removed so the exposition
     /// shows only the commit that is serving.
     private let revisionInfo = Mutex<Gauge?>(nil)
@@ -32,6 +34,28 @@ public final class GatewayMetrics: Sendable {
                               helpText: "Hits the hit log dropped: its queue was full or a write failed."))
         // Present from the start, so a scrape before any drop shows 0 rather than nothing.
         droppedHits.increment(by: Int64(0))
+        openConnections = registry.makeGauge(
+            descriptor: .init(namespace: "setu", subsystem: "gateway", metricName: "connections", unitName: "open",
+                              helpText: "Client connections open on the gateway."))
+        refusedConnections = registry.makeCounter(
+            descriptor: .init(namespace: "setu", subsystem: "gateway", metricName: "connections_refused", unitName: "total",
+                              helpText: "Client connections refused because the gateway had its maximum open."))
+        refusedConnections.increment(by: Int64(0))
+    }
+
+    /// A client connection opened.
+    public func connectionOpened() {
+        openConnections.increment()
+    }
+
+    /// A client connection closed.
+    public func connectionClosed() {
+        openConnections.decrement()
+    }
+
+    /// A client connection was refused for the connection limit.
+    public func connectionRefused() {
+        refusedConnections.increment()
     }
 
     /// Counts one answered request.

@@ -187,6 +187,18 @@ public enum Timestamp {
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
     }
 
+    /// The IMF-fixdate of RFC 9110 §5.6.7, as HTTP's `Date` header carries it:
+    /// `Sun, 06 Nov 1994 08:49:37 GMT`.
+    public static func httpDate(seconds: Int64) -> String {
+        let (days, secondOfDay) = seconds.quotientAndRemainderFloored(dividingBy: 86_400)
+        let (year, month, day) = civil(daysSinceEpoch: days)
+        let weekdays = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let weekday = weekdays[Int((days % 7 + 7) % 7)]
+        return "\(weekday), \(pad(day, 2)) \(months[Int(month) - 1]) \(pad(year, 4)) "
+            + "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)) GMT"
+    }
+
     /// Days since 1970-01-01 of a `YYYY-MM-DD` day, or nil when it is not one.
     public static func daysSinceEpoch(of text: some StringProtocol) -> Int64? {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)

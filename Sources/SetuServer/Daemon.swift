@@ -49,27 +49,28 @@ public struct Daemon: Sendable {
         // once and plainly, and the services never start only to be cancelled.
         try await Self.checkListening(on: configuration.listen, for: "the gateway", option: "--listen")
         try await Self.checkListening(on: configuration.admin, for: "the admin listener", option: "--admin")
+        Self.raiseOpenFileLimit(logger: logger)
         let metrics = GatewayMetrics()
         let hitLog = try HitLog(configuration: configuration.hits, onDrop: { metrics.droppedHits($0) })
+        let gateway: Gateway
+        do {
+            gateway = try Gateway(configuration: configuration.gateway, hits: hitLog, metrics: metrics, logger: logger)
+        } catch {
+            hitLog.close()
+            throw error
+        }
         let onStuck = onStuck
         let watchdog = FailureWatchdog(after: stuckAfter) { error in
             hitLog.close()
             onStuck(error)
         }
         defer { watchdog.stopped() }
-        let gateway = Gateway(configuration: configuration.gateway, hits: hitLog, metrics: metrics)
         let reconciler = ReconcileService(configuration: configuration, gateway: gateway, metrics: metrics, logger: logger)
         let onListening = onListening
 
-        let gatewayApplication = Application(
-            responder: gateway,
-            configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port),
-                                 serverName: nil),
-            onServerRunning: { channel in
-                onListening("gateway", Self.bound(channel.localAddress, fallback: configuration.listen))
-            },
-            logger: logger
-        )
+        let gatewayServer = GatewayServer(gateway: gateway, host: configuration.listen.host, port: configuration.listen.port) {
+            onListening("gateway", Self.bound($0, fallback: configuration.listen))
+        }
         let adminApplication = Application(
             router: AdminRouter.make(reconciler: reconciler, metrics: metrics),
             configuration: .init(address: .hostname(configuration.admin.host, port: configuration.admin.port),
@@ -85,7 +86,7 @@ public struct Daemon: Sendable {
                 SignalService(reconciler: reconciler, hitLog: hitLog, logger: logger),
                 reconciler,
                 adminApplication,
-                GatewayService(application: gatewayApplication, gateway: gateway),
+                gatewayServer,
             ] as [any Service]).map { .init(service: WatchedService(service: $0, watchdog: watchdog)) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
@@ -104,6 +105,18 @@ public struct Daemon: Sendable {
         } catch {
             let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
             throw ListenError(message: "cannot listen on \(address) for \(listener): \(reason); choose another address with \(option)")
+        }
+    }
+
+    /// Lets the process open as many files as its hard limit allows: each client and
+    /// upstream connection is one, and the usual soft limit of 1,024 is far below the
+    /// gateway's connection limit.
+    private static func raiseOpenFileLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 {
+            logger.warning("cannot raise the open-file limit to \(limit.rlim_max): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -170,22 +183,6 @@ struct WatchedService: Service {
             watchdog.serviceFailed(error)
             throw error
         }
-    }
-}
-
-/// The gateway's listener; once it has drained, the upstream connections are closed.
-struct GatewayService: Service {
-    let application: any Service
-    let gateway: Gateway
-
-    func run() async throws {
-        do {
-            try await application.run()
-        } catch {
-            try? await gateway.shutdown()
-            throw error
-        }
-        try await gateway.shutdown()
     }
 }
 

@@ -17,8 +17,44 @@ struct DaemonOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Time between reconciles: 500ms, 10s, 5m.", valueName: "duration"))
     var interval: String = "10s"
 
-    @Option(name: .long, help: ArgumentHelp("The largest request body the gateway passes on, in bytes.", valueName: "bytes"))
+    @Option(name: .long, help: ArgumentHelp("The largest request body the gateway passes on, in bytes (413 beyond).", valueName: "bytes"))
     var maxBodyBytes: Int = 10 << 20
+
+    @Option(name: .long, help: ArgumentHelp("Request bodies up to this size are read whole before the upstream sees them.", valueName: "bytes"))
+    var bufferBodyBytes: Int = 64 << 10
+
+    @Option(name: .customLong("max-uri-bytes"), help: ArgumentHelp("The longest request target, in bytes (414 beyond).", valueName: "bytes"))
+    var maxURIBytes: Int = 8 << 10
+
+    @Option(name: .long, help: ArgumentHelp("The most bytes of header names and values in a request (431 beyond).", valueName: "bytes"))
+    var maxHeaderBytes: Int = 32 << 10
+
+    @Option(name: .long, help: ArgumentHelp("The most header lines in a request (431 beyond).", valueName: "count"))
+    var maxHeaders: Int = 100
+
+    @Option(name: .long, help: ArgumentHelp("How long a request's head may take to arrive (408 beyond).", valueName: "duration"))
+    var headerTimeout: String = "10s"
+
+    @Option(name: .long, help: ArgumentHelp("How long a request body may pause (408 beyond).", valueName: "duration"))
+    var bodyTimeout: String = "30s"
+
+    @Option(name: .long, help: ArgumentHelp("How long an idle keep-alive connection, or an unread answer, is kept.", valueName: "duration"))
+    var idleTimeout: String = "60s"
+
+    @Option(name: .long, help: ArgumentHelp("The most client connections open at once (503 beyond).", valueName: "count"))
+    var maxConnections: Int = 16_384
+
+    @Option(name: .long, help: ArgumentHelp("How long connecting to an upstream may take (502 beyond).", valueName: "duration"))
+    var connectTimeout: String = "5s"
+
+    @Option(name: .long, help: ArgumentHelp("The most connections to one upstream host, per event loop.", valueName: "count"))
+    var upstreamConnections: Int = 256
+
+    @Option(name: .long, help: ArgumentHelp("How long an unused upstream connection is kept.", valueName: "duration"))
+    var upstreamIdleTimeout: String = "4s"
+
+    @Option(name: .customLong("upstream-ca"), help: ArgumentHelp("A PEM file of certificate authorities to trust for HTTPS upstreams, besides the system's (repeatable).", valueName: "file"))
+    var upstreamCA: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("Start a new hit file once the current one reaches this many bytes.", valueName: "bytes"))
     var hitsMaxFileBytes: Int = 64 << 20
@@ -37,8 +73,35 @@ struct DaemonOptions: ParsableArguments {
             throw ValidationError("--interval '\(interval)' is not a duration such as 500ms, 10s or 5m")
         }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        for (option, value) in [("--buffer-body-bytes", bufferBodyBytes), ("--max-uri-bytes", maxURIBytes),
+                                ("--max-header-bytes", maxHeaderBytes), ("--max-headers", maxHeaders),
+                                ("--max-connections", maxConnections), ("--upstream-connections", upstreamConnections)] {
+            guard value > 0 else { throw ValidationError("\(option) must be positive") }
+        }
+        for (option, value) in [("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout),
+                                ("--idle-timeout", idleTimeout), ("--connect-timeout", connectTimeout),
+                                ("--upstream-idle-timeout", upstreamIdleTimeout)] {
+            guard let milliseconds = ManifestDuration.milliseconds(value), milliseconds > 0 else {
+                throw ValidationError("\(option) '\(value)' is not a duration such as 500ms, 10s or 5m")
+            }
+        }
+        for file in upstreamCA where !FileManager.default.isReadableFile(atPath: file) {
+            throw ValidationError("--upstream-ca '\(file)' is not a readable file")
+        }
         guard hitsMaxFileBytes >= 4096 else { throw ValidationError("--hits-max-file-bytes must be at least 4096") }
         guard hitsRetentionDays >= 1 else { throw ValidationError("--hits-retention-days must be at least 1") }
+    }
+
+    /// The gateway's limits and timeouts, once `validate` has passed.
+    var gateway: GatewayConfiguration {
+        func milliseconds(_ duration: String) -> Int { ManifestDuration.milliseconds(duration)! }
+        return GatewayConfiguration(
+            maxRequestBodyBytes: maxBodyBytes, bufferedRequestBodyBytes: bufferBodyBytes, maxURIBytes: maxURIBytes,
+            maxHeaderBytes: maxHeaderBytes, maxHeaderCount: maxHeaders, headerTimeoutMilliseconds: milliseconds(headerTimeout),
+            bodyTimeoutMilliseconds: milliseconds(bodyTimeout), idleTimeoutMilliseconds: milliseconds(idleTimeout),
+            maxConnections: maxConnections, connectTimeoutMilliseconds: milliseconds(connectTimeout),
+            connectionsPerUpstream: upstreamConnections, upstreamIdleTimeoutMilliseconds: milliseconds(upstreamIdleTimeout),
+            upstreamCertificateAuthorities: upstreamCA)
     }
 
     func configuration(source: ServeConfiguration.Source, branch: String, state: String, trustRoot: String?) -> ServeConfiguration {
@@ -46,7 +109,7 @@ struct DaemonOptions: ParsableArguments {
             source: source, branch: branch, stateDirectory: state,
             listen: ServeConfiguration.Address(listen)!, admin: ServeConfiguration.Address(admin)!,
             intervalSeconds: Double(ManifestDuration.milliseconds(interval)!) / 1000, trustRoot: trustRoot,
-            gateway: GatewayConfiguration(maxRequestBodyBytes: maxBodyBytes),
+            gateway: gateway,
             hits: HitLogConfiguration(directory: state + "/hits", maxFileBytes: hitsMaxFileBytes, retentionDays: hitsRetentionDays))
     }
 }
@@ -122,6 +185,8 @@ func runDaemon(_ configuration: ServeConfiguration, whenListening: @escaping @Se
     } catch let error as ReconcileError {
         throw CLIFailure(error.message)
     } catch let error as ListenError {
+        throw CLIFailure(error.message)
+    } catch let error as GatewayError {
         throw CLIFailure(error.message)
     } catch {
         throw CLIFailure("setu serve stopped: \(error)")

@@ -135,7 +135,7 @@ import Testing
         let down = try await call(daemon.gateway + "/cbse/v3/class-x/sscer/certificate", headers: credentials("edu-verify-prod"), body: "{}")
         #expect(down.status == 502)
         #expect(down.problemType == "urn:setu:problem:upstream-unreachable")
-        #expect(down.detail.hasPrefix("The gateway could not get an answer from cbse/class-x-certificates's upstream ("))
+        #expect(down.detail == "The gateway could not get an answer from cbse/class-x-certificates's upstream. Retry later.")
 
         let slow = try await call(daemon.gateway + "/transport/v3/driving-licence/drvlc/certificate",
                                   headers: credentials("swift-loans-prod"), body: "{}")
@@ -145,6 +145,8 @@ import Testing
         #expect(daemon.stop() == 0)
         let lines = try hitLines(in: daemon.hitDirectory)
         #expect(lines.map { $0["status"] as? Int } == [502, 504])
+        #expect(lines.map { $0["decision"] as? String } == ["error:upstream-unreachable", "error:upstream-timeout"])
+        #expect(daemon.stderr.contains("cbse/class-x-certificates: cannot connect to the upstream http://127.0.0.1:1: "))
         let upstreamMilliseconds = try #require(lines[1]["upstream_ms"] as? Double)
         #expect(upstreamMilliseconds >= 1000)
         await upstream.stop()

@@ -64,21 +64,21 @@ struct RoutingTests {
     }
 
     @Test func requestIdsAreKeptOnlyWhenWellFormed() {
-        #expect(Gateway.requestId("abc-123_x.y:z") == "abc-123_x.y:z")
+        #expect(RequestIdentityStage.requestId("abc-123_x.y:z") == "abc-123_x.y:z")
         for bad in ["", "has space", "quote\"", String(repeating: "a", count: 129), "ünïcode"] {
-            let made = Gateway.requestId(bad)
+            let made = RequestIdentityStage.requestId(bad)
             #expect(made != bad)
             #expect(made.count == 32 && made.allSatisfy(\.isHexDigit))
         }
-        #expect(Gateway.requestId(nil) != Gateway.requestId(nil))
+        #expect(RequestIdentityStage.requestId(nil) != RequestIdentityStage.requestId(nil))
     }
 
     @Test func pathsThatCouldEscapeTheRouteAreRefused() {
         for plain in ["/", "/pan/v3/pancr/certificate", "/a/b.c/..d", "/a%20b"] {
-            #expect(Gateway.isPlainPath(Substring(plain)), "\(plain)")
+            #expect(FramingStage.isPlainPath(Substring(plain)), "\(plain)")
         }
         for tricky in ["/pan/../cbse", "/pan/./x", "/pan/%2e%2e/cbse", "/pan%2Fcbse", "/a\\b", "relative", "/x/.."] {
-            #expect(!Gateway.isPlainPath(Substring(tricky)), "\(tricky)")
+            #expect(!FramingStage.isPlainPath(Substring(tricky)), "\(tricky)")
         }
     }
 }

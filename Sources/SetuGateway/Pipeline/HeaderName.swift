@@ -1,0 +1,63 @@
+/// Header names compared the way HTTP compares them (ASCII case-insensitively), without
+/// lowercasing a copy of each name: the stages look at every header of every request.
+enum HeaderName {
+    /// Whether `name` is `lowercase`, ignoring ASCII case; `lowercase` must be lowercase.
+    @inline(__always)
+    static func equals(_ name: String, _ lowercase: StaticString) -> Bool {
+        let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        return equals(name, expected)
+    }
+
+    static func equals(_ name: String, _ lowercase: UnsafeBufferPointer<UInt8>) -> Bool {
+        var name = name
+        return name.withUTF8 { bytes in
+            guard bytes.count == lowercase.count else { return false }
+            for index in 0..<bytes.count where lower(bytes[index]) != lowercase[index] { return false }
+            return true
+        }
+    }
+
+    /// Whether `name` starts with `lowercase`, ignoring ASCII case.
+    static func hasPrefix(_ name: String, _ lowercase: StaticString) -> Bool {
+        var name = name
+        return name.withUTF8 { bytes in
+            let prefix = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+            guard bytes.count >= prefix.count else { return false }
+            for index in 0..<prefix.count where lower(bytes[index]) != prefix[index] { return false }
+            return true
+        }
+    }
+
+    /// Whether `name` is one of `lowercaseNames`, ignoring ASCII case.
+    static func isOne(of lowercaseNames: [[UInt8]], _ name: String) -> Bool {
+        for candidate in lowercaseNames {
+            let match = candidate.withUnsafeBufferPointer { equals(name, $0) }
+            if match { return true }
+        }
+        return false
+    }
+
+    /// The comma-separated tokens of a header value, lowercased and trimmed (RFC 9110 §5.6.1).
+    static func tokens(_ value: String) -> [[UInt8]] {
+        var tokens: [[UInt8]] = []
+        var current: [UInt8] = []
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: ","):
+                if !current.isEmpty { tokens.append(current) }
+                current.removeAll(keepingCapacity: true)
+            case UInt8(ascii: " "), UInt8(ascii: "\t"):
+                continue
+            default:
+                current.append(lower(byte))
+            }
+        }
+        if !current.isEmpty { tokens.append(current) }
+        return tokens
+    }
+
+    @inline(__always)
+    static func lower(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+    }
+}

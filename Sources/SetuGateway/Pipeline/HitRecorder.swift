@@ -1,0 +1,48 @@
+import SetuHits
+
+/// The one place a hit record is made and recorded: once per request, after its answer
+/// was sent or the connection ended, from what the stages found out and how it ended.
+struct HitRecorder: Sendable {
+    let log: HitLog
+    let metrics: GatewayMetrics
+
+    /// How a request ended.
+    struct Outcome {
+        /// The status sent, or 499 when the client left before an answer began.
+        var status: Int
+        /// `allow`, `deny:<reason>` or `error:<reason>`.
+        var decision: String
+        /// From arrival until the answer was handed to the connection, in milliseconds.
+        var latencyMilliseconds: Double
+        /// From sending to the upstream until its answer ended, when it was proxied.
+        var upstreamMilliseconds: Double?
+        /// Request body bytes received.
+        var bytesIn: Int
+        /// Response body bytes sent.
+        var bytesOut: Int
+    }
+
+    func record(_ exchange: Exchange, _ outcome: Outcome) {
+        let request = exchange.request
+        var hit = HitRecord(timestampMilliseconds: request.receivedMilliseconds, requestId: exchange.requestId,
+                            configRevision: exchange.table?.snapshot.revision ?? "", method: request.method.rawValue,
+                            path: String(exchange.recordedPath), clientIP: request.clientIP ?? "")
+        if let route = exchange.route?.route {
+            hit.api = route.api
+            hit.publisher = route.publisher
+            hit.category = route.category.rawValue
+        }
+        hit.operation = exchange.operation?.operationId
+        hit.clientId = exchange.clientId
+        hit.consumer = exchange.consumer
+        hit.status = outcome.status
+        hit.decision = outcome.decision
+        hit.latencyMilliseconds = outcome.latencyMilliseconds
+        hit.upstreamMilliseconds = outcome.upstreamMilliseconds
+        hit.bytesIn = outcome.bytesIn
+        hit.bytesOut = outcome.bytesOut
+        log.record(hit)
+        metrics.request(api: hit.api ?? "-", status: hit.status, decision: hit.decision,
+                        seconds: hit.latencyMilliseconds / 1000)
+    }
+}

@@ -1,0 +1,41 @@
+/// Step 1 of the pipeline: the request id, sent back in `X-Request-ID`, passed to the
+/// upstream and recorded in the hit log.
+enum RequestIdentityStage {
+    /// Keeps the client's single `X-Request-ID` when it is 1–128 characters of letters,
+    /// digits and `-_.:`; otherwise makes a new random one.
+    static func run(_ exchange: inout Exchange) {
+        var sent: String?
+        var count = 0
+        for (name, value) in exchange.request.headers where HeaderName.equals(name, "x-request-id") {
+            sent = value
+            count += 1
+        }
+        exchange.requestId = requestId(count == 1 ? sent : nil)
+    }
+
+    static func requestId(_ sent: String?) -> String {
+        if let sent, (1...128).contains(sent.utf8.count), sent.utf8.allSatisfy(isAllowed) {
+            return sent
+        }
+        var generator = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes = [UInt8](repeating: 0, count: 32)
+        for half in 0..<2 {
+            let random: UInt64 = generator.next()
+            for index in 0..<16 {
+                bytes[half * 16 + index] = digits[Int(random >> UInt64(60 - 4 * index) & 0xF)]
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func isAllowed(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: ":"):
+            return true
+        default:
+            return false
+        }
+    }
+}

@@ -1,0 +1,15 @@
+/// The steps of DESIGN.md §7 that judge a request by its head, in order: request id,
+/// framing and limits, route, authenticate, authorize. Each is its own stage over the
+/// exchange; the first that refuses throws the problem to answer. What passes goes to the
+/// proxy stage.
+enum RequestPipeline {
+    /// Runs the stages on a request that has just arrived.
+    /// - Throws: the refusal of the first stage that refuses.
+    static func admit(_ exchange: inout Exchange, configuration: GatewayConfiguration) throws(Problem) {
+        RequestIdentityStage.run(&exchange)
+        try FramingStage.run(&exchange, limits: configuration)
+        try RouteStage.run(&exchange)
+        try AuthenticateStage.run(&exchange)
+        try AuthorizeStage.run(&exchange)
+    }
+}

@@ -1,0 +1,693 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import SetuHits
+
+/// One client connection of the data plane: runs each request through the pipeline's
+/// stages, carries admitted ones to an upstream connection of the same event loop, and
+/// streams the answer back, with every step synchronous on the loop.
+///
+/// NIO's `HTTPServerPipelineHandler` in front of it hands it one request at a time, so a
+/// connection is always in one of the phases below. Bytes flow with backpressure both
+/// ways: reads from the client are held while the upstream cannot take more of the body,
+/// and reads from the upstream are held while the client cannot take more of the answer
+/// (swift-nio-examples' `GlueHandler`). Every request's hit is recorded exactly once: when
+/// its answer is handed to the connection, or when the connection ends first.
+final class ClientConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// Where the request in flight is.
+    enum Phase: Equatable {
+        /// Waiting for a request's head.
+        case idle
+        /// Admitted by the stages; its body, if any, is read into `body` up to the buffer size.
+        case buffering
+        /// Waiting for an upstream connection.
+        case leasing
+        /// The upstream has the request (or its head), and its answer is awaited or streaming.
+        case proxying
+        /// The answer is complete; what is left of the request body is read and dropped.
+        case draining
+        /// The connection is closing.
+        case closing
+    }
+
+    /// What runs out when `deadline` passes.
+    enum DeadlineKind {
+        case none
+        /// A new connection's first head, from the connection's start.
+        case firstHead
+        /// A keep-alive connection's wait for its next request.
+        case idle
+        /// A head that has begun to arrive.
+        case head
+        /// A pause in the request body.
+        case body
+        /// Getting an upstream connection.
+        case connect
+        /// The upstream's answer, or its acceptance of the body.
+        case upstream
+        /// A client that does not read the answer.
+        case unreadAnswer
+        /// Reading what is left of a body before closing.
+        case drain
+    }
+
+    private let loop: GatewayLoop
+    private let gateway: Gateway
+    private let headGuard: RequestHeadGuard
+    private var context: ChannelHandlerContext?
+    private var clientIP: String?
+
+    /// Its place in the loop's list of connections whose deadlines are checked.
+    var sweepIndex = -1
+    private(set) var deadline = NIODeadline.distantFuture
+    private var deadlineKind = DeadlineKind.none
+
+    private var phase = Phase.idle
+    private var readPending = false
+
+    // The request in flight; reset between requests.
+    private var exchange: Exchange?
+    private var started = NIODeadline.distantPast
+    private var keepAlive = true
+    private var requestEnded = false
+    private var continueSent = false
+    private var body: ByteBuffer?
+    private var bytesIn = 0
+    private var lease: UpstreamLease?
+    private var upstream: UpstreamConnection?
+    private var upstreamStarted: NIODeadline?
+    private var upstreamMilliseconds: Double?
+    private var upstreamAnswer: HTTPResponseHead?
+    private var requestSent = false
+    private var retried = false
+    private var answerStarted = false
+    private var answerStatus = 0
+    private var answerFraming = ProxyStage.ResponseFraming.length
+    private var bytesOut = 0
+    private var recorded = false
+
+    init(loop: GatewayLoop, headGuard: RequestHeadGuard) {
+        self.loop = loop
+        gateway = loop.gateway
+        self.headGuard = headGuard
+    }
+
+    private var configuration: GatewayConfiguration { gateway.configuration }
+
+    // MARK: Connection events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        clientIP = context.channel.remoteAddress?.ipAddress
+        headGuard.onHeadStarted = { [unowned self] in headStarted() }
+        loop.register(self)
+        setDeadline(.firstHead)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        loop.unregister(self)
+        headGuard.onHeadStarted = nil
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        phase = .closing
+        if exchange != nil && !recorded {
+            record(status: answerStarted ? answerStatus : 499, decision: "error:client-closed")
+        }
+        releaseUpstream(reusable: false)
+        loop.unregister(self)
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): receiveHead(head)
+        case .body(let part): receiveBody(part)
+        case .end: receiveEnd()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if phase == .proxying && !requestSent { upstream?.flush() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            upstream?.handler.resumeReading()
+            if deadlineKind == .unreadAnswer { setDeadline(.upstream) }
+        } else if answerStarted && upstream != nil {
+            setDeadline(.unreadAnswer)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        switch phase {
+        case .leasing:
+            readPending = true
+        case .proxying where !requestSent && upstream?.isWritable == false:
+            readPending = true
+            setDeadline(.upstream)
+        default:
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else {
+            // A reset connection, or data after a parser error: nothing more can be said on it.
+            context.close(promise: nil)
+            return
+        }
+        switch phase {
+        case .idle:
+            exchange = placeholderExchange()
+            answer(Self.problem(for: parserError, requestLineEnded: headGuard.requestLineEnded, configuration: configuration))
+        case .buffering, .leasing, .proxying:
+            answer(.badBody("The request body is not valid HTTP/1.1 framing (\(parserError)); send a Content-Length body, or chunks as RFC 9112 §7.1 frames them."))
+        case .draining, .closing:
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: The request
+
+    private func headStarted() {
+        if phase == .idle && deadlineKind == .idle { setDeadline(.head) }
+    }
+
+    private func receiveHead(_ head: HTTPRequestHead) {
+        guard phase == .idle else {
+            context?.close(promise: nil)
+            return
+        }
+        headGuard.headArrived()
+        resetExchange()
+        started = .now()
+        keepAlive = head.isKeepAlive
+        let request = GatewayRequest(method: head.method, target: head.uri, version: head.version, headers: head.headers,
+                                     clientIP: clientIP, receivedMilliseconds: HitLog.nowMilliseconds())
+        var exchange = Exchange(request: request, table: gateway.table)
+        do throws(Problem) {
+            try RequestPipeline.admit(&exchange, configuration: configuration)
+        } catch {
+            self.exchange = exchange
+            answer(error)
+            return
+        }
+        self.exchange = exchange
+        phase = .buffering
+        if exchange.body != .none {
+            setDeadline(.body)
+            if exchange.expectsContinue {
+                continueSent = true
+                context?.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
+                                       promise: nil)
+            }
+        } else {
+            setDeadline(.none)
+        }
+    }
+
+    private func receiveBody(_ part: ByteBuffer) {
+        bytesIn += part.readableBytes
+        switch phase {
+        case .buffering, .leasing:
+            guard bytesIn <= configuration.maxRequestBodyBytes else {
+                answer(.bodyTooLarge(limit: configuration.maxRequestBodyBytes))
+                return
+            }
+            if body == nil {
+                body = part
+            } else {
+                body!.writeImmutableBuffer(part)
+            }
+            setDeadline(phase == .leasing ? .connect : .body)
+            if phase == .buffering && bytesIn >= configuration.bufferedRequestBodyBytes { startProxy() }
+        case .proxying:
+            guard bytesIn <= configuration.maxRequestBodyBytes else {
+                answer(.bodyTooLarge(limit: configuration.maxRequestBodyBytes))
+                return
+            }
+            if let upstream, !requestSent {
+                upstream.write(.body(.byteBuffer(part)))
+                if deadlineKind == .body { setDeadline(.body) }
+            }
+        case .draining:
+            if bytesIn > configuration.maxRequestBodyBytes { context?.close(promise: nil) }
+        case .idle, .closing:
+            break
+        }
+    }
+
+    private func receiveEnd() {
+        requestEnded = true
+        switch phase {
+        case .buffering:
+            startProxy()
+        case .proxying:
+            if let upstream, !requestSent {
+                upstream.write(.end(nil))
+                upstream.flush()
+                requestSent = true
+                setDeadline(.upstream)
+            }
+        case .draining:
+            finishExchange()
+        case .idle, .leasing, .closing:
+            break
+        }
+    }
+
+    // MARK: The upstream
+
+    private func startProxy() {
+        guard let exchange, let route = exchange.route else { return }
+        guard let target = route.upstream else {
+            gateway.logger.error("the upstream URL of \(route.route.api) cannot be read: \(route.route.upstreamURL)")
+            answer(.upstreamUnreachable(api: route.route.api))
+            return
+        }
+        phase = .leasing
+        setDeadline(.connect)
+        switch loop.pool.lease(target, for: self) {
+        case .ready(let connection): leaseGranted(connection)
+        case .waiting(let lease): self.lease = lease
+        }
+    }
+
+    private func sendRequest(on connection: UpstreamConnection) {
+        guard let exchange, let target = exchange.route?.upstream else { return }
+        upstream = connection
+        connection.handler.exchange = self
+        phase = .proxying
+        upstreamStarted = .now()
+        let bodyLength: Int?
+        if requestEnded {
+            bodyLength = body?.readableBytes ?? 0
+        } else if case .length(let length) = exchange.body {
+            bodyLength = length
+        } else {
+            bodyLength = nil
+        }
+        connection.write(.head(ProxyStage.upstreamHead(exchange, to: target, bodyLength: bodyLength)))
+        if let body, body.readableBytes > 0 { connection.write(.body(.byteBuffer(body))) }
+        if requestEnded {
+            connection.write(.end(nil))
+            requestSent = true
+            setDeadline(.upstream)
+        } else {
+            // Streamed from here on; only a request read whole can be sent again.
+            body = nil
+            setDeadline(.body)
+        }
+        connection.flush()
+        resumeClientReads()
+    }
+
+    /// Gives back or closes the upstream connection, and stops waiting for one.
+    private func releaseUpstream(reusable: Bool) {
+        if let lease {
+            lease.cancelled = true
+            self.lease = nil
+        }
+        if let upstream {
+            self.upstream = nil
+            loop.pool.release(upstream, reusable: reusable)
+        }
+    }
+
+    private func resumeClientReads() {
+        guard readPending, let context else { return }
+        readPending = false
+        context.read()
+    }
+
+    /// Whether the upstream connection may carry another request (notes §1.4 P3): the
+    /// request went whole, the answer was HTTP/1.1 without `Connection: close`, and it was
+    /// framed by length or chunks (or had no body), so its end was not the connection's.
+    private func upstreamReusable() -> Bool {
+        guard requestSent, let answer = upstreamAnswer, answer.version.major == 1, answer.version.minor >= 1,
+              answer.isKeepAlive else { return false }
+        if answerFraming == .none { return true }
+        return answer.headers.contains(name: "content-length")
+            || answer.headers[canonicalForm: "transfer-encoding"].last.map { $0.lowercased() == "chunked" } == true
+    }
+
+    private func receiveAnswerHead(_ head: HTTPResponseHead, from connection: UpstreamConnection) {
+        guard let exchange, let context else { return }
+        guard head.status != .switchingProtocols else {
+            upstreamBroke(HTTPParserError.invalidStatus, on: connection)
+            return
+        }
+        upstreamAnswer = head
+        connection.noteKeepAlive(head.headers)
+        if !requestEnded && !drainable(exchange) { keepAlive = false }
+        let (clientHead, framing) = ProxyStage.clientHead(head, exchange: exchange, keepAlive: keepAlive)
+        if framing == .untilClose { keepAlive = false }
+        answerFraming = framing
+        answerStarted = true
+        answerStatus = Int(head.status.code)
+        context.write(wrapOutboundOut(.head(clientHead)), promise: nil)
+        setDeadline(context.channel.isWritable ? .upstream : .unreadAnswer)
+    }
+
+    private func upstreamBroke(_ error: any Error, on connection: UpstreamConnection) {
+        upstream = nil
+        loop.pool.discard(connection)
+        upstreamFailed(error, connection: connection)
+    }
+
+    private func upstreamFailed(_ error: any Error, connection: UpstreamConnection) {
+        guard let exchange, let route = exchange.route?.route else { return }
+        if answerStarted {
+            abort(decision: "error:upstream-reset")
+            return
+        }
+        // A reused connection the upstream closed just as it was sent a request: once,
+        // on a new connection, for a request that is safe to repeat and still whole here.
+        if connection.reused && !retried && requestEnded && exchange.request.method.isIdempotent {
+            retried = true
+            requestSent = false
+            startProxy()
+            return
+        }
+        upstreamMilliseconds = upstreamStarted.map(Self.milliseconds(since:))
+        let host = connection.key.description
+        if error is HTTPParserError {
+            gateway.logger.warning("\(route.api): the upstream \(host) sent a malformed answer: \(error)")
+            answer(.upstreamInvalid(api: route.api))
+        } else {
+            gateway.logger.warning("\(route.api): the upstream \(host) failed before answering: \(Self.describe(error))")
+            answer(.upstreamUnreachable(api: route.api))
+        }
+    }
+
+    // MARK: Answers
+
+    /// Answers a refusal, or an upstream's failure before its answer began.
+    /// - Parameter headless: no head was received, so NIO's HTTP handlers know of no
+    ///   request; the answer goes straight to the socket and the connection closes.
+    private func answer(_ problem: Problem, headless: Bool = false) {
+        guard let context else { return }
+        guard !answerStarted else {
+            abort(decision: problem.decision)
+            return
+        }
+        releaseUpstream(reusable: false)
+        let exchange = self.exchange ?? placeholderExchange()
+        self.exchange = exchange
+        var closes = problem.closesConnection || headless
+        if !requestEnded && exchange.body != .none {
+            // The body is still to come. A client waiting for 100 Continue will not send it;
+            // one that sends it is read to its end, then the connection kept only if the
+            // rest is small.
+            if exchange.expectsContinue && !continueSent { closes = true }
+            if !drainable(exchange) { keepAlive = false }
+        }
+        if closes { keepAlive = false }
+        let version = exchange.request.version
+        let requestId = exchange.requestId
+        let payload = problem.body(requestId: requestId)
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(6 + problem.headers.count)
+        headers.add(name: "Content-Type", value: "application/problem+json")
+        headers.add(name: "Content-Length", value: String(payload.readableBytes))
+        headers.add(name: "X-Request-ID", value: requestId)
+        headers.add(name: "Date", value: loop.date)
+        for (name, value) in problem.headers { headers.add(name: name, value: value) }
+        ProxyStage.addConnection(&headers, keepAlive: keepAlive, client: version)
+        let head = HTTPResponseHead(version: version, status: problem.status, headers: headers)
+        answerStarted = true
+        answerStatus = Int(problem.status.code)
+        let sendsBody = exchange.request.method != .HEAD
+        bytesOut = sendsBody ? payload.readableBytes : 0
+        record(status: answerStatus, decision: problem.decision)
+        if headless {
+            phase = .closing
+            setDeadline(.none)
+            headGuard.answerAndClose(head, body: payload)
+            return
+        }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if sendsBody { context.write(wrapOutboundOut(.body(.byteBuffer(payload))), promise: nil) }
+        if closes {
+            phase = .closing
+            setDeadline(.none)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        } else {
+            endAnswer()
+        }
+    }
+
+    /// Writes the end of an answer whose head and body are written, and moves on: to the
+    /// next request, to reading the rest of this one's body, or to closing.
+    private func endAnswer() {
+        guard let context else { return }
+        if requestEnded {
+            finishExchange(writing: true)
+        } else {
+            // The answer came before the body's end: read the rest and drop it, within
+            // the body timeout when the connection stays, or briefly before closing.
+            phase = .draining
+            setDeadline(keepAlive ? .body : .drain)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            resumeClientReads()
+        }
+    }
+
+    /// The answer and the request are both complete: the connection waits for the next
+    /// request, or closes. When `writing`, the answer's end is written here, after the state
+    /// is ready for the next request, which NIO hands over as soon as it is written.
+    private func finishExchange(writing: Bool = false) {
+        guard let context else { return }
+        let keepAlive = self.keepAlive
+        resetExchange()
+        if keepAlive {
+            phase = .idle
+            headGuard.awaitHead()
+            setDeadline(.idle)
+            if writing { context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil) }
+            resumeClientReads()
+        } else {
+            phase = .closing
+            setDeadline(.none)
+            if writing {
+                context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                    context.close(promise: nil)
+                }
+            } else {
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    /// Ends a connection whose answer began but cannot be completed; the truncated answer
+    /// (no final chunk, or fewer bytes than its length) tells the client.
+    private func abort(decision: String) {
+        if !recorded { record(status: answerStarted ? answerStatus : 499, decision: decision) }
+        releaseUpstream(reusable: false)
+        phase = .closing
+        setDeadline(.none)
+        context?.close(promise: nil)
+    }
+
+    /// Whether the rest of a body is small enough to read and drop rather than close for.
+    private func drainable(_ exchange: Exchange) -> Bool {
+        guard case .length(let length) = exchange.body else { return exchange.body == .none }
+        return length - bytesIn <= configuration.bufferedRequestBodyBytes
+    }
+
+    // MARK: Deadlines
+
+    private func setDeadline(_ kind: DeadlineKind) {
+        deadlineKind = kind
+        let milliseconds: Int
+        switch kind {
+        case .none:
+            deadline = .distantFuture
+            return
+        case .firstHead, .head: milliseconds = configuration.headerTimeoutMilliseconds
+        case .idle, .unreadAnswer: milliseconds = configuration.idleTimeoutMilliseconds
+        case .body: milliseconds = configuration.bodyTimeoutMilliseconds
+        case .connect: milliseconds = configuration.connectTimeoutMilliseconds
+        case .upstream: milliseconds = exchange?.route?.route.timeoutMilliseconds ?? configuration.connectTimeoutMilliseconds
+        case .drain: milliseconds = 2000
+        }
+        deadline = .now() + .milliseconds(Int64(milliseconds))
+    }
+
+    /// Called by the loop once `deadline` has passed.
+    func deadlinePassed() {
+        let kind = deadlineKind
+        setDeadline(.none)
+        switch kind {
+        case .none:
+            break
+        case .idle, .drain:
+            context?.close(promise: nil)
+        case .firstHead where !headGuard.headStarted:
+            // Nothing was sent: there is no request to answer or record.
+            context?.close(promise: nil)
+        case .firstHead, .head:
+            exchange = placeholderExchange()
+            answer(.headerTimeout(milliseconds: configuration.headerTimeoutMilliseconds), headless: true)
+        case .body:
+            if phase == .draining {
+                context?.close(promise: nil)
+            } else {
+                answer(.bodyTimeout(milliseconds: configuration.bodyTimeoutMilliseconds))
+            }
+        case .connect:
+            let api = exchange?.route?.route.api ?? ""
+            gateway.logger.warning("\(api): no connection to its upstream within \(configuration.connectTimeoutMilliseconds) ms")
+            answer(.upstreamUnreachable(api: api))
+        case .upstream:
+            let api = exchange?.route?.route.api ?? ""
+            let milliseconds = exchange?.route?.route.timeoutMilliseconds ?? 0
+            upstreamMilliseconds = upstreamStarted.map(Self.milliseconds(since:))
+            answer(.upstreamTimeout(api: api, milliseconds: milliseconds))
+        case .unreadAnswer:
+            abort(decision: "error:client-stalled")
+        }
+    }
+
+    // MARK: The hit
+
+    private func record(status: Int, decision: String) {
+        guard let exchange, !recorded else { return }
+        recorded = true
+        gateway.recorder.record(exchange, HitRecorder.Outcome(
+            status: status, decision: decision, latencyMilliseconds: Self.milliseconds(since: started),
+            upstreamMilliseconds: upstreamMilliseconds, bytesIn: bytesIn, bytesOut: bytesOut))
+    }
+
+    private func resetExchange() {
+        exchange = nil
+        requestEnded = false
+        continueSent = false
+        body = nil
+        bytesIn = 0
+        lease = nil
+        upstream = nil
+        upstreamStarted = nil
+        upstreamMilliseconds = nil
+        upstreamAnswer = nil
+        requestSent = false
+        retried = false
+        answerStarted = false
+        answerStatus = 0
+        answerFraming = .length
+        bytesOut = 0
+        recorded = false
+    }
+
+    /// An exchange for what was received before a head could be read.
+    private func placeholderExchange() -> Exchange {
+        if started == .distantPast || exchange == nil { started = .now() }
+        let request = GatewayRequest(method: .RAW(value: ""), target: "", version: .http1_1, headers: [:],
+                                     clientIP: clientIP, receivedMilliseconds: HitLog.nowMilliseconds())
+        var exchange = Exchange(request: request, table: gateway.table)
+        RequestIdentityStage.run(&exchange)
+        return exchange
+    }
+
+    static func problem(for error: HTTPParserError, requestLineEnded: Bool, configuration: GatewayConfiguration) -> Problem {
+        switch error {
+        case .headerOverflow:
+            if !requestLineEnded { return .uriTooLong(limit: configuration.maxURIBytes) }
+            return .headersTooLarge("The request's head is over the gateway's limits of \(configuration.maxHeaderCount) header lines and \(configuration.maxHeaderBytes) header bytes.")
+        case .invalidVersion:
+            return .badRequest("The request is not HTTP/1.0 or HTTP/1.1; the gateway speaks HTTP/1.1 only (no HTTP/2 prior knowledge).")
+        default:
+            return .badRequest("The request is not valid HTTP/1.1 (\(error)); see RFC 9112 for its framing.")
+        }
+    }
+
+    static func milliseconds(since start: NIODeadline) -> Double {
+        Double((NIODeadline.now() - start).nanoseconds) / 1e6
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? IOError { return error.description }
+        return "\(error)"
+    }
+}
+
+extension ClientConnectionHandler: UpstreamLeaseRequester {
+    func leaseGranted(_ connection: UpstreamConnection) {
+        guard phase == .leasing, exchange != nil else {
+            loop.pool.release(connection, reusable: true)
+            return
+        }
+        lease = nil
+        sendRequest(on: connection)
+    }
+
+    func leaseFailed(_ error: any Error) {
+        guard phase == .leasing, let exchange else { return }
+        lease = nil
+        let api = exchange.route?.route.api ?? ""
+        let host = exchange.route?.upstream?.key.description ?? ""
+        gateway.logger.warning("\(api): cannot connect to the upstream \(host): \(Self.describe(error))")
+        answer(.upstreamUnreachable(api: api))
+    }
+}
+
+extension ClientConnectionHandler: UpstreamExchange {
+    var clientCanReceive: Bool { context?.channel.isWritable ?? false }
+
+    func upstreamReceived(_ part: HTTPClientResponsePart) {
+        guard phase == .proxying, let connection = upstream, let context else { return }
+        switch part {
+        case .head(let head):
+            receiveAnswerHead(head, from: connection)
+        case .body(let buffer):
+            bytesOut += buffer.readableBytes
+            if answerFraming != .none { context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil) }
+            if deadlineKind == .upstream { setDeadline(.upstream) }
+        case .end:
+            upstreamMilliseconds = upstreamStarted.map(Self.milliseconds(since:))
+            let reusable = upstreamReusable()
+            upstream = nil
+            loop.pool.release(connection, reusable: reusable)
+            record(status: answerStatus, decision: "allow")
+            endAnswer()
+        }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamWritabilityChanged() {
+        if upstream?.isWritable == true {
+            if deadlineKind == .upstream && !requestSent { setDeadline(.body) }
+            resumeClientReads()
+        }
+    }
+
+    func upstreamFailed(_ error: any Error) {
+        guard let connection = upstream else { return }
+        upstream = nil
+        loop.pool.discard(connection)
+        upstreamFailed(error, connection: connection)
+    }
+}
+
+extension HTTPMethod {
+    /// Methods a request of which may be sent twice (RFC 9110 §9.2.2).
+    var isIdempotent: Bool {
+        switch self {
+        case .GET, .HEAD, .PUT, .DELETE, .OPTIONS, .TRACE: return true
+        default: return false
+        }
+    }
+}

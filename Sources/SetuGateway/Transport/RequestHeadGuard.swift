@@ -1,0 +1,85 @@
+import NIOCore
+import NIOHTTP1
+
+/// Watches the bytes of a connection before NIO's parser sees them, while the connection
+/// waits for a request's head: it tells the connection when a head begins (the header
+/// timeout runs from its first byte), and whether the request line has ended, so that a
+/// head too large for the parser is answered 414 when its request line is what is too
+/// long, and 431 otherwise.
+final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    /// Whether a head is awaited; false from a head's arrival until its answer is done.
+    private(set) var watching = true
+    /// Whether bytes of the awaited head have arrived.
+    private(set) var headStarted = false
+    /// Whether the awaited head's request line has ended.
+    private(set) var requestLineEnded = false
+    /// Told when the first bytes of an awaited head arrive.
+    var onHeadStarted: (() -> Void)?
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if watching {
+            let buffer = unwrapInboundIn(data)
+            if !headStarted && buffer.readableBytes > 0 {
+                headStarted = true
+                onHeadStarted?()
+            }
+            if !requestLineEnded && buffer.readableBytesView.contains(UInt8(ascii: "\n")) {
+                requestLineEnded = true
+            }
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// A head arrived whole: nothing to watch until its answer is done.
+    func headArrived() {
+        watching = false
+    }
+
+    /// The connection waits for the next head.
+    func awaitHead() {
+        watching = true
+        headStarted = false
+        requestLineEnded = false
+    }
+}
+
+extension RequestHeadGuard {
+    /// Writes an answer straight to the socket, past NIO's HTTP handlers, and closes the
+    /// connection: for a head that never arrived whole, which those handlers never saw.
+    func answerAndClose(_ head: HTTPResponseHead, body: ByteBuffer?) {
+        guard let context else { return }
+        context.writeAndFlush(NIOAny(RawResponse.encode(head, body: body))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+}
+
+/// An answer as bytes on the wire, for the few written before any HTTP handler is in place.
+enum RawResponse {
+    static func encode(_ head: HTTPResponseHead, body: ByteBuffer?) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(256 + (body?.readableBytes ?? 0))
+        buffer.writeString("HTTP/\(head.version.major).\(head.version.minor) \(head.status.code) \(head.status.reasonPhrase)\r\n")
+        for (name, value) in head.headers {
+            buffer.writeString(name)
+            buffer.writeString(": ")
+            buffer.writeString(value)
+            buffer.writeString("\r\n")
+        }
+        buffer.writeString("\r\n")
+        if var body { buffer.writeBuffer(&body) }
+        return buffer
+    }
+}
