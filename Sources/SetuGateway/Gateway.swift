@@ -22,11 +22,13 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
 public final class Gateway: Sendable {
     /// How requests and connections are treated.
     public let configuration: GatewayConfiguration
-    let recorder: HitRecorder
+    let hits: HitLog
     let metrics: GatewayMetrics
     let logger: Logger
     private let tls: NIOSSLContext
     private let current = Mutex<RoutingTable?>(nil)
+    /// Counts installs, so each loop rereads the table only after one.
+    private let installs = Atomic<Int>(0)
     private let loops = Mutex<[ObjectIdentifier: GatewayLoop]>([:])
     /// Client connections open now, on every loop.
     let openConnections = Atomic<Int>(0)
@@ -40,7 +42,7 @@ public final class Gateway: Sendable {
     public init(configuration: GatewayConfiguration = .init(), hits: HitLog, metrics: GatewayMetrics,
                 logger: Logger = Logger(label: "setu.gateway")) throws {
         self.configuration = configuration
-        recorder = HitRecorder(log: hits, metrics: metrics)
+        self.hits = hits
         self.metrics = metrics
         self.logger = logger
         var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
@@ -65,6 +67,12 @@ public final class Gateway: Sendable {
     public func install(_ snapshot: GatewaySnapshot) {
         let compiled = RoutingTable(snapshot)
         current.withLock { $0 = compiled }
+        installs.add(1, ordering: .releasing)
+    }
+
+    /// How many tables were installed so far.
+    var installCount: Int {
+        installs.load(ordering: .acquiring)
     }
 
     /// The revision being served, if any.

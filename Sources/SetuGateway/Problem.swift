@@ -108,7 +108,7 @@ extension Problem {
 
     static func bodyTooLarge(limit: Int) -> Problem {
         Problem(slug: "body-too-large", status: .payloadTooLarge, title: "Request body too large",
-                detail: "The request body is over the gateway's limit of \(limit) bytes.", closesConnection: true)
+                detail: "The request body is over the gateway's limit of \(limit) bytes.")
     }
 
     static func headerTimeout(milliseconds: Int) -> Problem {

@@ -58,35 +58,61 @@ public final class GatewayMetrics: Sendable {
         refusedConnections.increment()
     }
 
+    /// Which requests one series counts.
+    public struct RequestKey: Hashable, Sendable {
+        /// The API id, or `-` when the request matched no API.
+        public var api: String
+        /// The status divided by 100.
+        public var statusClass: Int
+        /// `allow`, `deny:<reason>` or `error:<reason>`.
+        public var decision: String
+
+        public init(api: String, status: Int, decision: String) {
+            self.api = api
+            statusClass = status / 100
+            self.decision = decision
+        }
+    }
+
+    /// The counter and latency histogram of one kind of request, to be kept and reused:
+    /// the registry builds names and label lists on every lookup.
+    public struct RequestSeries: Sendable {
+        let counter: Counter
+        let latency: DurationHistogram
+
+        /// Counts one request that took `seconds`.
+        public func record(seconds: Double) {
+            counter.increment()
+            latency.recordNanoseconds(Int64(seconds * 1e9))
+        }
+    }
+
+    /// The series for a kind of request, made when first asked for.
+    public func series(for key: RequestKey) -> RequestSeries {
+        requestSeries.withLock { known in
+            if let found = known[key] { return found }
+            let made = RequestSeries(
+                counter: registry.makeCounter(descriptor: Self.requests, labels: [
+                    ("api", key.api), ("status_class", "\(key.statusClass)xx"), ("decision", key.decision),
+                ]),
+                latency: registry.makeDurationHistogram(descriptor: Self.latency, labels: [("api", key.api)],
+                                                        buckets: Self.latencyBuckets))
+            known[key] = made
+            return made
+        }
+    }
+
     /// Counts one answered request.
     /// - Parameters:
     ///   - api: the API id, or `-` when the request matched no API.
     ///   - status: the HTTP status sent.
-    ///   - decision: `allow` or `deny:<reason>`.
+    ///   - decision: `allow`, `deny:<reason>` or `error:<reason>`.
     ///   - seconds: the request's latency.
     public func request(api: String, status: Int, decision: String, seconds: Double) {
-        let key = RequestSeries(api: api, statusClass: status / 100, decision: decision)
-        // The registry builds names and label lists on every lookup; a request looks its
-        // series up here instead, and the registry only when a series is new.
-        let series = requestSeries.withLock { known in
-            if let found = known[key] { return found }
-            let made = (registry.makeCounter(descriptor: Self.requests,
-                                             labels: [("api", api), ("status_class", "\(status / 100)xx"), ("decision", decision)]),
-                        registry.makeDurationHistogram(descriptor: Self.latency, labels: [("api", api)], buckets: Self.latencyBuckets))
-            known[key] = made
-            return made
-        }
-        series.0.increment()
-        series.1.recordNanoseconds(Int64(seconds * 1e9))
+        series(for: RequestKey(api: api, status: status, decision: decision)).record(seconds: seconds)
     }
 
-    private struct RequestSeries: Hashable {
-        var api: String
-        var statusClass: Int
-        var decision: String
-    }
-
-    private let requestSeries = Mutex<[RequestSeries: (Counter, DurationHistogram)]>([:])
+    private let requestSeries = Mutex<[RequestKey: RequestSeries]>([:])
 
     /// Records a finished reconcile.
     /// - Parameters:

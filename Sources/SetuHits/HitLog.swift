@@ -97,6 +97,11 @@ public final class HitLog: @unchecked Sendable {
     /// Whether the writer sleeps waiting for hits; only then does `record` wake it.
     private var writerWaiting = false
     private let onDrop: @Sendable (Int) -> Void
+    /// How long the writer sleeps when there is nothing to write: hits reach the file
+    /// within it, or within `flushInterval` when that is shorter.
+    private var writerTick: Double { min(configuration.flushInterval, 0.1) }
+    /// Queued hits that wake the writer before its tick.
+    private static let wakeAt = 1024
     // Owned by the writer thread once it starts.
     private var file: HitFile
 
@@ -126,7 +131,9 @@ public final class HitLog: @unchecked Sendable {
         }
         queue.append(Queued(sequence: nextSequence, hit: hit))
         nextSequence += 1
-        if writerWaiting { condition.signal() }
+        // The writer wakes on its own every tick; it is woken early only when hits pile up,
+        // so a request seldom pays for waking a thread.
+        if writerWaiting && queue.count == Self.wakeAt { condition.signal() }
         condition.unlock()
         return true
     }
@@ -159,37 +166,57 @@ public final class HitLog: @unchecked Sendable {
 
     private func writeLoop() {
         var batch: [Queued] = []
-        var buffer: [UInt8] = []
+        var pending: [UInt8] = []
+        pending.reserveCapacity(1 << 16)
         while true {
             condition.lock()
             if queue.isEmpty && !closing && !reopenRequested {
                 writerWaiting = true
-                _ = condition.wait(until: Date(timeIntervalSinceNow: configuration.flushInterval))
+                _ = condition.wait(until: Date(timeIntervalSinceNow: writerTick))
                 writerWaiting = false
             }
             swap(&batch, &queue)
             let reopen = reopenRequested
             reopenRequested = false
-            let stop = closing && queue.isEmpty
+            let stop = closing
             condition.unlock()
 
             // Reopen before writing: whatever was not yet written when asked goes to the new file.
             if reopen {
                 do { try file.reopen() } catch { report(error) }
             }
+            // Lines are gathered and written with one system call per file, not one per hit.
             var lost = 0
-            for entry in batch {
-                let now = entry.hit.timestampMilliseconds
-                buffer.removeAll(keepingCapacity: true)
-                buffer.append(contentsOf: entry.hit.jsonLine(sequence: entry.sequence))
+            var pendingLines = 0
+            func writePending() {
+                guard !pending.isEmpty else { return }
                 do {
-                    try file.rotateIfNeeded(now: now, adding: buffer.count)
-                    try file.write(buffer)
+                    try file.write(pending)
                 } catch {
-                    lost += 1
+                    lost += pendingLines
                     report(error)
                 }
+                pending.removeAll(keepingCapacity: true)
+                pendingLines = 0
             }
+            for entry in batch {
+                let start = pending.count
+                entry.hit.appendJSONLine(sequence: entry.sequence, to: &pending)
+                let now = entry.hit.timestampMilliseconds
+                if file.mustRotate(now: now, pending: start, adding: pending.count - start) {
+                    let line = Array(pending[start...])
+                    pending.removeSubrange(start...)
+                    writePending()
+                    pending.append(contentsOf: line)
+                    do {
+                        try file.rotate(now: now)
+                    } catch {
+                        report(error)
+                    }
+                }
+                pendingLines += 1
+            }
+            writePending()
             let count = batch.count
             batch.removeAll(keepingCapacity: true)
             condition.lock()
@@ -226,7 +253,11 @@ struct HitFile {
     private(set) var path: String
     private var descriptor: Int32
     private var size: Int
-    private var name: HitFileName
+    private var name: HitFileName {
+        didSet { dayNumber = Timestamp.daysSinceEpoch(of: name.day) ?? 0 }
+    }
+    /// The current file's day, as days since 1970.
+    private var dayNumber: Int64 = 0
 
     init(configuration: HitLogConfiguration, now: Int64) throws {
         self.configuration = configuration
@@ -234,6 +265,7 @@ struct HitFile {
         let day = Timestamp.day(milliseconds: now)
         let existing = HitFileName.list(in: configuration.directory).filter { $0.day == day }
         name = existing.last ?? HitFileName(day: day, part: 0)
+        dayNumber = Timestamp.daysSinceEpoch(of: name.day) ?? 0
         path = configuration.directory + "/" + name.fileName
         (descriptor, size) = try HitFile.open(path)
         if size >= configuration.maxFileBytes {
@@ -242,16 +274,27 @@ struct HitFile {
         removeExpired(today: day)
     }
 
-    /// Moves to the next file when the day changed or the line would pass the size limit.
-    mutating func rotateIfNeeded(now: Int64, adding bytes: Int) throws {
+    /// Whether a line of a hit at `now` must go to the next file: the day changed, or the
+    /// current file, with `pending` bytes still to be written to it, would pass the size limit
+    /// with `bytes` more. A line longer than the limit goes alone into a file of its own.
+    func mustRotate(now: Int64, pending: Int, adding bytes: Int) -> Bool {
+        let (days, _) = now.quotientAndRemainderFloored(dividingBy: 86_400_000)
+        let filled = size + pending
+        return days > dayNumber || (filled > 0 && filled + bytes > configuration.maxFileBytes)
+    }
+
+    /// Moves to the next file: the next day's first, or the day's next part.
+    mutating func rotate(now: Int64) throws {
         let day = Timestamp.day(milliseconds: now)
         if day > name.day {
             try rotate(to: HitFileName(day: day, part: 0))
             removeExpired(today: day)
-        } else if size > 0 && size + bytes > configuration.maxFileBytes {
+        } else {
             try rotate(to: HitFileName(day: name.day, part: name.part + 1))
         }
     }
+
+
 
     mutating func write(_ bytes: [UInt8]) throws {
         var offset = 0

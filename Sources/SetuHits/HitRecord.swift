@@ -60,12 +60,20 @@ public struct HitRecord: Sendable, Equatable {
     }
 
     /// The record as one line of JSON, newline included, with `seq` its sequence number.
+    public func jsonLine(sequence: UInt64) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(512)
+        appendJSONLine(sequence: sequence, to: &bytes)
+        return bytes
+    }
+
+    /// Appends the record as one line of JSON, newline included, to `bytes`.
     ///
     /// Written by hand rather than with `JSONEncoder`: the writer thread encodes every
     /// hit, the field order is part of the format, and the output is a few fixed fields.
-    public func jsonLine(sequence: UInt64) -> [UInt8] {
-        var line = JSONLine()
-        line.field("ts", Timestamp.rfc3339(milliseconds: timestampMilliseconds))
+    public func appendJSONLine(sequence: UInt64, to bytes: inout [UInt8]) {
+        var line = JSONLine(taking: &bytes)
+        line.timestamp("ts", timestampMilliseconds)
         line.field("seq", sequence)
         line.field("request_id", requestId)
         line.field("config_rev", configRevision)
@@ -85,51 +93,101 @@ public struct HitRecord: Sendable, Equatable {
         line.field("bytes_out", UInt64(max(bytesOut, 0)))
         line.field("client_ip", clientIP)
         if let consentId { line.field("consent_id", consentId) }
-        return line.finish()
+        bytes = line.finish()
     }
 }
 
-/// A JSON object written field by field into bytes.
+/// A JSON object written field by field onto the end of a byte buffer.
 struct JSONLine {
-    private var bytes: [UInt8] = [UInt8(ascii: "{")]
+    private var bytes: [UInt8]
+    private var first = true
 
-    init() { bytes.reserveCapacity(512) }
-
-    private mutating func key(_ name: String) {
-        if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(contentsOf: name.utf8)
-        bytes.append(contentsOf: "\":".utf8)
+    /// Takes `bytes` over, leaving it empty, so appending never copies what is already there.
+    init(taking bytes: inout [UInt8]) {
+        self.bytes = bytes
+        bytes = []
+        self.bytes.append(UInt8(ascii: "{"))
     }
 
-    mutating func field(_ name: String, _ value: String?) {
+    private mutating func key(_ name: StaticString) {
+        if !first { bytes.append(UInt8(ascii: ",")) }
+        first = false
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    mutating func field(_ name: StaticString, _ value: String?) {
         key(name)
         guard let value else { bytes.append(contentsOf: "null".utf8); return }
         JSONString.append(value, to: &bytes)
     }
 
-    mutating func field(_ name: String, _ value: UInt64) {
+    mutating func field(_ name: StaticString, _ value: UInt64) {
         key(name)
-        bytes.append(contentsOf: String(value).utf8)
+        Self.appendDigits(value, minimumWidth: 1, to: &bytes)
     }
 
-    mutating func field(_ name: String, _ value: Double?) {
+    mutating func field(_ name: StaticString, _ value: Double?) {
         key(name)
         guard let value, value.isFinite else { bytes.append(contentsOf: "null".utf8); return }
         // Three decimals: microsecond precision is what a latency in milliseconds needs.
-        let thousandths = Int64((max(value, 0) * 1000).rounded())
-        bytes.append(contentsOf: String(thousandths / 1000).utf8)
+        let thousandths = UInt64((max(value, 0) * 1000).rounded())
+        Self.appendDigits(thousandths / 1000, minimumWidth: 1, to: &bytes)
         bytes.append(UInt8(ascii: "."))
-        let fraction = String(thousandths % 1000)
-        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: 3 - fraction.utf8.count))
-        bytes.append(contentsOf: fraction.utf8)
+        Self.appendDigits(thousandths % 1000, minimumWidth: 3, to: &bytes)
+    }
+
+    /// `"2026-11-29T08:15:02.123Z"`, as `Timestamp.rfc3339` spells it.
+    mutating func timestamp(_ name: StaticString, _ milliseconds: Int64) {
+        key(name)
+        let (days, msOfDay) = milliseconds.quotientAndRemainderFloored(dividingBy: 86_400_000)
+        let (year, month, day) = Timestamp.civil(daysSinceEpoch: days)
+        bytes.append(UInt8(ascii: "\""))
+        Self.appendDigits(UInt64(max(year, 0)), minimumWidth: 4, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        Self.appendDigits(UInt64(month), minimumWidth: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        Self.appendDigits(UInt64(day), minimumWidth: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "T"))
+        Self.appendDigits(UInt64(msOfDay / 3_600_000), minimumWidth: 2, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        Self.appendDigits(UInt64(msOfDay / 60_000 % 60), minimumWidth: 2, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        Self.appendDigits(UInt64(msOfDay / 1000 % 60), minimumWidth: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "."))
+        Self.appendDigits(UInt64(msOfDay % 1000), minimumWidth: 3, to: &bytes)
+        bytes.append(UInt8(ascii: "Z"))
+        bytes.append(UInt8(ascii: "\""))
     }
 
     consuming func finish() -> [UInt8] {
-        bytes.append(contentsOf: "}\n".utf8)
+        bytes.append(UInt8(ascii: "}"))
+        bytes.append(UInt8(ascii: "\n"))
         return bytes
     }
 
+    /// Decimal digits of `value`, zero-padded to `minimumWidth`, without making a `String`.
+    static func appendDigits(_ value: UInt64, minimumWidth: Int, to bytes: inout [UInt8]) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[19 - count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            } while rest > 0
+            while count < minimumWidth && count < 20 {
+                buffer[19 - count] = UInt8(ascii: "0")
+                count += 1
+            }
+            bytes.append(contentsOf: buffer[(20 - count)...])
+        }
+    }
 }
 
 /// A JSON string literal written into bytes, for the few fixed JSON shapes Setu writes on

@@ -48,7 +48,8 @@ import Testing
         let daemon = try await RunningDaemon.start(repo: marketplace.path)
         async let slow = call(daemon.gateway + "/transport/v3/driving-licence/drvlc/certificate",
                               headers: credentials("swift-loans-prod"), body: "{}")
-        try await Task.sleep(for: .milliseconds(300))
+        // Signalled once the request is in flight: the upstream has it.
+        for _ in 0..<100 where upstream.requests.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
         daemon.signal(SIGTERM)
         let answer = try await slow
         #expect(answer.status == 504)

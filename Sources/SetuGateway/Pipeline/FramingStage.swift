@@ -69,15 +69,19 @@ enum FramingStage {
         try splitTarget(&exchange)
 
         if let transferEncoding {
-            guard HeaderName.tokens(transferEncoding) == [Array("chunked".utf8)] else {
+            let codings = HeaderName.tokens(transferEncoding)
+            guard codings.last == Array("chunked".utf8) else {
+                throw .badRequest("Transfer-Encoding must end with chunked in a request, or its length is unknown (RFC 9112 §6.1).")
+            }
+            guard codings.count == 1 else {
                 throw Problem(slug: "unsupported-transfer-coding", status: .notImplemented, title: "Transfer coding not supported",
                               detail: "The gateway accepts only Transfer-Encoding: chunked, not \(transferEncoding).",
                               closesConnection: true)
             }
             exchange.body = .chunked
         } else if let contentLength, let length = Int(contentLength), length > 0 {
-            if length > limits.maxRequestBodyBytes { throw .bodyTooLarge(limit: limits.maxRequestBodyBytes) }
             exchange.body = .length(length)
+            if length > limits.maxRequestBodyBytes { throw .bodyTooLarge(limit: limits.maxRequestBodyBytes) }
         }
         if let expect {
             guard HeaderName.tokens(expect) == [Array("100-continue".utf8)] else { throw .expectationFailed(expect) }

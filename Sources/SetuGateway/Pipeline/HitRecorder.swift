@@ -2,9 +2,17 @@ import SetuHits
 
 /// The one place a hit record is made and recorded: once per request, after its answer
 /// was sent or the connection ended, from what the stages found out and how it ended.
-struct HitRecorder: Sendable {
+/// One per event loop, which keeps the metric series it has used, so that counting a
+/// request takes no lock shared with the other loops.
+final class HitRecorder {
     let log: HitLog
     let metrics: GatewayMetrics
+    private var series: [GatewayMetrics.RequestKey: GatewayMetrics.RequestSeries] = [:]
+
+    init(log: HitLog, metrics: GatewayMetrics) {
+        self.log = log
+        self.metrics = metrics
+    }
 
     /// How a request ended.
     struct Outcome {
@@ -42,7 +50,9 @@ struct HitRecorder: Sendable {
         hit.bytesIn = outcome.bytesIn
         hit.bytesOut = outcome.bytesOut
         log.record(hit)
-        metrics.request(api: hit.api ?? "-", status: hit.status, decision: hit.decision,
-                        seconds: hit.latencyMilliseconds / 1000)
+        let key = GatewayMetrics.RequestKey(api: hit.api ?? "-", status: hit.status, decision: hit.decision)
+        let found = series[key] ?? metrics.series(for: key)
+        if series.count < 10_000 { series[key] = found }
+        found.record(seconds: hit.latencyMilliseconds / 1000)
     }
 }

@@ -7,7 +7,9 @@ import NIOHTTP1
 /// `Connection` names, the caller's credentials, `Authorization`, `Cookie`, `Expect` (the
 /// gateway answers `100-continue` itself) and every identity header a client could forge
 /// (`X-Setu-*`, `Forwarded`, `X-Forwarded-*`, `X-Real-IP`, `X-Request-ID`); the gateway's own
-/// are set in their place, never appended to the client's. Coming down, the answer loses
+/// are set in their place, never appended to the client's. Header names with `_` are not
+/// passed on either, as nginx does by default: CGI, WSGI and PHP read `X_Setu_Consumer` as
+/// `X-Setu-Consumer`, so one could forge what the gateway strips. Coming down, the answer loses
 /// the hop-by-hop headers and those its `Connection` names. `Content-Length` and
 /// `Transfer-Encoding` are never copied either way: the gateway frames each message itself.
 enum ProxyStage {
@@ -126,7 +128,7 @@ enum ProxyStage {
 
     static func isDroppedGoingUp(_ name: String) -> Bool {
         HeaderName.hasPrefix(name, "x-setu-") || HeaderName.hasPrefix(name, "x-forwarded-")
-            || HeaderName.isOne(of: droppedGoingUp, name)
+            || HeaderName.isOne(of: droppedGoingUp, name) || name.utf8.contains(UInt8(ascii: "_"))
     }
 
     static func isDroppedGoingDown(_ name: String) -> Bool {

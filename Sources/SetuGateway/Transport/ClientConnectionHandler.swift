@@ -167,7 +167,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         switch phase {
         case .idle:
             exchange = placeholderExchange()
-            answer(Self.problem(for: parserError, requestLineEnded: headGuard.requestLineEnded, configuration: configuration))
+            answer(Self.problem(for: parserError, requestLineBytes: headGuard.requestLineBytes, configuration: configuration))
         case .buffering, .leasing, .proxying:
             answer(.badBody("The request body is not valid HTTP/1.1 framing (\(parserError)); send a Content-Length body, or chunks as RFC 9112 §7.1 frames them."))
         case .draining, .closing:
@@ -192,7 +192,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         keepAlive = head.isKeepAlive
         let request = GatewayRequest(method: head.method, target: head.uri, version: head.version, headers: head.headers,
                                      clientIP: clientIP, receivedMilliseconds: HitLog.nowMilliseconds())
-        var exchange = Exchange(request: request, table: gateway.table)
+        var exchange = Exchange(request: request, table: loop.table)
         do throws(Problem) {
             try RequestPipeline.admit(&exchange, configuration: configuration)
         } catch {
@@ -238,9 +238,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 upstream.write(.body(.byteBuffer(part)))
                 if deadlineKind == .body { setDeadline(.body) }
             }
-        case .draining:
-            if bytesIn > configuration.maxRequestBodyBytes { context?.close(promise: nil) }
-        case .idle, .closing:
+        case .draining, .idle, .closing:
             break
         }
     }
@@ -564,7 +562,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private func record(status: Int, decision: String) {
         guard let exchange, !recorded else { return }
         recorded = true
-        gateway.recorder.record(exchange, HitRecorder.Outcome(
+        loop.recorder.record(exchange, HitRecorder.Outcome(
             status: status, decision: decision, latencyMilliseconds: Self.milliseconds(since: started),
             upstreamMilliseconds: upstreamMilliseconds, bytesIn: bytesIn, bytesOut: bytesOut))
     }
@@ -594,15 +592,16 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         if started == .distantPast || exchange == nil { started = .now() }
         let request = GatewayRequest(method: .RAW(value: ""), target: "", version: .http1_1, headers: [:],
                                      clientIP: clientIP, receivedMilliseconds: HitLog.nowMilliseconds())
-        var exchange = Exchange(request: request, table: gateway.table)
+        var exchange = Exchange(request: request, table: loop.table)
         RequestIdentityStage.run(&exchange)
         return exchange
     }
 
-    static func problem(for error: HTTPParserError, requestLineEnded: Bool, configuration: GatewayConfiguration) -> Problem {
+    static func problem(for error: HTTPParserError, requestLineBytes: Int, configuration: GatewayConfiguration) -> Problem {
         switch error {
         case .headerOverflow:
-            if !requestLineEnded { return .uriTooLong(limit: configuration.maxURIBytes) }
+            // The method, the version and their spaces take at most a few dozen bytes more.
+            if requestLineBytes > configuration.maxURIBytes { return .uriTooLong(limit: configuration.maxURIBytes) }
             return .headersTooLarge("The request's head is over the gateway's limits of \(configuration.maxHeaderCount) header lines and \(configuration.maxHeaderBytes) header bytes.")
         case .invalidVersion:
             return .badRequest("The request is not HTTP/1.0 or HTTP/1.1; the gateway speaks HTTP/1.1 only (no HTTP/2 prior knowledge).")

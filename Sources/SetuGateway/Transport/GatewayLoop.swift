@@ -11,6 +11,7 @@ final class GatewayLoop: @unchecked Sendable {
     let eventLoop: any EventLoop
     let gateway: Gateway
     let pool: UpstreamPool
+    let recorder: HitRecorder
     /// `Date` for the gateway's own answers (RFC 9110 §6.6.1), refreshed every tick.
     private(set) var date: String
     private var clients: [ClientConnectionHandler] = []
@@ -24,6 +25,7 @@ final class GatewayLoop: @unchecked Sendable {
         self.eventLoop = eventLoop
         self.gateway = gateway
         pool = UpstreamPool(eventLoop: eventLoop, configuration: gateway.configuration, tls: tls)
+        recorder = HitRecorder(log: gateway.hits, metrics: gateway.metrics)
         date = ""
         refreshDate()
     }
@@ -58,6 +60,19 @@ final class GatewayLoop: @unchecked Sendable {
             last.sweepIndex = index
         }
         client.sweepIndex = -1
+    }
+
+    private var cachedTable: RoutingTable?
+    private var cachedInstall = -1
+
+    /// The routing table in force, reread from the gateway only after an install.
+    var table: RoutingTable? {
+        let installs = gateway.installCount
+        if installs != cachedInstall {
+            cachedTable = gateway.table
+            cachedInstall = installs
+        }
+        return cachedTable
     }
 
     /// Open client connections on this loop.

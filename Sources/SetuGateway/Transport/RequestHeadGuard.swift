@@ -3,9 +3,9 @@ import NIOHTTP1
 
 /// Watches the bytes of a connection before NIO's parser sees them, while the connection
 /// waits for a request's head: it tells the connection when a head begins (the header
-/// timeout runs from its first byte), and whether the request line has ended, so that a
-/// head too large for the parser is answered 414 when its request line is what is too
-/// long, and 431 otherwise.
+/// timeout runs from its first byte), and how long its request line is, so that a head too
+/// large for the parser is answered 414 when its request line is what is too long, and 431
+/// otherwise.
 final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -14,8 +14,9 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     private(set) var watching = true
     /// Whether bytes of the awaited head have arrived.
     private(set) var headStarted = false
-    /// Whether the awaited head's request line has ended.
-    private(set) var requestLineEnded = false
+    /// How long the awaited head's request line is, or has been so far.
+    private(set) var requestLineBytes = 0
+    private var requestLineEnded = false
     /// Told when the first bytes of an awaited head arrive.
     var onHeadStarted: (() -> Void)?
     private var context: ChannelHandlerContext?
@@ -35,8 +36,13 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
                 headStarted = true
                 onHeadStarted?()
             }
-            if !requestLineEnded && buffer.readableBytesView.contains(UInt8(ascii: "\n")) {
-                requestLineEnded = true
+            if !requestLineEnded {
+                if let end = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+                    requestLineBytes += end - buffer.readerIndex
+                    requestLineEnded = true
+                } else {
+                    requestLineBytes += buffer.readableBytes
+                }
             }
         }
         context.fireChannelRead(data)
@@ -52,6 +58,7 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
         watching = true
         headStarted = false
         requestLineEnded = false
+        requestLineBytes = 0
     }
 }
 
