@@ -141,7 +141,6 @@ public final class Gateway: Sendable {
         try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes,
                                                                         informationalResponseStrategy: .drop,
                                                                         limitConfiguration: limits)))
-        try pipeline.addHandler(HTTPServerPipelineHandler())
         try pipeline.addHandler(NIOHTTPResponseHeadersValidator())
         try pipeline.addHandler(ClientConnectionHandler(loop: loop, headGuard: headGuard))
     }

@@ -72,44 +72,41 @@ public struct HitRecord: Sendable, Equatable {
     /// Written by hand rather than with `JSONEncoder`: the writer thread encodes every
     /// hit, the field order is part of the format, and the output is a few fixed fields.
     public func appendJSONLine(sequence: UInt64, to bytes: inout [UInt8]) {
-        var line = JSONLine(taking: &bytes)
-        line.timestamp("ts", timestampMilliseconds)
-        line.field("seq", sequence)
-        line.field("request_id", requestId)
-        line.field("config_rev", configRevision)
-        line.field("consumer", consumer)
-        line.field("client_id", clientId)
-        line.field("api", api)
-        line.field("publisher", publisher)
-        line.field("category", category)
-        line.field("operation", operation)
-        line.field("method", method)
-        line.field("path", path)
-        line.field("status", UInt64(max(status, 0)))
-        line.field("decision", decision)
-        line.field("latency_ms", latencyMilliseconds)
-        line.field("upstream_ms", upstreamMilliseconds)
-        line.field("bytes_in", UInt64(max(bytesIn, 0)))
-        line.field("bytes_out", UInt64(max(bytesOut, 0)))
-        line.field("client_ip", clientIP)
-        if let consentId { line.field("consent_id", consentId) }
-        bytes = line.finish()
+        var line = JSONLine(opening: &bytes)
+        line.timestamp("ts", timestampMilliseconds, into: &bytes)
+        line.field("seq", sequence, into: &bytes)
+        line.field("request_id", requestId, into: &bytes)
+        line.field("config_rev", configRevision, into: &bytes)
+        line.field("consumer", consumer, into: &bytes)
+        line.field("client_id", clientId, into: &bytes)
+        line.field("api", api, into: &bytes)
+        line.field("publisher", publisher, into: &bytes)
+        line.field("category", category, into: &bytes)
+        line.field("operation", operation, into: &bytes)
+        line.field("method", method, into: &bytes)
+        line.field("path", path, into: &bytes)
+        line.field("status", UInt64(max(status, 0)), into: &bytes)
+        line.field("decision", decision, into: &bytes)
+        line.field("latency_ms", latencyMilliseconds, into: &bytes)
+        line.field("upstream_ms", upstreamMilliseconds, into: &bytes)
+        line.field("bytes_in", UInt64(max(bytesIn, 0)), into: &bytes)
+        line.field("bytes_out", UInt64(max(bytesOut, 0)), into: &bytes)
+        line.field("client_ip", clientIP, into: &bytes)
+        if let consentId { line.field("consent_id", consentId, into: &bytes) }
+        line.close(&bytes)
     }
 }
 
-/// A JSON object written field by field onto the end of a byte buffer.
+/// A JSON object written field by field onto the end of a byte buffer, which each call
+/// takes `inout`, so that appending never copies what the buffer already holds.
 struct JSONLine {
-    private var bytes: [UInt8]
     private var first = true
 
-    /// Takes `bytes` over, leaving it empty, so appending never copies what is already there.
-    init(taking bytes: inout [UInt8]) {
-        self.bytes = bytes
-        bytes = []
-        self.bytes.append(UInt8(ascii: "{"))
+    init(opening bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "{"))
     }
 
-    private mutating func key(_ name: StaticString) {
+    private mutating func key(_ name: StaticString, _ bytes: inout [UInt8]) {
         if !first { bytes.append(UInt8(ascii: ",")) }
         first = false
         bytes.append(UInt8(ascii: "\""))
@@ -118,19 +115,19 @@ struct JSONLine {
         bytes.append(UInt8(ascii: ":"))
     }
 
-    mutating func field(_ name: StaticString, _ value: String?) {
-        key(name)
+    mutating func field(_ name: StaticString, _ value: String?, into bytes: inout [UInt8]) {
+        key(name, &bytes)
         guard let value else { bytes.append(contentsOf: "null".utf8); return }
         JSONString.append(value, to: &bytes)
     }
 
-    mutating func field(_ name: StaticString, _ value: UInt64) {
-        key(name)
+    mutating func field(_ name: StaticString, _ value: UInt64, into bytes: inout [UInt8]) {
+        key(name, &bytes)
         Self.appendDigits(value, minimumWidth: 1, to: &bytes)
     }
 
-    mutating func field(_ name: StaticString, _ value: Double?) {
-        key(name)
+    mutating func field(_ name: StaticString, _ value: Double?, into bytes: inout [UInt8]) {
+        key(name, &bytes)
         guard let value, value.isFinite else { bytes.append(contentsOf: "null".utf8); return }
         // Three decimals: microsecond precision is what a latency in milliseconds needs.
         let thousandths = UInt64((max(value, 0) * 1000).rounded())
@@ -140,8 +137,8 @@ struct JSONLine {
     }
 
     /// `"2026-11-29T08:15:02.123Z"`, as `Timestamp.rfc3339` spells it.
-    mutating func timestamp(_ name: StaticString, _ milliseconds: Int64) {
-        key(name)
+    mutating func timestamp(_ name: StaticString, _ milliseconds: Int64, into bytes: inout [UInt8]) {
+        key(name, &bytes)
         let (days, msOfDay) = milliseconds.quotientAndRemainderFloored(dividingBy: 86_400_000)
         let (year, month, day) = Timestamp.civil(daysSinceEpoch: days)
         bytes.append(UInt8(ascii: "\""))
@@ -162,10 +159,9 @@ struct JSONLine {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    consuming func finish() -> [UInt8] {
+    func close(_ bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "}"))
         bytes.append(UInt8(ascii: "\n"))
-        return bytes
     }
 
     /// Decimal digits of `value`, zero-padded to `minimumWidth`, without making a `String`.

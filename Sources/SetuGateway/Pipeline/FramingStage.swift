@@ -95,7 +95,7 @@ enum FramingStage {
     /// absolute-form one that names the `Host` sent.
     private static func splitTarget(_ exchange: inout Exchange) throws(Problem) {
         var target = Substring(exchange.request.target)
-        if target.contains("#") {
+        if target.utf8.contains(UInt8(ascii: "#")) {
             throw .badTarget("The request target has a fragment (#); fragments are never sent to a server.")
         }
         if target.first != "/" {

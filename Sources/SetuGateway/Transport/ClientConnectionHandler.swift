@@ -7,8 +7,10 @@ import SetuHits
 /// stages, carries admitted ones to an upstream connection of the same event loop, and
 /// streams the answer back, with every step synchronous on the loop.
 ///
-/// NIO's `HTTPServerPipelineHandler` in front of it hands it one request at a time, so a
-/// connection is always in one of the phases below. Bytes flow with backpressure both
+/// It answers one request at a time, so a connection is always in one of the phases
+/// below; parts of pipelined requests that arrive meanwhile wait in order, and reads stop
+/// only when many wait. (NIO's `HTTPServerPipelineHandler` stops reading for every
+/// request, which costs two `epoll_ctl` calls per request.) Bytes flow with backpressure both
 /// ways: reads from the client are held while the upstream cannot take more of the body,
 /// and reads from the upstream are held while the client cannot take more of the answer
 /// (swift-nio-examples' `GlueHandler`). Every request's hit is recorded exactly once: when
@@ -69,6 +71,19 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private var phase = Phase.idle
     private var readPending = false
 
+    /// What arrived for requests after the one in flight, handed over once it is answered.
+    private enum Pipelined {
+        case part(HTTPServerRequestPart)
+        case error(HTTPParserError)
+    }
+
+    private var pipelined = CircularBuffer<Pipelined>()
+    private var replaying = false
+    /// Told to close after the request in flight: the daemon is shutting down.
+    private var quiescing = false
+    /// Waiting parts beyond which reading stops.
+    private static let pipelineLimit = 64
+
     // The request in flight; reset between requests.
     private var exchange: Exchange?
     private var started = NIODeadline.distantPast
@@ -125,11 +140,59 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        guard pipelined.isEmpty && canTake(.part(part)) else {
+            if phase != .closing { pipelined.append(.part(part)) }
+            return
+        }
+        take(part)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        quiescing = true
+        keepAlive = false
+        if phase == .idle && pipelined.isEmpty {
+            phase = .closing
+            context.close(promise: nil)
+        }
+    }
+
+    private func take(_ part: HTTPServerRequestPart) {
+        switch part {
         case .head(let head): receiveHead(head)
         case .body(let part): receiveBody(part)
         case .end: receiveEnd()
         }
+    }
+
+    /// Whether what arrived is for the request in flight (or for none), rather than for a
+    /// later one that must wait.
+    private func canTake(_ event: Pipelined) -> Bool {
+        switch event {
+        case .part(.head): return phase == .idle
+        case .part: return true
+        case .error: return phase == .idle || !requestEnded
+        }
+    }
+
+    /// Hands over, in order, what waited while a request was in flight.
+    private func replayPipelined() {
+        guard !replaying else { return }
+        replaying = true
+        defer { replaying = false }
+        while let event = pipelined.first, canTake(event), phase != .closing {
+            pipelined.removeFirst()
+            switch event {
+            case .part(let part): take(part)
+            case .error(let error): receiveParserError(error)
+            }
+        }
+        if phase == .closing { pipelined.removeAll() }
+        if pipelined.count < Self.pipelineLimit { resumeClientReads() }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -147,8 +210,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
+        if pipelined.count >= Self.pipelineLimit {
+            readPending = true
+            return
+        }
         switch phase {
-        case .leasing:
+        case .leasing where !requestEnded:
             readPending = true
         case .proxying where !requestSent && upstream?.isWritable == false:
             readPending = true
@@ -164,6 +231,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             context.close(promise: nil)
             return
         }
+        guard pipelined.isEmpty && canTake(.error(parserError)) else {
+            if phase != .closing { pipelined.append(.error(parserError)) }
+            return
+        }
+        receiveParserError(parserError)
+    }
+
+    private func receiveParserError(_ parserError: HTTPParserError) {
         switch phase {
         case .idle:
             exchange = placeholderExchange()
@@ -171,7 +246,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         case .buffering, .leasing, .proxying:
             answer(.badBody("The request body is not valid HTTP/1.1 framing (\(parserError)); send a Content-Length body, or chunks as RFC 9112 §7.1 frames them."))
         case .draining, .closing:
-            context.close(promise: nil)
+            context?.close(promise: nil)
         }
     }
 
@@ -189,12 +264,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         headGuard.headArrived()
         resetExchange()
         started = .now()
-        keepAlive = head.isKeepAlive
+        keepAlive = head.isKeepAlive && !quiescing
         let request = GatewayRequest(method: head.method, target: head.uri, version: head.version, headers: head.headers,
                                      clientIP: clientIP, receivedMilliseconds: HitLog.nowMilliseconds())
         var exchange = Exchange(request: request, table: loop.table)
         do throws(Problem) {
-            try RequestPipeline.admit(&exchange, configuration: configuration)
+            try RequestPipeline.admit(&exchange, configuration: configuration, random: &loop.random)
         } catch {
             self.exchange = exchange
             answer(error)
@@ -461,9 +536,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// The answer and the request are both complete: the connection waits for the next
-    /// request, or closes. When `writing`, the answer's end is written here, after the state
-    /// is ready for the next request, which NIO hands over as soon as it is written.
+    /// The answer and the request are both complete: the connection takes the next
+    /// request, or closes. When `writing`, the answer's end is written here.
     private func finishExchange(writing: Bool = false) {
         guard let context else { return }
         let keepAlive = self.keepAlive
@@ -473,7 +547,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             headGuard.awaitHead()
             setDeadline(.idle)
             if writing { context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil) }
-            resumeClientReads()
+            replayPipelined()
         } else {
             phase = .closing
             setDeadline(.none)
@@ -593,7 +667,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         let request = GatewayRequest(method: .RAW(value: ""), target: "", version: .http1_1, headers: [:],
                                      clientIP: clientIP, receivedMilliseconds: HitLog.nowMilliseconds())
         var exchange = Exchange(request: request, table: loop.table)
-        RequestIdentityStage.run(&exchange)
+        RequestIdentityStage.run(&exchange, random: &loop.random)
         return exchange
     }
 

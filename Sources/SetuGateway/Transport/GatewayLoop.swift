@@ -12,6 +12,8 @@ final class GatewayLoop: @unchecked Sendable {
     let gateway: Gateway
     let pool: UpstreamPool
     let recorder: HitRecorder
+    /// Makes the request ids of this loop's requests.
+    var random = RequestIdentityStage.Random()
     /// `Date` for the gateway's own answers (RFC 9110 §6.6.1), refreshed every tick.
     private(set) var date: String
     private var clients: [ClientConnectionHandler] = []

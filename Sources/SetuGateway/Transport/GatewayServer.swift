@@ -4,8 +4,8 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
-/// The gateway's public listener as a service: NIO's HTTP/1.1 server pipeline with
-/// pipelining assistance, in front of the gateway's synchronous handlers.
+/// The gateway's public listener as a service: NIO's HTTP/1.1 codec in front of the
+/// gateway's synchronous handlers.
 ///
 /// On graceful shutdown it stops accepting, closes idle connections, lets each request
 /// in flight finish and closes its connection after the answer (NIO Extras'
