@@ -135,13 +135,15 @@ public final class Gateway: Sendable {
         // The proxy stage frames every answer: HEAD answers and HTTP/1.0 clients need
         // framing the encoder would get wrong.
         encoding.automaticallySetFramingHeaders = false
+        // No outbound header validators: every header the gateway writes either came through
+        // NIO's strict parser, which refuses CR, LF and NUL, or is its own, made from checked
+        // parts (a request id's characters, manifest names, a checked Host, an address).
         let headGuard = RequestHeadGuard()
         try pipeline.addHandler(headGuard)
         try pipeline.addHandler(HTTPResponseEncoder(configuration: encoding))
         try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes,
                                                                         informationalResponseStrategy: .drop,
                                                                         limitConfiguration: limits)))
-        try pipeline.addHandler(NIOHTTPResponseHeadersValidator())
         try pipeline.addHandler(ClientConnectionHandler(loop: loop, headGuard: headGuard))
     }
 }

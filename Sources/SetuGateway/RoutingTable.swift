@@ -231,12 +231,24 @@ struct UpstreamTarget: Sendable, Hashable {
         } else {
             host = authority
         }
-        if host.contains("@") || host.isEmpty { return nil }
+        // A host or path that could break a header or the request line is not an address.
+        guard !host.isEmpty, host.utf8.allSatisfy(Self.isHostByte),
+              rest.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
         var path = String(rest)
         while path.hasSuffix("/") { path.removeLast() }
         key = Key(tls: tls, host: String(host).lowercased(), port: port)
         let bracketed = host.contains(":") ? "[\(host)]" : String(host)
         hostHeader = port == (tls ? 443 : 80) ? bracketed : "\(bracketed):\(port)"
         pathPrefix = path
+    }
+
+    private static func isHostByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: ":"):
+            return true
+        default:
+            return false
+        }
     }
 }

@@ -3,7 +3,7 @@
 /// credential's dates checked by the UTC day the request arrived. Refusal: 401 with
 /// `WWW-Authenticate`.
 enum AuthenticateStage {
-    static func run(_ exchange: inout Exchange) throws(Problem) {
+    static func run(_ exchange: Exchange) throws(Problem) {
         guard let table = exchange.table else { throw .notReady() }
         var clientId: String?
         var key: String?

@@ -14,7 +14,7 @@ import NIOHTTP1
 /// - paths with dot segments, `;` parameters or encoded `/`, `\`, `.` or NUL, which an
 ///   upstream could read as a different resource than the one routed and authorized.
 enum FramingStage {
-    static func run(_ exchange: inout Exchange, limits: GatewayConfiguration) throws(Problem) {
+    static func run(_ exchange: Exchange, limits: GatewayConfiguration) throws(Problem) {
         let request = exchange.request
         var hosts = 0
         var host: String?
@@ -66,7 +66,7 @@ enum FramingStage {
             throw .badHost("The request has no Host header; HTTP/1.1 requires exactly one (RFC 9112 §3.2).")
         }
 
-        try splitTarget(&exchange)
+        try splitTarget(exchange)
 
         if let transferEncoding {
             let codings = HeaderName.tokens(transferEncoding)
@@ -93,7 +93,7 @@ enum FramingStage {
 
     /// Sets the routed path and the query from an origin-form target, or from an
     /// absolute-form one that names the `Host` sent.
-    private static func splitTarget(_ exchange: inout Exchange) throws(Problem) {
+    private static func splitTarget(_ exchange: Exchange) throws(Problem) {
         var target = Substring(exchange.request.target)
         if target.utf8.contains(UInt8(ascii: "#")) {
             throw .badTarget("The request target has a fragment (#); fragments are never sent to a server.")

@@ -42,7 +42,8 @@ enum RequestBodyFraming: Equatable {
 
 /// One request on its way through the pipeline: the request, the table it is judged by,
 /// and what each stage found out. The hit record is made from it once the answer is sent.
-struct Exchange {
+/// A class, since the stages and the connection hand it around many times per request.
+final class Exchange {
     /// What the client sent.
     let request: GatewayRequest
     /// The routing table in force when the request arrived; nil before the first reconcile.

@@ -61,3 +61,46 @@ enum HeaderName {
         byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
     }
 }
+
+/// A set of lowercase header names, matched ASCII-case-insensitively by length first, so
+/// that a header that is not in it is usually ruled out by one comparison of lengths.
+struct HeaderNameSet: Sendable {
+    private let byLength: [[[UInt8]]]
+
+    init(_ names: [String]) {
+        var byLength = [[[UInt8]]](repeating: [], count: 1 + (names.map(\.utf8.count).max() ?? 0))
+        for name in names { byLength[name.utf8.count].append(Array(name.lowercased().utf8)) }
+        self.byLength = byLength
+    }
+
+    func contains(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard name.count < byLength.count else { return false }
+        for candidate in byLength[name.count] where HeaderName.equalsLowercase(name, candidate) { return true }
+        return false
+    }
+
+    func contains(_ name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { contains($0) }
+    }
+}
+
+extension HeaderName {
+    /// Whether `name` equals `lowercase`, ignoring ASCII case, when both have the same length.
+    @inline(__always)
+    static func equalsLowercase(_ name: UnsafeBufferPointer<UInt8>, _ lowercase: [UInt8]) -> Bool {
+        guard name.count == lowercase.count else { return false }
+        for index in 0..<name.count where lower(name[index]) != lowercase[index] { return false }
+        return true
+    }
+
+    /// Whether `name` starts with `lowercase`, ignoring ASCII case.
+    @inline(__always)
+    static func hasPrefix(_ name: UnsafeBufferPointer<UInt8>, _ lowercase: StaticString) -> Bool {
+        let count = lowercase.utf8CodeUnitCount
+        guard name.count >= count else { return false }
+        let prefix = lowercase.utf8Start
+        for index in 0..<count where lower(name[index]) != prefix[index] { return false }
+        return true
+    }
+}

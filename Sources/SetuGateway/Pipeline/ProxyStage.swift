@@ -13,18 +13,18 @@ import NIOHTTP1
 /// the hop-by-hop headers and those its `Connection` names. `Content-Length` and
 /// `Transfer-Encoding` are never copied either way: the gateway frames each message itself.
 enum ProxyStage {
-    /// Header names dropped from a request on its way up, lowercase.
-    static let droppedGoingUp: [[UInt8]] = [
+    /// Header names dropped from a request on its way up.
+    static let droppedGoingUp = HeaderNameSet([
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
         "transfer-encoding", "upgrade", "host", "content-length", "expect", "x-apisetu-clientid", "x-apisetu-apikey",
         "authorization", "cookie", "forwarded", "x-real-ip", "x-request-id",
-    ].map { Array($0.utf8) }
+    ])
 
-    /// Header names dropped from an answer on its way down, lowercase.
-    static let droppedGoingDown: [[UInt8]] = [
+    /// Header names dropped from an answer on its way down.
+    static let droppedGoingDown = HeaderNameSet([
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
         "transfer-encoding", "upgrade", "content-length", "x-request-id",
-    ].map { Array($0.utf8) }
+    ])
 
     /// The request head for the upstream.
     /// - Parameter bodyLength: the body's length when known (read whole, or declared by the
@@ -127,12 +127,15 @@ enum ProxyStage {
     }
 
     static func isDroppedGoingUp(_ name: String) -> Bool {
-        HeaderName.hasPrefix(name, "x-setu-") || HeaderName.hasPrefix(name, "x-forwarded-")
-            || HeaderName.isOne(of: droppedGoingUp, name) || name.utf8.contains(UInt8(ascii: "_"))
+        var name = name
+        return name.withUTF8 { bytes in
+            droppedGoingUp.contains(bytes) || HeaderName.hasPrefix(bytes, "x-setu-") || HeaderName.hasPrefix(bytes, "x-forwarded-")
+                || bytes.contains(UInt8(ascii: "_"))
+        }
     }
 
     static func isDroppedGoingDown(_ name: String) -> Bool {
-        HeaderName.isOne(of: droppedGoingDown, name)
+        droppedGoingDown.contains(name)
     }
 
     /// The header names a message's `Connection` header lists, other than `close` and

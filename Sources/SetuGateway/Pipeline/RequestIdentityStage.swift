@@ -3,7 +3,7 @@
 enum RequestIdentityStage {
     /// Keeps the client's single `X-Request-ID` when it is 1–128 characters of letters,
     /// digits and `-_.:`; otherwise makes a new random one with `random`.
-    static func run(_ exchange: inout Exchange, random: inout some RandomNumberGenerator) {
+    static func run(_ exchange: Exchange, random: inout some RandomNumberGenerator) {
         var sent: String?
         var count = 0
         for (name, value) in exchange.request.headers where name.utf8.count == 12 && HeaderName.equals(name, "x-request-id") {

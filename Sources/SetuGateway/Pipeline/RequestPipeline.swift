@@ -5,12 +5,12 @@
 enum RequestPipeline {
     /// Runs the stages on a request that has just arrived.
     /// - Throws: the refusal of the first stage that refuses.
-    static func admit(_ exchange: inout Exchange, configuration: GatewayConfiguration,
+    static func admit(_ exchange: Exchange, configuration: GatewayConfiguration,
                       random: inout RequestIdentityStage.Random) throws(Problem) {
-        RequestIdentityStage.run(&exchange, random: &random)
-        try FramingStage.run(&exchange, limits: configuration)
-        try RouteStage.run(&exchange)
-        try AuthenticateStage.run(&exchange)
-        try AuthorizeStage.run(&exchange)
+        RequestIdentityStage.run(exchange, random: &random)
+        try FramingStage.run(exchange, limits: configuration)
+        try RouteStage.run(exchange)
+        try AuthenticateStage.run(exchange)
+        try AuthorizeStage.run(exchange)
     }
 }

@@ -267,9 +267,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         keepAlive = head.isKeepAlive && !quiescing
         let request = GatewayRequest(method: head.method, target: head.uri, version: head.version, headers: head.headers,
                                      clientIP: clientIP, receivedMilliseconds: HitLog.nowMilliseconds())
-        var exchange = Exchange(request: request, table: loop.table)
+        let exchange = Exchange(request: request, table: loop.table)
         do throws(Problem) {
-            try RequestPipeline.admit(&exchange, configuration: configuration, random: &loop.random)
+            try RequestPipeline.admit(exchange, configuration: configuration, random: &loop.random)
         } catch {
             self.exchange = exchange
             answer(error)
@@ -666,8 +666,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         if started == .distantPast || exchange == nil { started = .now() }
         let request = GatewayRequest(method: .RAW(value: ""), target: "", version: .http1_1, headers: [:],
                                      clientIP: clientIP, receivedMilliseconds: HitLog.nowMilliseconds())
-        var exchange = Exchange(request: request, table: loop.table)
-        RequestIdentityStage.run(&exchange, random: &loop.random)
+        let exchange = Exchange(request: request, table: loop.table)
+        RequestIdentityStage.run(exchange, random: &loop.random)
         return exchange
     }
 

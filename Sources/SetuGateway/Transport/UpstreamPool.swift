@@ -147,7 +147,8 @@ final class UpstreamPool {
                         let name = SocketAddressParsing.isAddress(key.host) ? nil : key.host
                         try pipeline.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: name))
                     }
-                    try pipeline.addHTTPClientHandlers()
+                    // Without the outbound header validator, for the reason `Gateway.setUp` gives.
+                    try pipeline.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                     try pipeline.addHandler(UpstreamHandler())
                 }
             }
