@@ -158,6 +158,66 @@ extension DataPlaneTests { @Suite struct Connections {
         #expect(plane.daemon.stop() == 0)
     }
 
+    @Test func upstreamConnectionsAreBoundedPerHostAndClosedWhenIdle() async throws {
+        let plane = try await DataPlane.start(arguments: ["--upstream-connections", "2", "--upstream-idle-timeout", "1s"])
+        // Five slow requests at once on one event loop's share: at most two connections each loop.
+        let statuses = try await withThrowingTaskGroup(of: Int?.self) { group in
+            for index in 0..<6 {
+                group.addTask {
+                    let client = try plane.client()
+                    client.send(DataPlane.head("GET", "/echo/sleep/300?\(index)"))
+                    return client.response(within: 10)?.status
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses == Array(repeating: 200, count: 6))
+        #expect(plane.upstream.log.connections <= 4, "\(plane.upstream.log.connections) upstream connections")
+        // Idle ones are closed after the idle timeout.
+        try await Task.sleep(for: .milliseconds(1600))
+        #expect(plane.upstream.log.closedConnections == plane.upstream.log.connections)
+
+        // And a second before the upstream's own Keep-Alive timeout, when that is sooner.
+        let withHint = try await DataPlane.start()
+        let client = try withHint.client()
+        client.send(DataPlane.head("GET", "/echo/keepalive/2"))
+        #expect(client.response()?.text == "ka")
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(withHint.upstream.log.closedConnections == 1)
+        #expect(plane.daemon.stop() == 0)
+        #expect(withHint.daemon.stop() == 0)
+    }
+
+    @Test func aClientThatLeavesMidAnswerClosesItsUpstreamConnection() async throws {
+        let plane = try await DataPlane.start()
+        let client = try plane.client()
+        client.send(DataPlane.head("GET", "/echo/stream/\(64 << 20)"))
+        #expect(client.drain(1 << 20, within: 10) >= 1 << 20)
+        client.close()
+        for _ in 0..<50 where plane.upstream.log.closedConnections == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(plane.upstream.log.closedConnections == 1)
+        #expect(plane.daemon.stop() == 0)
+        let hit = try #require(try plane.hits().first)
+        #expect(hit["status"] as? Int == 200)
+        #expect(hit["decision"] as? String == "error:client-closed")
+    }
+
+    @Test func anUpstreamThatCannotBeConnectedToInTimeIs502() async throws {
+        let blackhole = try Blackhole()
+        let upstream = try RawUpstream()
+        let marketplace = try DataPlaneMarketplace(upstreamPort: upstream.port, secureURL: "http://127.0.0.1:\(blackhole.port)/x")
+        let daemon = try await RunningDaemon.start(repo: marketplace.path, arguments: ["--connect-timeout", "500ms"])
+        let client = try RawClient(port: daemon.gatewayPort)
+        let started = Date()
+        client.send(DataPlane.head("GET", "/secure/a"))
+        let answer = client.response(within: 10)
+        #expect(answer?.status == 502)
+        #expect(answer?.problemType == "urn:setu:problem:upstream-unreachable")
+        #expect(Date().timeIntervalSince(started) < 3)
+        #expect(daemon.stop() == 0)
+        #expect(daemon.stderr.contains("lab/secure: cannot connect to the upstream http://127.0.0.1:\(blackhole.port): "))
+    }
+
     @Test func upstreamFailuresNameTheAPIButNotTheHost() async throws {
         let plane = try await DataPlane.start(timeout: "1s")
         let client = try plane.client()

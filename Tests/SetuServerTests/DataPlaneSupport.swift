@@ -21,6 +21,7 @@ import Glibc
 /// - `/truncate…`: sends a head promising 1,000 bytes, 10 of them, and closes;
 /// - `/hop…`: answers with hop-by-hop headers and one its `Connection` names;
 /// - `/status/N…`: answers status N (a HEAD request gets no body, as always);
+/// - `/keepalive/N`: answers with `Keep-Alive: timeout=N`;
 /// - anything else: answers 200 with `{"method":…,"uri":…,"bytes":N}` once the request ended.
 ///
 /// With `tls`, it serves HTTPS with that context.
@@ -170,6 +171,11 @@ final class RawUpstream: @unchecked Sendable {
                                                ("X-Kept", "yes"), ("Content-Length", "2")])
                     context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
                     context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "ok")))), promise: nil)
+                    context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                } else if path.hasPrefix("/keepalive/") {
+                    let headers = HTTPHeaders([("Keep-Alive", "timeout=\(path.dropFirst(11))"), ("Content-Length", "2")])
+                    context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+                    context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "ka")))), promise: nil)
                     context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
                 } else if path.hasPrefix("/status/") {
                     let code = Int(path.dropFirst(8).prefix { $0.isNumber }) ?? 200
@@ -346,8 +352,11 @@ final class RawClient {
     private var buffer: [UInt8] = []
     private(set) var closed = false
 
-    init(port: Int) throws {
+    /// Connects, giving up after `timeout` seconds.
+    init(port: Int, timeout: Double = 10) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var limit = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -539,6 +548,37 @@ struct RawAnswer {
             if Array(haystack[index..<index + needle.count]) == needle { return index }
         }
         return nil
+    }
+}
+
+/// A listening socket on loopback that never accepts: once its backlog is full, connecting
+/// to it waits until the connecting side gives up.
+final class Blackhole {
+    let port: Int
+    private let descriptor: Int32
+    private var fillers: [RawClient] = []
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.descriptor = descriptor
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address -> Int32 in
+                guard bind(descriptor, address, length) == 0, listen(descriptor, 0) == 0 else { return -1 }
+                return getsockname(descriptor, address, &length)
+            }
+        }
+        guard bound == 0 else { throw FixtureError("cannot listen: \(String(cString: strerror(errno)))") }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        // The backlog of 0 holds one connection; a few more fill whatever the kernel adds.
+        for _ in 0..<4 { if let filler = try? RawClient(port: port, timeout: 0.5) { fillers.append(filler) } }
+    }
+
+    deinit {
+        Glibc.close(descriptor)
     }
 }
 

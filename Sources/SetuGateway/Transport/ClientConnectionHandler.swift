@@ -619,7 +619,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             }
         case .connect:
             let api = exchange?.route?.route.api ?? ""
-            gateway.logger.warning("\(api): no connection to its upstream within \(configuration.connectTimeoutMilliseconds) ms")
+            let host = exchange?.route?.upstream?.key.description ?? ""
+            gateway.logger.warning("\(api): cannot connect to the upstream \(host): no connection within \(configuration.connectTimeoutMilliseconds) ms")
             answer(.upstreamUnreachable(api: api))
         case .upstream:
             let api = exchange?.route?.route.api ?? ""
