@@ -147,29 +147,3 @@ public final class Gateway: Sendable {
         try pipeline.addHandler(ClientConnectionHandler(loop: loop, headGuard: headGuard))
     }
 }
-
-/// Answers a connection over the limit with 503 and closes it, before reading anything.
-final class ConnectionLimitHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
-    private let limit: Int
-
-    init(limit: Int) {
-        self.limit = limit
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        let problem = Problem.tooManyConnections(limit: limit)
-        let requestId = RequestIdentityStage.requestId(nil)
-        let body = problem.body(requestId: requestId)
-        var headers = HTTPHeaders([("Content-Type", "application/problem+json"), ("Content-Length", String(body.readableBytes)),
-                                   ("X-Request-ID", requestId), ("Connection", "close")])
-        for (name, value) in problem.headers { headers.add(name: name, value: value) }
-        let bytes = RawResponse.encode(HTTPResponseHead(version: .http1_1, status: problem.status, headers: headers), body: body)
-        context.writeAndFlush(NIOAny(bytes)).assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
-        }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
-}

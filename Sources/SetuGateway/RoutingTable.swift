@@ -27,7 +27,7 @@ public final class RoutingTable: Sendable {
     /// and the rest of the path after it (empty when the path is the base path).
     func route(for path: Substring) -> (CompiledRoute, Substring)? {
         for route in routes {
-            guard path.hasPrefix(route.basePath) else { continue }
+            guard path.utf8.starts(with: route.basePath.utf8) else { continue }
             let rest = path.dropFirst(route.basePath.count)
             if rest.isEmpty || rest.first == "/" || route.basePath == "/" { return (route, rest) }
         }

@@ -153,7 +153,7 @@ enum ProxyStage {
     /// RFC 7239 node: IPv6 addresses quoted in brackets.
     static func forwardedNode(_ ip: String?) -> String {
         guard let ip else { return "unknown" }
-        return ip.contains(":") ? "\"[" + ip + "]\"" : ip
+        return ip.utf8.contains(UInt8(ascii: ":")) ? "\"[" + ip + "]\"" : ip
     }
 }
 

@@ -77,7 +77,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         case error(HTTPParserError)
     }
 
-    private var pipelined = CircularBuffer<Pipelined>()
+    private var pipelined = CircularBuffer<Pipelined>(initialCapacity: 0)
     private var replaying = false
     /// Told to close after the request in flight: the daemon is shutting down.
     private var quiescing = false
@@ -464,9 +464,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     // MARK: Answers
 
     /// Answers a refusal, or an upstream's failure before its answer began.
-    /// - Parameter headless: no head was received, so NIO's HTTP handlers know of no
-    ///   request; the answer goes straight to the socket and the connection closes.
-    private func answer(_ problem: Problem, headless: Bool = false) {
+    private func answer(_ problem: Problem) {
         guard let context else { return }
         guard !answerStarted else {
             abort(decision: problem.decision)
@@ -475,7 +473,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         releaseUpstream(reusable: false)
         let exchange = self.exchange ?? placeholderExchange()
         self.exchange = exchange
-        var closes = problem.closesConnection || headless
+        var closes = problem.closesConnection
         if !requestEnded && exchange.body != .none {
             // The body is still to come. A client waiting for 100 Continue will not send it;
             // one that sends it is read to its end, then the connection kept only if the
@@ -501,12 +499,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         let sendsBody = exchange.request.method != .HEAD
         bytesOut = sendsBody ? payload.readableBytes : 0
         record(status: answerStatus, decision: problem.decision)
-        if headless {
-            phase = .closing
-            setDeadline(.none)
-            headGuard.answerAndClose(head, body: payload)
-            return
-        }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if sendsBody { context.write(wrapOutboundOut(.body(.byteBuffer(payload))), promise: nil) }
         if closes {
@@ -610,7 +602,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             context?.close(promise: nil)
         case .firstHead, .head:
             exchange = placeholderExchange()
-            answer(.headerTimeout(milliseconds: configuration.headerTimeoutMilliseconds), headless: true)
+            answer(.headerTimeout(milliseconds: configuration.headerTimeoutMilliseconds))
         case .body:
             if phase == .draining {
                 context?.close(promise: nil)

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 
 /// Watches the bytes of a connection before NIO's parser sees them, while the connection
 /// waits for a request's head: it tells the connection when a head begins (the header
@@ -19,15 +18,6 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     private var requestLineEnded = false
     /// Told when the first bytes of an awaited head arrive.
     var onHeadStarted: (() -> Void)?
-    private var context: ChannelHandlerContext?
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if watching {
@@ -59,34 +49,5 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
         headStarted = false
         requestLineEnded = false
         requestLineBytes = 0
-    }
-}
-
-extension RequestHeadGuard {
-    /// Writes an answer straight to the socket, past NIO's HTTP handlers, and closes the
-    /// connection: for a head that never arrived whole, which those handlers never saw.
-    func answerAndClose(_ head: HTTPResponseHead, body: ByteBuffer?) {
-        guard let context else { return }
-        context.writeAndFlush(NIOAny(RawResponse.encode(head, body: body))).assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
-        }
-    }
-}
-
-/// An answer as bytes on the wire, for the few written before any HTTP handler is in place.
-enum RawResponse {
-    static func encode(_ head: HTTPResponseHead, body: ByteBuffer?) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(256 + (body?.readableBytes ?? 0))
-        buffer.writeString("HTTP/\(head.version.major).\(head.version.minor) \(head.status.code) \(head.status.reasonPhrase)\r\n")
-        for (name, value) in head.headers {
-            buffer.writeString(name)
-            buffer.writeString(": ")
-            buffer.writeString(value)
-            buffer.writeString("\r\n")
-        }
-        buffer.writeString("\r\n")
-        if var body { buffer.writeBuffer(&body) }
-        return buffer
     }
 }
