@@ -74,12 +74,58 @@ struct RoutingTests {
     }
 
     @Test func pathsThatCouldEscapeTheRouteAreRefused() {
-        for plain in ["/", "/pan/v3/pancr/certificate", "/a/b.c/..d", "/a%20b"] {
+        for plain in ["/", "/pan/v3/pancr/certificate", "/a/b.c/..d", "/a%20b", "/a%3bb"] {
             #expect(FramingStage.isPlainPath(Substring(plain)), "\(plain)")
         }
-        for tricky in ["/pan/../cbse", "/pan/./x", "/pan/%2e%2e/cbse", "/pan%2Fcbse", "/a\\b", "relative", "/x/.."] {
+        for tricky in ["/pan/../cbse", "/pan/./x", "/pan/%2e%2e/cbse", "/pan%2Fcbse", "/a\\b", "relative", "/x/..",
+                       "/api/..;/other", "/a;jsessionid=1", "/a%00b", "/a#b"] {
             #expect(!FramingStage.isPlainPath(Substring(tricky)), "\(tricky)")
         }
+    }
+
+    @Test func hostsAreNamesOrAddressesWithAnOptionalPort() {
+        for good in ["gw.example", "gw.example:8080", "127.0.0.1", "127.0.0.1:80", "[::1]", "[::1]:8080", "a-b_c~d", "x:"] {
+            #expect(FramingStage.isAuthority(Substring(good)), "\(good)")
+        }
+        for bad in ["", "a b", "gw:80:80", "[::1", "[::1]x", "gw:port", "user@gw", "gw/x", "gw:123456", "[]", "gw\u{0}"] {
+            #expect(!FramingStage.isAuthority(Substring(bad)), "\(bad)")
+        }
+    }
+
+    @Test func upstreamURLsAreTakenApartOnce() throws {
+        let plain = try #require(UpstreamTarget(url: "http://127.0.0.1:8181/tax/v3/"))
+        #expect(plain.key == UpstreamTarget.Key(tls: false, host: "127.0.0.1", port: 8181))
+        #expect(plain.hostHeader == "127.0.0.1:8181")
+        #expect(plain.pathPrefix == "/tax/v3")
+        let secure = try #require(UpstreamTarget(url: "HTTPS://API.CBSE.example/v3"))
+        #expect(secure.key == UpstreamTarget.Key(tls: true, host: "api.cbse.example", port: 443))
+        #expect(secure.hostHeader == "API.CBSE.example")
+        let six = try #require(UpstreamTarget(url: "https://[::1]:8443"))
+        #expect(six.key.host == "::1" && six.hostHeader == "[::1]:8443" && six.pathPrefix == "")
+        #expect(six.key.description == "https://[::1]:8443")
+        for bad in ["ftp://x", "http://", "http://a:0", "http://a:99999", "http://user@a/x", "http://a b/", "http://a/x\r\ny", "https://[::1"] {
+            #expect(UpstreamTarget(url: bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func headersGoingUpAndDownAreFiltered() {
+        for dropped in ["Connection", "keep-alive", "TE", "Transfer-Encoding", "Host", "Content-Length", "Expect",
+                        "X-APISETU-CLIENTID", "x-apisetu-apikey", "Authorization", "Cookie", "Forwarded", "X-Real-IP",
+                        "X-Request-ID", "X-Setu-Anything", "x-forwarded-for", "X-Forwarded-Proto", "X_Setu_Consumer",
+                        "Proxy-Authorization", "Upgrade", "Trailer"] {
+            #expect(ProxyStage.isDroppedGoingUp(dropped), "\(dropped)")
+        }
+        for kept in ["Content-Type", "Accept", "X-Custom", "User-Agent", "X-Setu", "X-Forwarded"] {
+            #expect(!ProxyStage.isDroppedGoingUp(kept), "\(kept)")
+        }
+        for dropped in ["Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length", "Proxy-Authenticate", "X-Request-ID"] {
+            #expect(ProxyStage.isDroppedGoingDown(dropped), "\(dropped)")
+        }
+        for kept in ["Content-Type", "Date", "Server", "Set-Cookie", "X-Setu-Trace"] {
+            #expect(!ProxyStage.isDroppedGoingDown(kept), "\(kept)")
+        }
+        #expect(ProxyStage.listedInConnection(["Connection": "keep-alive, X-A , x-b", "connection": "close"])
+                == [Array("x-a".utf8), Array("x-b".utf8)])
     }
 }
 
@@ -109,12 +155,32 @@ struct ServeCommandLineTests {
             (["serve", "--max-body-bytes", "0"], "error: --max-body-bytes must be positive\n"),
             (["serve", "--hits-max-file-bytes", "100"], "error: --hits-max-file-bytes must be at least 4096\n"),
             (["serve", "--hits-retention-days", "0"], "error: --hits-retention-days must be at least 1\n"),
+            (["serve", "--max-uri-bytes", "0"], "error: --max-uri-bytes must be positive\n"),
+            (["serve", "--max-headers=-1"], "error: --max-headers must be positive\n"),
+            (["serve", "--max-connections", "0"], "error: --max-connections must be positive\n"),
+            (["serve", "--upstream-connections", "0"], "error: --upstream-connections must be positive\n"),
+            (["serve", "--header-timeout", "soon"], "error: --header-timeout 'soon' is not a duration such as 500ms, 10s or 5m\n"),
+            (["serve", "--body-timeout", "0ms"], "error: --body-timeout '0ms' is not a duration such as 500ms, 10s or 5m\n"),
+            (["serve", "--upstream-ca", "/nonexistent/ca.pem"], "error: --upstream-ca '/nonexistent/ca.pem' is not a readable file\n"),
         ]
         for (arguments, message) in cases {
             let result = try run(setuExecutable(), arguments)
             #expect(result.status == 2, "\(arguments)")
             #expect(result.stderr.hasPrefix(message), "\(arguments)")
         }
+    }
+
+    @Test func aCertificateAuthorityFileThatIsNotPEMStopsTheDaemon() throws {
+        let marketplace = try GitFixture()
+        try marketplace.copyExampleMarketplace()
+        try marketplace.commitAll("The example marketplace")
+        let state = TemporaryDirectory()
+        try Data("not a certificate\n".utf8).write(to: URL(fileURLWithPath: state.child("ca.pem")))
+        let result = try run(setuExecutable(), ["serve", "--repo", marketplace.path, "--state", state.child("state"),
+                                                "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--upstream-ca", state.child("ca.pem")])
+        #expect(result.status == 2)
+        #expect(result.stderr.hasPrefix("error: cannot read the certificate authorities in \(state.child("ca.pem")): "))
+        #expect(result.stderr.hasSuffix("; give a PEM file\n"))
     }
 
     @Test func aPortInUseStopsTheDaemonWithTheReason() async throws {
