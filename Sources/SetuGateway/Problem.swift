@@ -54,6 +54,7 @@ public struct Problem: Error, Sendable, Equatable {
         return ByteBuffer(bytes: bytes)
     }
 
+    /// Equal when every field is, headers in order.
     public static func == (lhs: Problem, rhs: Problem) -> Bool {
         lhs.slug == rhs.slug && lhs.status == rhs.status && lhs.title == rhs.title && lhs.detail == rhs.detail
             && lhs.headers.elementsEqual(rhs.headers, by: ==) && lhs.fault == rhs.fault

@@ -232,7 +232,7 @@ struct UpstreamTarget: Sendable, Hashable {
             host = authority
         }
         // A host or path that could break a header or the request line is not an address.
-        guard !host.isEmpty, host.utf8.allSatisfy(Self.isHostByte),
+        guard !host.isEmpty, host.utf8.allSatisfy({ ASCIIBytes.isLetterOrDigit($0, or: ".-_:") }),
               rest.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
         var path = String(rest)
         while path.hasSuffix("/") { path.removeLast() }
@@ -240,15 +240,5 @@ struct UpstreamTarget: Sendable, Hashable {
         let bracketed = host.contains(":") ? "[\(host)]" : String(host)
         hostHeader = port == (tls ? 443 : 80) ? bracketed : "\(bracketed):\(port)"
         pathPrefix = path
-    }
-
-    private static func isHostByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: ":"):
-            return true
-        default:
-            return false
-        }
     }
 }

@@ -67,6 +67,7 @@ public final class GatewayMetrics: Sendable {
         /// `allow`, `deny:<reason>` or `error:<reason>`.
         public var decision: String
 
+        /// The key of requests to `api` answered `status` with `decision`.
         public init(api: String, status: Int, decision: String) {
             self.api = api
             statusClass = status / 100

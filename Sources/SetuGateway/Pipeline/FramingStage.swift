@@ -138,14 +138,16 @@ enum FramingStage {
         if bytes.first == UInt8(ascii: "[") {
             guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return false }
             let literal = bytes[bytes.index(after: bytes.startIndex)..<close]
-            guard !literal.isEmpty, literal.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else {
+            guard !literal.isEmpty, literal.allSatisfy({ ASCIIBytes.isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else {
                 return false
             }
             bytes = bytes[bytes.index(after: close)...]
         } else {
             let nameEnd = bytes.firstIndex(of: UInt8(ascii: ":")) ?? bytes.endIndex
             let name = bytes[..<nameEnd]
-            guard !name.isEmpty, name.count <= 255, name.allSatisfy(isNameByte) else { return false }
+            // RFC 3986's unreserved bytes, all a host name needs: the sub-delims and the
+            // percent-encoding that reg-name also allows name no host the gateway serves.
+            guard !name.isEmpty, name.count <= 255, name.allSatisfy({ ASCIIBytes.isLetterOrDigit($0, or: "-._~") }) else { return false }
             bytes = bytes[nameEnd...]
         }
         guard let colon = bytes.first else { return true }
@@ -186,22 +188,6 @@ enum FramingStage {
                 }
             }
             return true
-        }
-    }
-
-    private static func isHexDigit(_ byte: UInt8) -> Bool {
-        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte | 0x20)
-    }
-
-    /// RFC 3986's unreserved bytes, all a host name needs; the sub-delims and
-    /// percent-encoding that reg-name also allows name no host the gateway serves.
-    private static func isNameByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-            return true
-        default:
-            return false
         }
     }
 }

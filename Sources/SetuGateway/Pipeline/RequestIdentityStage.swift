@@ -19,7 +19,7 @@ enum RequestIdentityStage {
     }
 
     static func requestId(_ sent: String?, random generator: inout some RandomNumberGenerator) -> String {
-        if let sent, (1...128).contains(sent.utf8.count), sent.utf8.allSatisfy(isAllowed) {
+        if let sent, (1...128).contains(sent.utf8.count), sent.utf8.allSatisfy({ ASCIIBytes.isLetterOrDigit($0, or: "-_.:") }) {
             return sent
         }
         let digits = Array("0123456789abcdef".utf8)
@@ -48,16 +48,6 @@ enum RequestIdentityStage {
             state &+= 0xA076_1D64_78BD_642F
             let product = state.multipliedFullWidth(by: state ^ 0xE703_7ED1_A0B4_28DB)
             return product.high ^ product.low
-        }
-    }
-
-    private static func isAllowed(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: ":"):
-            return true
-        default:
-            return false
         }
     }
 }
