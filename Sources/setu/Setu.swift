@@ -27,9 +27,9 @@ struct Setu: ParsableCommand {
         do {
             var command = try parseAsRoot()
             if let command = command as? AsyncParsableCommand {
-                // The daemon's requests pass between NIO's event loops and Swift
-                // concurrency many times each; running concurrency on the event loops
-                // removes those thread hops. It must be installed before any task runs.
+                // The admin listener's requests and the daemon's services pass between
+                // NIO's event loops and Swift concurrency; running concurrency on the event
+                // loops removes those thread hops. It must be installed before any task runs.
                 NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
                 try runBlocking(command)
             } else {
