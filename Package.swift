@@ -78,6 +78,7 @@ let package = Package(
             name: "SetuGateway",
             dependencies: [
                 "SetuEntitlements",
+                "SetuManifest",
                 "SetuHits",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -94,6 +95,8 @@ let package = Package(
             dependencies: [
                 "SetuGateway",
                 "SetuTrust",
+                "SetuEntitlements",
+                "SetuManifest",
                 "SetuGit",
                 "SetuHits",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -151,6 +154,7 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "Logging", package: "swift-log"),
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
