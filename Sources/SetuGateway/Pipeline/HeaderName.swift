@@ -4,37 +4,32 @@ enum HeaderName {
     /// Whether `name` is `lowercase`, ignoring ASCII case; `lowercase` must be lowercase.
     @inline(__always)
     static func equals(_ name: String, _ lowercase: StaticString) -> Bool {
-        let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
-        return equals(name, expected)
-    }
-
-    static func equals(_ name: String, _ lowercase: UnsafeBufferPointer<UInt8>) -> Bool {
         var name = name
-        return name.withUTF8 { bytes in
-            guard bytes.count == lowercase.count else { return false }
-            for index in 0..<bytes.count where lower(bytes[index]) != lowercase[index] { return false }
-            return true
-        }
-    }
-
-    /// Whether `name` starts with `lowercase`, ignoring ASCII case.
-    static func hasPrefix(_ name: String, _ lowercase: StaticString) -> Bool {
-        var name = name
-        return name.withUTF8 { bytes in
-            let prefix = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
-            guard bytes.count >= prefix.count else { return false }
-            for index in 0..<prefix.count where lower(bytes[index]) != prefix[index] { return false }
-            return true
-        }
+        return name.withUTF8 { equals($0, UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)) }
     }
 
     /// Whether `name` is one of `lowercaseNames`, ignoring ASCII case.
     static func isOne(of lowercaseNames: [[UInt8]], _ name: String) -> Bool {
-        for candidate in lowercaseNames {
-            let match = candidate.withUnsafeBufferPointer { equals(name, $0) }
-            if match { return true }
+        var name = name
+        return name.withUTF8 { bytes in
+            lowercaseNames.contains { candidate in candidate.withUnsafeBufferPointer { equals(bytes, $0) } }
         }
-        return false
+    }
+
+    /// Whether `name` equals `lowercase`, ignoring ASCII case.
+    @inline(__always)
+    static func equals(_ name: UnsafeBufferPointer<UInt8>, _ lowercase: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard name.count == lowercase.count else { return false }
+        for index in 0..<name.count where lower(name[index]) != lowercase[index] { return false }
+        return true
+    }
+
+    /// Whether `name` starts with `lowercase`, ignoring ASCII case.
+    @inline(__always)
+    static func hasPrefix(_ name: UnsafeBufferPointer<UInt8>, _ lowercase: StaticString) -> Bool {
+        let count = lowercase.utf8CodeUnitCount
+        guard name.count >= count else { return false }
+        return equals(UnsafeBufferPointer(rebasing: name[..<count]), UnsafeBufferPointer(start: lowercase.utf8Start, count: count))
     }
 
     /// The comma-separated tokens of a header value, lowercased and trimmed (RFC 9110 §5.6.1).
@@ -75,32 +70,11 @@ struct HeaderNameSet: Sendable {
 
     func contains(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
         guard name.count < byLength.count else { return false }
-        for candidate in byLength[name.count] where HeaderName.equalsLowercase(name, candidate) { return true }
-        return false
+        return byLength[name.count].contains { candidate in candidate.withUnsafeBufferPointer { HeaderName.equals(name, $0) } }
     }
 
     func contains(_ name: String) -> Bool {
         var name = name
         return name.withUTF8 { contains($0) }
-    }
-}
-
-extension HeaderName {
-    /// Whether `name` equals `lowercase`, ignoring ASCII case, when both have the same length.
-    @inline(__always)
-    static func equalsLowercase(_ name: UnsafeBufferPointer<UInt8>, _ lowercase: [UInt8]) -> Bool {
-        guard name.count == lowercase.count else { return false }
-        for index in 0..<name.count where lower(name[index]) != lowercase[index] { return false }
-        return true
-    }
-
-    /// Whether `name` starts with `lowercase`, ignoring ASCII case.
-    @inline(__always)
-    static func hasPrefix(_ name: UnsafeBufferPointer<UInt8>, _ lowercase: StaticString) -> Bool {
-        let count = lowercase.utf8CodeUnitCount
-        guard name.count >= count else { return false }
-        let prefix = lowercase.utf8Start
-        for index in 0..<count where lower(name[index]) != prefix[index] { return false }
-        return true
     }
 }

@@ -143,12 +143,15 @@ enum ProxyStage {
     static func listedInConnection(_ headers: HTTPHeaders) -> [[UInt8]] {
         var listed: [[UInt8]] = []
         for (name, value) in headers where name.utf8.count == 10 && HeaderName.equals(name, "connection") {
-            for token in HeaderName.tokens(value) where token != Array("close".utf8) && token != Array("keep-alive".utf8) {
+            for token in HeaderName.tokens(value) where token != close && token != keepAlive {
                 listed.append(token)
             }
         }
         return listed
     }
+
+    private static let close = Array("close".utf8)
+    private static let keepAlive = Array("keep-alive".utf8)
 
     /// RFC 7239 node: IPv6 addresses quoted in brackets.
     static func forwardedNode(_ ip: String?) -> String {

@@ -402,20 +402,18 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Whether the upstream connection may carry another request (notes §1.4 P3): the
-    /// request went whole, the answer was HTTP/1.1 without `Connection: close`, and it was
-    /// framed by length or chunks (or had no body), so its end was not the connection's.
+    /// request went whole, and the answer was HTTP/1.1 without `Connection: close`. An
+    /// answer framed by neither length nor chunks ends with the connection, which the pool
+    /// then finds inactive and closes.
     private func upstreamReusable() -> Bool {
-        guard requestSent, let answer = upstreamAnswer, answer.version.major == 1, answer.version.minor >= 1,
-              answer.isKeepAlive else { return false }
-        if answerFraming == .none { return true }
-        return answer.headers.contains(name: "content-length")
-            || answer.headers[canonicalForm: "transfer-encoding"].last.map { $0.lowercased() == "chunked" } == true
+        guard requestSent, let answer = upstreamAnswer else { return false }
+        return answer.version.major == 1 && answer.version.minor >= 1 && answer.isKeepAlive
     }
 
     private func receiveAnswerHead(_ head: HTTPResponseHead, from connection: UpstreamConnection) {
         guard let exchange, let context else { return }
         guard head.status != .switchingProtocols else {
-            upstreamBroke(HTTPParserError.invalidStatus, on: connection)
+            upstreamFailed(HTTPParserError.invalidStatus)
             return
         }
         upstreamAnswer = head
@@ -428,12 +426,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         answerStatus = Int(head.status.code)
         context.write(wrapOutboundOut(.head(clientHead)), promise: nil)
         setDeadline(context.channel.isWritable ? .upstream : .unreadAnswer)
-    }
-
-    private func upstreamBroke(_ error: any Error, on connection: UpstreamConnection) {
-        upstream = nil
-        loop.pool.discard(connection)
-        upstreamFailed(error, connection: connection)
     }
 
     private func upstreamFailed(_ error: any Error, connection: UpstreamConnection) {
@@ -656,7 +648,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     /// An exchange for what was received before a head could be read.
     private func placeholderExchange() -> Exchange {
-        if started == .distantPast || exchange == nil { started = .now() }
+        started = .now()
         let request = GatewayRequest(method: .RAW(value: ""), target: "", version: .http1_1, headers: [:],
                                      clientIP: clientIP, receivedMilliseconds: HitLog.nowMilliseconds())
         let exchange = Exchange(request: request, table: loop.table)

@@ -23,7 +23,7 @@ final class GatewayLoop: @unchecked Sendable {
     /// How often deadlines are checked: the precision of every timeout.
     static let tick = TimeAmount.milliseconds(100)
 
-    init(eventLoop: any EventLoop, gateway: Gateway, tls: NIOSSLContext?) {
+    init(eventLoop: any EventLoop, gateway: Gateway, tls: NIOSSLContext) {
         self.eventLoop = eventLoop
         self.gateway = gateway
         pool = UpstreamPool(eventLoop: eventLoop, configuration: gateway.configuration, tls: tls)
@@ -76,9 +76,6 @@ final class GatewayLoop: @unchecked Sendable {
         }
         return cachedTable
     }
-
-    /// Open client connections on this loop.
-    var clientCount: Int { clients.count }
 
     private func sweep() {
         let now = NIODeadline.now()

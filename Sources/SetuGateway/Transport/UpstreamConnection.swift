@@ -62,10 +62,9 @@ final class UpstreamConnection {
     /// Reads the `timeout=` of an answer's `Keep-Alive` header (RFC 2068 §19.7.1.1).
     func noteKeepAlive(_ headers: HTTPHeaders) {
         guard let value = headers.first(name: "keep-alive") else { return }
-        for parameter in value.split(separator: ",") {
-            let pair = parameter.split(separator: "=", maxSplits: 1)
-            guard pair.count == 2, pair[0].trimmingSpaces.lowercased() == "timeout",
-                  let seconds = Int64(pair[1].trimmingSpaces), seconds > 0 else { continue }
+        let prefix = Array("timeout=".utf8)
+        for parameter in HeaderName.tokens(value) where parameter.starts(with: prefix) {
+            guard let seconds = Int64(String(decoding: parameter.dropFirst(prefix.count), as: UTF8.self)), seconds > 0 else { continue }
             upstreamKeepAlive = .seconds(seconds)
         }
     }
@@ -151,15 +150,5 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func flush() {
         context?.flush()
-    }
-}
-
-extension Substring {
-    /// Without spaces and tabs at either end.
-    var trimmingSpaces: Substring {
-        var trimmed = self
-        while trimmed.first == " " || trimmed.first == "\t" { trimmed.removeFirst() }
-        while trimmed.last == " " || trimmed.last == "\t" { trimmed.removeLast() }
-        return trimmed
     }
 }

@@ -50,11 +50,11 @@ final class UpstreamPool {
 
     private let eventLoop: any EventLoop
     private let configuration: GatewayConfiguration
-    private let tls: NIOSSLContext?
+    private let tls: NIOSSLContext
     private var hosts: [UpstreamTarget.Key: Host] = [:]
     private var closed = false
 
-    init(eventLoop: any EventLoop, configuration: GatewayConfiguration, tls: NIOSSLContext?) {
+    init(eventLoop: any EventLoop, configuration: GatewayConfiguration, tls: NIOSSLContext) {
         self.eventLoop = eventLoop
         self.configuration = configuration
         self.tls = tls
@@ -137,6 +137,8 @@ final class UpstreamPool {
         let key = lease.target.key
         hosts[key, default: Host()].open += 1
         let tls = key.tls ? self.tls : nil
+        // An IP address is connected to as it is; a name is resolved (by NIO, off the loop).
+        let address = try? SocketAddress(ipAddress: key.host, port: key.port)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(configuration.connectTimeoutMilliseconds)))
             .channelInitializer { channel in
@@ -144,7 +146,7 @@ final class UpstreamPool {
                     let pipeline = channel.pipeline.syncOperations
                     if let tls {
                         // SNI carries names only; an address is verified against the certificate's IP entries.
-                        let name = SocketAddressParsing.isAddress(key.host) ? nil : key.host
+                        let name = address == nil ? key.host : nil
                         try pipeline.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: name))
                     }
                     // Without the outbound header validator, for the reason `Gateway.setUp` gives.
@@ -153,7 +155,7 @@ final class UpstreamPool {
                 }
             }
         let connected: EventLoopFuture<any Channel>
-        if SocketAddressParsing.isAddress(key.host), let address = try? SocketAddress(ipAddress: key.host, port: key.port) {
+        if let address {
             connected = bootstrap.connect(to: address)
         } else {
             connected = bootstrap.connect(host: key.host, port: key.port)
@@ -211,12 +213,5 @@ final class UpstreamPool {
         }
         hosts[connection.key, default: Host()].open -= 1
         if !closed, let next = nextWaiting(connection.key) { connect(next) }
-    }
-}
-
-/// Whether a host is an IP address rather than a name.
-enum SocketAddressParsing {
-    static func isAddress(_ host: String) -> Bool {
-        host.contains(":") || (!host.isEmpty && host.allSatisfy { $0 == "." || $0.isASCII && $0.isNumber })
     }
 }
