@@ -168,6 +168,8 @@ public final class HitLog: @unchecked Sendable {
         var batch: [Queued] = []
         var pending: [UInt8] = []
         pending.reserveCapacity(1 << 16)
+        var line: [UInt8] = []
+        line.reserveCapacity(512)
         while true {
             condition.lock()
             if queue.isEmpty && !closing && !reopenRequested {
@@ -200,20 +202,14 @@ public final class HitLog: @unchecked Sendable {
                 pendingLines = 0
             }
             for entry in batch {
-                let start = pending.count
-                entry.hit.appendJSONLine(sequence: entry.sequence, to: &pending)
+                line.removeAll(keepingCapacity: true)
+                entry.hit.appendJSONLine(sequence: entry.sequence, to: &line)
                 let now = entry.hit.timestampMilliseconds
-                if file.mustRotate(now: now, pending: start, adding: pending.count - start) {
-                    let line = Array(pending[start...])
-                    pending.removeSubrange(start...)
+                if file.mustRotate(now: now, pending: pending.count, adding: line.count) {
                     writePending()
-                    pending.append(contentsOf: line)
-                    do {
-                        try file.rotate(now: now)
-                    } catch {
-                        report(error)
-                    }
+                    do { try file.rotate(now: now) } catch { report(error) }
                 }
+                pending.append(contentsOf: line)
                 pendingLines += 1
             }
             writePending()
@@ -293,8 +289,6 @@ struct HitFile {
             try rotate(to: HitFileName(day: name.day, part: name.part + 1))
         }
     }
-
-
 
     mutating func write(_ bytes: [UInt8]) throws {
         var offset = 0

@@ -123,7 +123,7 @@ struct JSONLine {
 
     mutating func field(_ name: StaticString, _ value: UInt64, into bytes: inout [UInt8]) {
         key(name, &bytes)
-        Self.appendDigits(value, minimumWidth: 1, to: &bytes)
+        Timestamp.appendDigits(value, minimumWidth: 1, to: &bytes)
     }
 
     mutating func field(_ name: StaticString, _ value: Double?, into bytes: inout [UInt8]) {
@@ -131,58 +131,22 @@ struct JSONLine {
         guard let value, value.isFinite else { bytes.append(contentsOf: "null".utf8); return }
         // Three decimals: microsecond precision is what a latency in milliseconds needs.
         let thousandths = UInt64((max(value, 0) * 1000).rounded())
-        Self.appendDigits(thousandths / 1000, minimumWidth: 1, to: &bytes)
+        Timestamp.appendDigits(thousandths / 1000, minimumWidth: 1, to: &bytes)
         bytes.append(UInt8(ascii: "."))
-        Self.appendDigits(thousandths % 1000, minimumWidth: 3, to: &bytes)
+        Timestamp.appendDigits(thousandths % 1000, minimumWidth: 3, to: &bytes)
     }
 
     /// `"2026-11-29T08:15:02.123Z"`, as `Timestamp.rfc3339` spells it.
     mutating func timestamp(_ name: StaticString, _ milliseconds: Int64, into bytes: inout [UInt8]) {
         key(name, &bytes)
-        let (days, msOfDay) = milliseconds.quotientAndRemainderFloored(dividingBy: 86_400_000)
-        let (year, month, day) = Timestamp.civil(daysSinceEpoch: days)
         bytes.append(UInt8(ascii: "\""))
-        Self.appendDigits(UInt64(max(year, 0)), minimumWidth: 4, to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        Self.appendDigits(UInt64(month), minimumWidth: 2, to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        Self.appendDigits(UInt64(day), minimumWidth: 2, to: &bytes)
-        bytes.append(UInt8(ascii: "T"))
-        Self.appendDigits(UInt64(msOfDay / 3_600_000), minimumWidth: 2, to: &bytes)
-        bytes.append(UInt8(ascii: ":"))
-        Self.appendDigits(UInt64(msOfDay / 60_000 % 60), minimumWidth: 2, to: &bytes)
-        bytes.append(UInt8(ascii: ":"))
-        Self.appendDigits(UInt64(msOfDay / 1000 % 60), minimumWidth: 2, to: &bytes)
-        bytes.append(UInt8(ascii: "."))
-        Self.appendDigits(UInt64(msOfDay % 1000), minimumWidth: 3, to: &bytes)
-        bytes.append(UInt8(ascii: "Z"))
+        Timestamp.appendRFC3339(milliseconds: milliseconds, to: &bytes)
         bytes.append(UInt8(ascii: "\""))
     }
 
     func close(_ bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "}"))
         bytes.append(UInt8(ascii: "\n"))
-    }
-
-    /// Decimal digits of `value`, zero-padded to `minimumWidth`, without making a `String`.
-    static func appendDigits(_ value: UInt64, minimumWidth: Int, to bytes: inout [UInt8]) {
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        var rest = value
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[19 - count] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-                count += 1
-            } while rest > 0
-            while count < minimumWidth && count < 20 {
-                buffer[19 - count] = UInt8(ascii: "0")
-                count += 1
-            }
-            bytes.append(contentsOf: buffer[(20 - count)...])
-        }
     }
 }
 
@@ -222,11 +186,52 @@ public enum JSONString {
 public enum Timestamp {
     /// `2026-11-29T08:15:02.123Z`.
     public static func rfc3339(milliseconds: Int64) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        appendRFC3339(milliseconds: milliseconds, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `2026-11-29T08:15:02.123Z` to `bytes`, without making a `String`: each hit's
+    /// line carries one.
+    public static func appendRFC3339(milliseconds: Int64, to bytes: inout [UInt8]) {
         let (days, msOfDay) = milliseconds.quotientAndRemainderFloored(dividingBy: 86_400_000)
         let (year, month, day) = civil(daysSinceEpoch: days)
-        let hours = msOfDay / 3_600_000, minutes = msOfDay / 60_000 % 60
-        let seconds = msOfDay / 1000 % 60, millis = msOfDay % 1000
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hours, 2)):\(pad(minutes, 2)):\(pad(seconds, 2)).\(pad(millis, 3))Z"
+        appendDigits(UInt64(max(year, 0)), minimumWidth: 4, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        appendDigits(UInt64(month), minimumWidth: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        appendDigits(UInt64(day), minimumWidth: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "T"))
+        appendDigits(UInt64(msOfDay / 3_600_000), minimumWidth: 2, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        appendDigits(UInt64(msOfDay / 60_000 % 60), minimumWidth: 2, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        appendDigits(UInt64(msOfDay / 1000 % 60), minimumWidth: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "."))
+        appendDigits(UInt64(msOfDay % 1000), minimumWidth: 3, to: &bytes)
+        bytes.append(UInt8(ascii: "Z"))
+    }
+
+    /// Decimal digits of `value`, zero-padded to `minimumWidth`, without making a `String`.
+    static func appendDigits(_ value: UInt64, minimumWidth: Int, to bytes: inout [UInt8]) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[19 - count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            } while rest > 0
+            while count < minimumWidth && count < 20 {
+                buffer[19 - count] = UInt8(ascii: "0")
+                count += 1
+            }
+            bytes.append(contentsOf: buffer[(20 - count)...])
+        }
     }
 
     /// `2026-11-29`: the UTC day of a time.
