@@ -202,6 +202,22 @@ extension DataPlaneTests { @Suite struct Connections {
         #expect(hit["decision"] as? String == "error:client-closed")
     }
 
+    @Test func aClientThatLeavesBeforeTheAnswerIsRecordedAs499() async throws {
+        let plane = try await DataPlane.start()
+        let client = try plane.client()
+        client.send(DataPlane.head("GET", "/echo/sleep/500"))
+        for _ in 0..<50 where plane.upstream.requests.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        client.close()
+        try await Task.sleep(for: .milliseconds(800))
+        let after = try plane.client()
+        after.send(DataPlane.head("GET", "/echo/after"))
+        #expect(after.response()?.status == 200)
+        #expect(plane.daemon.stop() == 0)
+        let hits = try plane.hits()
+        #expect(hits.map { $0["status"] as? Int } == [499, 200])
+        #expect(hits.first?["decision"] as? String == "error:client-closed")
+    }
+
     @Test func anUpstreamThatCannotBeConnectedToInTimeIs502() async throws {
         let blackhole = try Blackhole()
         let upstream = try RawUpstream()
