@@ -50,8 +50,8 @@ public struct GatewaySnapshot: Sendable {
     public var revision: String
     /// Proxied APIs by base path; listing APIs are not routes.
     public var routes: [String: Route]
-    /// Credentials by client id.
-    public var credentials: [String: Credential]
+    /// Credentials by client id: several when a consumer rotates a key under one client id.
+    public var credentials: [String: [Credential]]
     /// Active entitlements by consumer, then API id.
     public var entitlements: [String: [String: Entitlement]]
     /// Every entitlement that is not active, for explaining refusals.
@@ -81,7 +81,7 @@ public struct GatewaySnapshot: Sendable {
     public var listings: [String: Listing]
 
     /// A snapshot from its parts.
-    public init(revision: String, routes: [String: Route], credentials: [String: Credential],
+    public init(revision: String, routes: [String: Route], credentials: [String: [Credential]],
                 entitlements: [String: [String: Entitlement]], inactive: [String: [String: Entitlement]],
                 plans: [String: Plan], consentProviders: [String: ConsentProvider], partners: [String: Partner],
                 listings: [String: Listing]) {
@@ -116,13 +116,13 @@ public struct GatewaySnapshot: Sendable {
         }
         self.routes = routes
         self.listings = listings
-        var credentials: [String: Credential] = [:]
+        var credentials: [String: [Credential]] = [:]
         var partners: [String: Partner] = [:]
         for consumer in marketplace.consumers.values where !broken.contains(consumer.origin.file) {
             for credential in consumer.credentials {
-                credentials[credential.clientId] = Credential(clientId: credential.clientId, consumer: consumer.name,
-                                                              keySHA256: credential.keySHA256,
-                                                              notBefore: credential.notBefore, notAfter: credential.notAfter)
+                credentials[credential.clientId, default: []].append(
+                    Credential(clientId: credential.clientId, consumer: consumer.name, keySHA256: credential.keySHA256,
+                               notBefore: credential.notBefore, notAfter: credential.notAfter))
             }
             if let provider = consumer.partnerProvider, let clientId = consumer.partnerClientId {
                 partners[consumer.name] = Partner(provider: provider, clientId: clientId)

@@ -25,6 +25,8 @@ public final class Gateway: Sendable {
     let hits: HitLog
     let metrics: GatewayMetrics
     let logger: Logger
+    /// What each consumer has used of its plans, across tables.
+    public let counters: PlanCounters
     private let tls: NIOSSLContext
     private let current = Mutex<RoutingTable?>(nil)
     /// Counts installs, so each loop rereads the table only after one.
@@ -36,12 +38,14 @@ public final class Gateway: Sendable {
     /// - Parameters:
     ///   - hits: where every request is recorded.
     ///   - metrics: where requests and connections are counted.
+    ///   - counters: where plans' rate limits and quotas are counted; in memory unless given.
     ///   - logger: where upstream failures are told, with the upstream's address and the
     ///     system's reason, which clients are never told.
     /// - Throws: `GatewayError` when a certificate authority file cannot be read.
     public init(configuration: GatewayConfiguration = .init(), hits: HitLog, metrics: GatewayMetrics,
-                logger: Logger = Logger(label: "setu.gateway")) throws {
+                counters: PlanCounters? = nil, logger: Logger = Logger(label: "setu.gateway")) throws {
         self.configuration = configuration
+        self.counters = try counters ?? PlanCounters(file: nil)
         self.hits = hits
         self.metrics = metrics
         self.logger = logger
@@ -65,9 +69,27 @@ public final class Gateway: Sendable {
 
     /// Serves `snapshot` from the next request on.
     public func install(_ snapshot: GatewaySnapshot) {
-        let compiled = RoutingTable(snapshot)
+        let compiled = RoutingTable(snapshot, counters: counters)
         current.withLock { $0 = compiled }
         installs.add(1, ordering: .releasing)
+        var kept = Set<PlanCounters.Key>()
+        for (consumer, byAPI) in snapshot.entitlements {
+            for api in byAPI.keys { kept.insert(PlanCounters.Key(consumer: consumer, api: api)) }
+        }
+        counters.prune(keeping: kept, nowMilliseconds: HitLog.nowMilliseconds())
+    }
+
+    /// Quota use in the current period, with each quota in force.
+    public func quotaUsage() -> [QuotaUse] {
+        let table = self.table
+        return counters.usage { table?.quota(consumer: $0, api: $1) }
+    }
+
+    /// Writes quota use to the counters' state file, when it changed.
+    /// - Throws: the file system's error.
+    public func saveQuotas() throws {
+        let table = self.table
+        try counters.save { table?.quota(consumer: $0, api: $1) }
     }
 
     /// How many tables were installed so far.

@@ -230,6 +230,21 @@ extension Problem {
                 detail: "subscription \(entitlement.consumer)/\(entitlement.subscription) allows \((entitlement.operations ?? []).joined(separator: ", ")), not \(operation). Add it to operations in \(entitlement.path) and have it approved.")
     }
 
+    // MARK: Plan limits
+
+    static func rateLimited(api: String, plan: String, retryAfter: Int64) -> Problem {
+        Problem(slug: "rate-limited", status: .tooManyRequests, title: "Rate limit reached",
+                detail: "Calls to \(api) on plan \(plan) came faster than the plan allows; retry in \(retryAfter) s. RateLimit-Policy states the plan's limits.",
+                headers: [("Retry-After", String(retryAfter))])
+    }
+
+    static func quotaExhausted(api: String, plan: CompiledPlan, retryAfter: Int64) -> Problem {
+        let period = plan.quotaPeriod == .month ? "month" : "day"
+        return Problem(slug: "quota-exhausted", status: .tooManyRequests, title: "Quota used up",
+                       detail: "The \(plan.quota ?? 0) calls a \(period) that plan \(plan.name) allows for \(api) are used up; the quota starts again in \(retryAfter) s (UTC \(period) boundary), or subscribe on a larger plan.",
+                       headers: [("Retry-After", String(retryAfter))])
+    }
+
     // MARK: The upstream
 
     static func upstreamTimeout(api: String, milliseconds: Int) -> Problem {

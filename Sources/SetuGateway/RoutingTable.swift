@@ -11,16 +11,37 @@ public final class RoutingTable: Sendable {
     public let snapshot: GatewaySnapshot
     /// Routes, longest base path first.
     let routes: [CompiledRoute]
-    let credentials: [String: CompiledCredential]
+    /// Credentials by client id; several while a key is rotated.
+    let credentials: [String: [CompiledCredential]]
     /// Active entitlements by consumer and API, with their end day.
     let active: [String: [String: CompiledEntitlement]]
 
     /// Compiles a snapshot.
-    public init(_ snapshot: GatewaySnapshot) {
+    /// - Parameter counters: where the plans' counters are kept across tables; nil for a
+    ///   table that limits nothing.
+    init(_ snapshot: GatewaySnapshot, counters: PlanCounters?) {
         self.snapshot = snapshot
         routes = snapshot.routes.values.map(CompiledRoute.init).sorted { $0.basePath.utf8.count > $1.basePath.utf8.count }
-        credentials = snapshot.credentials.mapValues(CompiledCredential.init)
-        active = snapshot.entitlements.mapValues { $0.mapValues(CompiledEntitlement.init) }
+        credentials = snapshot.credentials.mapValues { $0.map(CompiledCredential.init) }
+        let plans = snapshot.plans.mapValues(CompiledPlan.init)
+        active = snapshot.entitlements.mapValues { byAPI in
+            byAPI.mapValues { entitlement in
+                let plan = plans[entitlement.plan]
+                return CompiledEntitlement(entitlement, plan: plan,
+                                           cell: plan == nil ? nil : counters?.cell(consumer: entitlement.consumer, api: entitlement.api))
+            }
+        }
+    }
+
+    /// Compiles a snapshot whose plans limit nothing.
+    public convenience init(_ snapshot: GatewaySnapshot) {
+        self.init(snapshot, counters: nil)
+    }
+
+    /// The quota in force for a consumer on an API.
+    func quota(consumer: String, api: String) -> (Int64, Plan.QuotaPeriod)? {
+        guard let plan = active[consumer]?[api]?.plan, let quota = plan.quota, let period = plan.quotaPeriod else { return nil }
+        return (quota, period)
     }
 
     /// The route whose base path is the longest prefix of `path` at a segment boundary,
@@ -131,13 +152,22 @@ struct CompiledCredential: Sendable {
         lastDay = credential.notAfter.flatMap { Timestamp.daysSinceEpoch(of: $0.prefix(10)) }
     }
 
-    /// Whether `key` hashes to the registered digest, compared in constant time.
-    func accepts(key: String) -> Bool {
-        guard let digest else { return false }
+    /// The SHA-256 of a presented key, to compare with each credential's.
+    static func digest(of key: String) -> [UInt8] {
         var key = key
         var hasher = SHA256()
         key.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        let presented = Array(hasher.finalize())
+        return Array(hasher.finalize())
+    }
+
+    /// Whether `key` hashes to the registered digest, compared in constant time.
+    func accepts(key: String) -> Bool {
+        accepts(digest: Self.digest(of: key))
+    }
+
+    /// Whether a presented key's digest is the registered one, compared in constant time.
+    func accepts(digest presented: [UInt8]) -> Bool {
+        guard let digest else { return false }
         var difference: UInt8 = 0
         for (left, right) in zip(presented, digest) { difference |= left ^ right }
         return difference == 0 && presented.count == digest.count
@@ -165,14 +195,19 @@ struct CompiledCredential: Sendable {
     }
 }
 
-/// An active entitlement with its last day as a day number.
+/// An active entitlement with its last day as a day number, its plan, and the counters
+/// its calls are limited by.
 struct CompiledEntitlement: Sendable {
     let entitlement: Entitlement
     let lastDay: Int64?
     let operations: Set<String>?
+    let plan: CompiledPlan?
+    let cell: LimitCell?
 
-    init(_ entitlement: Entitlement) {
+    init(_ entitlement: Entitlement, plan: CompiledPlan?, cell: LimitCell?) {
         self.entitlement = entitlement
+        self.plan = plan
+        self.cell = cell
         lastDay = entitlement.notAfter.flatMap { Timestamp.daysSinceEpoch(of: $0.prefix(10)) }
         operations = entitlement.operations.map(Set.init)
     }

@@ -264,7 +264,12 @@ public enum Timestamp {
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
               let year = Int64(parts[0]), let month = Int64(parts[1]), let day = Int64(parts[2]),
               (1...12).contains(month), (1...31).contains(day) else { return nil }
-        // Howard Hinnant's days_from_civil.
+        return daysSinceEpoch(year: year, month: month, day: day)
+    }
+
+    /// Days since 1970-01-01 of a day of the proleptic Gregorian calendar (Howard
+    /// Hinnant's days_from_civil); a day past the month's end counts on into the next.
+    public static func daysSinceEpoch(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yearOfEra = y - era * 400
@@ -273,8 +278,8 @@ public enum Timestamp {
         return era * 146_097 + dayOfEra - 719_468
     }
 
-    /// Howard Hinnant's civil_from_days.
-    static func civil(daysSinceEpoch: Int64) -> (Int64, Int64, Int64) {
+    /// Year, month and day of a count of days since 1970-01-01 (Howard Hinnant's civil_from_days).
+    public static func civil(daysSinceEpoch: Int64) -> (Int64, Int64, Int64) {
         let z = daysSinceEpoch + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let dayOfEra = z - era * 146_097

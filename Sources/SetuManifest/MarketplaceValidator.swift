@@ -61,10 +61,15 @@ public let marketplaceRoots = ["catalog", "policies", "subscriptions"]
 public struct MarketplaceValidator: Sendable {
     /// Limits applied to every file.
     public var limits: LoadLimits
+    /// The day, YYYY-MM-DD, against which `validate` warns of credentials already past their
+    /// `notAfter`; nil for no such warning, as history replay wants: its result may not
+    /// depend on the day it runs.
+    public var today: String?
 
     /// Creates a validator.
-    public init(limits: LoadLimits = .standard) {
+    public init(limits: LoadLimits = .standard, today: String? = nil) {
         self.limits = limits
+        self.today = today
     }
 
     /// The problems of one file on its own: YAML, kind and place, schema, and
@@ -89,6 +94,7 @@ public struct MarketplaceValidator: Sendable {
     public func validate(_ files: [SourceFile], knownAPIs: [String]? = nil) -> ValidationReport {
         var run = ValidationRun(limits: limits, files: files)
         run.knownAPIs = knownAPIs
+        run.today = today
         run.checkRepositoryLimits()
         run.classifyAndLoad()
         run.buildMarketplace()
@@ -263,6 +269,7 @@ struct ValidationRun {
     var unreadable: Set<String> = []
     var referencedOpenAPI: Set<String> = []
     var knownAPIs: [String]?
+    var today: String?
     var fileCount = 0
     var manifestCount = 0
 
@@ -775,11 +782,19 @@ struct ValidationRun {
             }
             for (index, credential) in consumer.credentials.enumerated() {
                 let pointer = ["spec", "credentials", String(index)]
-                if let first = clientIds[credential.clientId] {
-                    report(origin, pointer + ["clientId"], "credential.client-id", "client id '\(credential.clientId)' is already used by \(first)",
+                // Several keys of one consumer may share a client id, so a key can be rotated
+                // without changing what callers send; another consumer's may not.
+                if let first = clientIds[credential.clientId], first != consumer.name {
+                    report(origin, pointer + ["clientId"], "credential.client-id", "client id '\(credential.clientId)' is already used by consumer \(first)",
                            fix: "choose another client id")
                 } else {
-                    clientIds[credential.clientId] = "consumer \(consumer.name)"
+                    clientIds[credential.clientId] = consumer.name
+                }
+                if let today, let notAfter = credential.notAfter, ManifestDate.isValid(notAfter), notAfter < today {
+                    report(origin, pointer + ["notAfter"], "credential.expired",
+                           "the key of client id '\(credential.clientId)' expired on \(notAfter); the gateway refuses it",
+                           fix: "remove this credential, or rotate the key with `setu keygen --rotate --client-id \(credential.clientId)`",
+                           severity: .warning)
                 }
                 if credential.keySHA256.utf8.count == 64 {
                     if let first = keyHashes[credential.keySHA256] {

@@ -54,7 +54,9 @@ public struct Daemon: Sendable {
         let hitLog = try HitLog(configuration: configuration.hits, onDrop: { metrics.droppedHits($0) })
         let gateway: Gateway
         do {
-            gateway = try Gateway(configuration: configuration.gateway, hits: hitLog, metrics: metrics, logger: logger)
+            let counters = try PlanCounters(file: configuration.stateDirectory + "/quotas.json")
+            gateway = try Gateway(configuration: configuration.gateway, hits: hitLog, metrics: metrics, counters: counters,
+                                  logger: logger)
         } catch {
             hitLog.close()
             throw error
@@ -83,6 +85,7 @@ public struct Daemon: Sendable {
         let group = ServiceGroup(configuration: .init(
             services: ([
                 HitLogService(hitLog: hitLog, logger: logger),
+                QuotaService(gateway: gateway, logger: logger),
                 SignalService(reconciler: reconciler, hitLog: hitLog, logger: logger),
                 reconciler,
                 adminApplication,
@@ -208,6 +211,35 @@ struct HitLogService: Service {
             }
         }
         hitLog.close()
+    }
+}
+
+/// Writes quota use to `<state>/quotas.json` every second while it changes, and once more
+/// after the gateway has stopped: a crash loses at most the last second's counts.
+struct QuotaService: Service {
+    let gateway: Gateway
+    let logger: Logger
+
+    func run() async throws {
+        var failing = false
+        while true {
+            let stopping: Bool
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+                stopping = false
+            } catch {
+                stopping = true
+            }
+            do {
+                try gateway.saveQuotas()
+                if failing { logger.notice("quota use is written again to \(gateway.counters.file ?? "")") }
+                failing = false
+            } catch {
+                if !failing { logger.error("cannot write quota use: \(error); counts since the last write are lost on a restart until it works again") }
+                failing = true
+            }
+            if stopping { break }
+        }
     }
 }
 

@@ -37,7 +37,9 @@ public final class ReconcileService: Service, Sendable {
 
     /// The status now.
     public var status: ReconcileStatus {
-        current.withLock { $0 }
+        var status = current.withLock { $0 }
+        status.quotas = gateway.quotaUsage()
+        return status
     }
 
     /// Asks for a reconcile soon, without waiting for it (`SIGHUP`).

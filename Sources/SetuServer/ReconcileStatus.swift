@@ -1,4 +1,5 @@
 import SetuEntitlements
+import SetuGateway
 import SetuManifest
 import SetuTrust
 
@@ -77,6 +78,8 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
     public var invalid: [RefusedChange]
     /// Errors in the manifests in force (their files serve nothing).
     public var problems: [Problem]
+    /// Quota use in the current period by consumer and API, with the quota in force.
+    public var quotas: [QuotaUse] = []
 
     /// The status before the first reconcile.
     public init(source: String, branch: String) {
@@ -104,7 +107,7 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
         rewrittenHistory = outcome.rewrittenHistory
         lastAttempt = attempt
         entitlements = report.entitlements
-        var counts = ["routes": snapshot.routes.count, "credentials": snapshot.credentials.count]
+        var counts = ["routes": snapshot.routes.count, "credentials": snapshot.credentials.values.reduce(0) { $0 + $1.count }]
         for state in Entitlement.State.allCases {
             counts["entitlements.\(state.rawValue)"] = report.entitlements.filter { $0.state == state }.count
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SetuEntitlements
+import SetuGateway
 import SetuGit
 import SetuManifest
 import SetuTrust
@@ -65,7 +66,14 @@ struct StatusCommand: ParsableCommand {
         let outcome = try TrustEngine.replay(repository, head: head, trustRoot: trust.trustRootID(in: repository),
                                              stateDirectory: trust.state, saveInBackground: true)
         let run = try TrustEngine.entitlements(of: outcome, today: trust.date, stateDirectory: trust.state, kept: kept)
-        let status = StatusReport(revision: "\(rev) (\(head.short))", head: head.hex, outcome: outcome, derived: run.derived)
+        var status = StatusReport(revision: "\(rev) (\(head.short))", head: head.hex, outcome: outcome, derived: run.derived)
+        if let state = trust.state, FileManager.default.fileExists(atPath: state + "/quotas.json") {
+            do {
+                status.quotas = try PlanCounters.read(state + "/quotas.json")
+            } catch {
+                throw ValidationError("cannot read the quota use in \(state)/quotas.json: \(error)")
+            }
+        }
         // The replay can hold tens of thousands of files; the process ends once the
         // report is out, so freeing them one by one would only delay the exit.
         try withExtendedLifetime(outcome) {
@@ -104,6 +112,8 @@ struct StatusReport: Encodable {
     var pendingApprovals: [Change]
     var unauthorized: [Change]
     var invalid: [Change]
+    /// Quota use as `setu serve` last wrote it to the state folder, when it runs there.
+    var quotas: [QuotaUse]?
 
     init(revision: String, head: String, outcome: ReplayOutcome, derived: DerivedEntitlements) {
         self.revision = revision
@@ -214,6 +224,14 @@ struct StatusReport: Encodable {
         section("pending approvals", pendingApprovals, needsLabel: "can approve")
         section("unauthorized changes (not in force)", unauthorized, needsLabel: "can make it")
         section("invalid changes (not in force)", invalid, needsLabel: "")
+        if let quotas {
+            out += "\nquota use (as setu serve last wrote it)\n"
+            if quotas.isEmpty { out += "  (none this period)\n" }
+            for use in quotas {
+                let limit = use.limit.map { " of \($0) (\(Int((Double(use.used) / Double(max($0, 1)) * 100).rounded()))%)" } ?? ""
+                out += "  \(use.consumer)  \(use.api)  \(use.period)  \(use.used)\(limit)\n"
+            }
+        }
         var counts: [Entitlement.State: Int] = [:]
         for entitlement in entitlements { counts[entitlement.state, default: 0] += 1 }
         let count = { (state: Entitlement.State) in counts[state] ?? 0 }

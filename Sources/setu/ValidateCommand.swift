@@ -24,7 +24,7 @@ struct ValidateCommand: ParsableCommand {
 
     func run() throws {
         let (files, label) = try source.load()
-        let report = MarketplaceValidator().validate(files)
+        let report = MarketplaceValidator(today: ManifestDate.today()).validate(files)
         write(DiagnosticFormatter(format: format).render(report, revision: label))
         if !report.isValid { throw ExitCode(1) }
     }

@@ -173,6 +173,34 @@ struct CommandLineTests {
         #expect(noDay.stderr.contains("--not-after 2027-02-29 is not a day: February 2027 has 28 days"))
     }
 
+    @Test func keysAreRotatedUnderOneClientIdAndPastKeysAreWarnedOf() throws {
+        let rotate = try setu("keygen", "--rotate", "--client-id", "acme-bank-prod", "--not-after", "2028-06-30")
+        #expect(rotate.status == 0)
+        #expect(rotate.stdout.contains("New credential for client id acme-bank-prod"))
+        let lines = rotate.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let snippet = rotate.stdout[rotate.stdout.range(of: "    - clientId: acme-bank-prod\n")!.lowerBound...]
+        #expect(lines.contains("notAfter: 2028-06-30"))
+        let withoutId = try setu("keygen", "--rotate")
+        #expect(withoutId.status == 2)
+        #expect(withoutId.stderr.contains("--rotate needs --client-id"))
+
+        let fixture = try example()
+        try fixture.edit("subscriptions/acme-bank/consumer.yaml", replacing: "  credentials:\n", with: "  credentials:\n" + snippet)
+        try fixture.edit("subscriptions/acme-bank/consumer.yaml", replacing: "notAfter: 2027-12-31", with: "notAfter: 2020-01-31")
+        try fixture.commitAll("Rotate acme-bank-prod's key; the staging key has expired")
+        let result = try setu("validate", "--repo", fixture.path)
+        #expect(result.status == 0, "\(result.stdout)")
+        #expect(!result.stdout.contains("credential.client-id"))
+        #expect(result.stdout.contains("warning[credential.expired]"))
+        #expect(result.stdout.contains("the key of client id 'acme-bank-staging' expired on 2020-01-31"))
+
+        try fixture.edit("subscriptions/swift-loans/consumer.yaml", replacing: "clientId: swift-loans-prod", with: "clientId: acme-bank-prod")
+        try fixture.commitAll("Another consumer takes acme-bank-prod")
+        let taken = try setu("validate", "--repo", fixture.path)
+        #expect(taken.status == 1)
+        #expect(taken.stdout.contains("error[credential.client-id]: /spec/credentials/0/clientId client id 'acme-bank-prod' is already used by consumer acme-bank"))
+    }
+
     @Test func initCreatesAValidMarketplaceWithAFirstCommit() throws {
         let folder = TemporaryDirectory()
         let result = try setu("init", folder.child("market"), "--admin", "admin@state.example", "--display-name", "State API Marketplace")

@@ -128,6 +128,24 @@ import Testing
         await upstream.stop()
     }
 
+    @Test func twoKeysUnderOneClientIdAreBothAcceptedWhileAKeyIsRotated() async throws {
+        let upstream = try await TestUpstream.start()
+        let marketplace = try LiveMarketplace(upstreamPort: upstream.port)
+        let daemon = try await RunningDaemon.start(repo: marketplace.path)
+        let pan = "/pan/v3/pancr/certificate"
+        let json = [("Content-Type", "application/json")]
+        let body = #"{"txnId":"f7f1469c-29b0-4325-9dfc-c567200a70f7","format":"pdf","certificateParameters":{"panno":"ABCDE1234F","PANFullName":"A B","FullName":"A B","DOB":"01-01-1990","GENDER":"M"}}"#
+        let rotated = try await call(daemon.gateway + pan, headers: credentials("acme-bank-prod", key: LiveMarketplace.rotatedKey) + json,
+                                     body: body)
+        #expect(rotated.status == 200, "\(rotated.body)")
+        let current = try await call(daemon.gateway + pan, headers: credentials("acme-bank-prod") + json, body: body)
+        #expect(current.status == 200)
+        let wrong = try await call(daemon.gateway + pan, headers: credentials("acme-bank-prod", key: "neither") + json, body: body)
+        #expect(wrong.status == 401)
+        #expect(daemon.stop() == 0)
+        await upstream.stop()
+    }
+
     @Test func upstreamDownIs502AndUpstreamSlowIs504() async throws {
         let upstream = try await TestUpstream.start()
         let marketplace = try LiveMarketplace(upstreamPort: upstream.port)

@@ -97,6 +97,8 @@ final class LiveMarketplace: @unchecked Sendable {
         "acme-bank-prod": "acme-live-key", "acme-bank-old": "acme-old-key",
         "swift-loans-prod": "swift-live-key", "edu-verify-prod": "edu-live-key",
     ]
+    /// A second key under `acme-bank-prod`, as a key rotation leaves it.
+    static let rotatedKey = "acme-rotated-key"
     static let admin = "Admin <admin@setu.example>"
     static let swiftLoans = "Swift CTO <cto@swiftloans.example>"
     static let transportApprover = "Joint Secretary <jointsecretary@parivahan.example>"
@@ -132,7 +134,8 @@ final class LiveMarketplace: @unchecked Sendable {
             try fixture.write(file, text)
         }
         try fixture.edit("subscriptions/acme-bank/consumer.yaml", replacing: "  credentials:\n",
-                         with: "  credentials:\n    - clientId: acme-bank-old\n      keySHA256: \(sha256Hex("acme-old-key"))\n      notAfter: 2025-01-01\n")
+                         with: "  credentials:\n    - clientId: acme-bank-old\n      keySHA256: \(sha256Hex("acme-old-key"))\n      notAfter: 2025-01-01\n"
+                             + "    - clientId: acme-bank-prod\n      keySHA256: \(sha256Hex(Self.rotatedKey))\n      notAfter: 2099-12-31\n")
         let pending = try fixture.read("subscriptions/swift-loans/vehicle-registration.yaml")
         try fixture.remove("subscriptions/swift-loans/vehicle-registration.yaml")
         try fixture.commitAll("The example marketplace", author: Self.admin)

@@ -1,7 +1,7 @@
 /// Step 4 of the pipeline: `X-APISETU-CLIENTID` and `X-APISETU-APIKEY`, each sent exactly
-/// once; the key's SHA-256 compared in constant time with the credential's, and the
-/// credential's dates checked by the UTC day the request arrived. Refusal: 401 with
-/// `WWW-Authenticate`.
+/// once; the key's SHA-256 compared in constant time with each credential's under the client
+/// id (several while a key is rotated), and the matching credential's dates checked by the
+/// UTC day the request arrived. Refusal: 401 with `WWW-Authenticate`.
 enum AuthenticateStage {
     static func run(_ exchange: Exchange) throws(Problem) {
         guard let table = exchange.table else { throw .notReady() }
@@ -18,9 +18,12 @@ enum AuthenticateStage {
             }
         }
         guard let clientId, let key, !clientId.isEmpty, !key.isEmpty else { throw .missingCredentials() }
-        guard let credential = table.credentials[clientId], credential.accepts(key: key) else {
-            throw .invalidCredentials()
-        }
+        // Every key of the client id is compared, so the time taken tells nothing of which matched.
+        var matched: CompiledCredential?
+        let candidates = table.credentials[clientId] ?? []
+        let digest = candidates.isEmpty ? [] : CompiledCredential.digest(of: key)
+        for candidate in candidates where candidate.accepts(digest: digest) { matched = candidate }
+        guard let credential = matched else { throw .invalidCredentials() }
         exchange.clientId = clientId
         exchange.consumer = credential.credential.consumer
         let today = exchange.request.receivedMilliseconds / 86_400_000

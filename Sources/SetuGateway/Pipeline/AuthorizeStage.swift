@@ -20,6 +20,6 @@ enum AuthorizeStage {
                 throw .operationNotSubscribed(granted.entitlement, operation: name)
             }
         }
-        exchange.entitlement = granted.entitlement
+        exchange.granted = granted
     }
 }

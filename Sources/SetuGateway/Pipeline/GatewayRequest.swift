@@ -69,8 +69,12 @@ final class Exchange {
     var clientId: String?
     /// The consumer the credentials belong to, once authenticated.
     var consumer: String?
-    /// The active entitlement that admits the call (the authorize stage).
-    var entitlement: Entitlement?
+    /// The active entitlement that admits the call, and its plan's counters (the authorize stage).
+    var granted: CompiledEntitlement?
+    var entitlement: Entitlement? { granted?.entitlement }
+    /// Headers every answer to the request carries, whether proxied or refused: the plan's
+    /// `RateLimit-Policy` and `RateLimit` (the limit stage).
+    var responseHeaders: [(String, String)] = []
 
     init(request: GatewayRequest, table: RoutingTable?) {
         self.request = request

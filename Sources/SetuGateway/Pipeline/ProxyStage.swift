@@ -87,15 +87,19 @@ enum ProxyStage {
         let noBody = exchange.request.method == .HEAD || status < 200 || status == 204 || status == 304
         var length: String?
         var headers = HTTPHeaders()
-        headers.reserveCapacity(upstream.headers.count + 2)
+        headers.reserveCapacity(upstream.headers.count + 4)
         let listed = listedInConnection(upstream.headers)
+        let limited = !exchange.responseHeaders.isEmpty
         for (name, value) in upstream.headers {
             if name.utf8.count == 14 && HeaderName.equals(name, "content-length") { length = value }
             if isDroppedGoingDown(name) { continue }
             if !listed.isEmpty && HeaderName.isOne(of: listed, name) { continue }
+            // The plan's limits are the gateway's to state; an upstream's own would contradict them.
+            if limited && (HeaderName.equals(name, "ratelimit") || HeaderName.equals(name, "ratelimit-policy")) { continue }
             headers.add(name: name, value: value)
         }
         headers.add(name: "X-Request-ID", value: exchange.requestId)
+        for (name, value) in exchange.responseHeaders { headers.add(name: name, value: value) }
         let framing: ResponseFraming
         let client = exchange.request.version
         if noBody {

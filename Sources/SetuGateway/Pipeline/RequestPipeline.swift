@@ -1,7 +1,8 @@
-/// The steps of DESIGN.md §7 that judge a request by its head, in order: request id,
-/// framing and limits, route, authenticate, authorize. Each is its own stage over the
-/// exchange; the first that refuses throws the problem to answer. What passes goes to the
-/// proxy stage.
+/// The steps of DESIGN.md §7, in order. `admit` judges a request by its head: request id,
+/// framing and limits, route, authenticate, authorize. `release` runs once the body is
+/// there to judge (read whole when a stage needs it), before the upstream sees anything:
+/// the plan's limits. Each step is its own stage over the exchange; the first that refuses
+/// throws the problem to answer. What passes goes to the proxy stage.
 enum RequestPipeline {
     /// Runs the stages on a request that has just arrived.
     /// - Throws: the refusal of the first stage that refuses.
@@ -12,5 +13,11 @@ enum RequestPipeline {
         try RouteStage.run(exchange)
         try AuthenticateStage.run(exchange)
         try AuthorizeStage.run(exchange)
+    }
+
+    /// Runs the stages that come before the proxy, once the request is ready to go.
+    /// - Throws: the refusal of the first stage that refuses.
+    static func release(_ exchange: Exchange) throws(Problem) {
+        try LimitStage.run(exchange, nowMicroseconds: PlanCounters.nowMicroseconds())
     }
 }

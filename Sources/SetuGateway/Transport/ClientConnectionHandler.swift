@@ -341,6 +341,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     private func startProxy() {
         guard let exchange, let route = exchange.route else { return }
+        do throws(Problem) {
+            try RequestPipeline.release(exchange)
+        } catch {
+            answer(error)
+            return
+        }
         guard let target = route.upstream else {
             gateway.logger.error("the upstream URL of \(route.route.api) cannot be read: \(route.route.upstreamURL)")
             answer(.upstreamUnreachable(api: route.route.api))
@@ -484,6 +490,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         headers.add(name: "X-Request-ID", value: requestId)
         headers.add(name: "Date", value: loop.date)
         for (name, value) in problem.headers { headers.add(name: name, value: value) }
+        for (name, value) in exchange.responseHeaders { headers.add(name: name, value: value) }
         ProxyStage.addConnection(&headers, keepAlive: keepAlive, client: version)
         let head = HTTPResponseHead(version: version, status: problem.status, headers: headers)
         answerStarted = true
