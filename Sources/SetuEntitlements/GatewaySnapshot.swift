@@ -15,9 +15,16 @@ public struct GatewaySnapshot: Sendable {
         public var timeoutMilliseconds: Int
         public var consent: API.Consent
         public var operations: [Operation]
+        /// How requests are checked against the OpenAPI document.
+        public var validation: API.Validation
+        /// The OpenAPI document in JSON Schema form, which the operations' schemas point into.
+        public var schemaDocument: JSONValue?
 
         public init(api: String, publisher: String, category: Publisher.Category, basePath: String, upstreamURL: String,
-                    timeoutMilliseconds: Int, consent: API.Consent, operations: [Operation]) {
+                    timeoutMilliseconds: Int, consent: API.Consent, operations: [Operation],
+                    validation: API.Validation = .enforce, schemaDocument: JSONValue? = nil) {
+            self.validation = validation
+            self.schemaDocument = schemaDocument
             self.api = api
             self.publisher = publisher
             self.category = category
@@ -112,7 +119,8 @@ public struct GatewaySnapshot: Sendable {
                   let category = marketplace.publishers[api.publisher]?.category, category != .listing else { continue }
             routes[basePath] = Route(api: api.id, publisher: api.publisher, category: category, basePath: basePath,
                                      upstreamURL: upstream, timeoutMilliseconds: api.upstreamTimeout.flatMap(ManifestDuration.milliseconds) ?? 30_000,
-                                     consent: api.consent(for: category), operations: api.operations)
+                                     consent: api.consent(for: category), operations: api.operations,
+                                     validation: api.validation, schemaDocument: api.schemaDocument)
         }
         self.routes = routes
         self.listings = listings

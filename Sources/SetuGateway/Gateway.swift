@@ -70,6 +70,9 @@ public final class Gateway: Sendable {
     /// Serves `snapshot` from the next request on.
     public func install(_ snapshot: GatewaySnapshot) {
         let compiled = RoutingTable(snapshot, counters: counters)
+        for route in compiled.routes {
+            for problem in route.validationProblems { logger.warning("\(problem)") }
+        }
         current.withLock { $0 = compiled }
         installs.add(1, ordering: .releasing)
         var kept = Set<PlanCounters.Key>()

@@ -8,6 +8,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// Request bodies up to this size are read whole, and checked, before the upstream
     /// sees anything; longer ones are streamed once this much has arrived.
     public var bufferedRequestBodyBytes: Int
+    /// A body the gateway must judge (against a JSON schema, or for a consent artifact) is
+    /// read whole, up to this size; a longer one is refused with 413.
+    public var maxInspectedBodyBytes: Int
     /// A request target longer than this is refused with 414.
     public var maxURIBytes: Int
     /// The header lines of a request (names and values) may hold this many bytes; more is 431.
@@ -37,6 +40,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// - Parameters:
     ///   - maxRequestBodyBytes: 10 MiB unless given.
     ///   - bufferedRequestBodyBytes: 64 KiB unless given.
+    ///   - maxInspectedBodyBytes: 1 MiB unless given.
     ///   - maxURIBytes: 8 KiB unless given.
     ///   - maxHeaderBytes: 32 KiB unless given.
     ///   - maxHeaderCount: 100 unless given.
@@ -49,7 +53,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
     ///   - upstreamIdleTimeoutMilliseconds: 4 s unless given, below the 5 s that common
     ///     servers (Node.js, Apache) keep an idle connection.
     ///   - upstreamCertificateAuthorities: none unless given.
-    public init(maxRequestBodyBytes: Int = 10 << 20, bufferedRequestBodyBytes: Int = 64 << 10,
+    public init(maxRequestBodyBytes: Int = 10 << 20, bufferedRequestBodyBytes: Int = 64 << 10, maxInspectedBodyBytes: Int = 1 << 20,
                 maxURIBytes: Int = 8 << 10, maxHeaderBytes: Int = 32 << 10, maxHeaderCount: Int = 100,
                 headerTimeoutMilliseconds: Int = 10_000, bodyTimeoutMilliseconds: Int = 30_000,
                 idleTimeoutMilliseconds: Int = 60_000, maxConnections: Int = 16_384,
@@ -57,6 +61,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
                 upstreamIdleTimeoutMilliseconds: Int = 4000, upstreamCertificateAuthorities: [String] = []) {
         self.maxRequestBodyBytes = maxRequestBodyBytes
         self.bufferedRequestBodyBytes = bufferedRequestBodyBytes
+        self.maxInspectedBodyBytes = maxInspectedBodyBytes
         self.maxURIBytes = maxURIBytes
         self.maxHeaderBytes = maxHeaderBytes
         self.maxHeaderCount = maxHeaderCount

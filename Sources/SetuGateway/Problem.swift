@@ -31,6 +31,8 @@ public struct Problem: Error, Sendable, Equatable {
     public var fault: Fault = .request
     /// Whether the connection is closed after the answer: its framing can no longer be trusted.
     public var closesConnection = false
+    /// Further members of the problem document (RFC 9457 §3.2), e.g. the failing `pointer`.
+    public var extensions: [(String, String)] = []
 
     /// The RFC 9457 `type`.
     public var type: String { "urn:setu:problem:" + slug }
@@ -48,6 +50,12 @@ public struct Problem: Error, Sendable, Equatable {
         JSONString.append(title, to: &bytes)
         bytes.append(contentsOf: ",\"status\":\(status.code),\"detail\":".utf8)
         JSONString.append(detail, to: &bytes)
+        for (name, value) in extensions {
+            bytes.append(UInt8(ascii: ","))
+            JSONString.append(name, to: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            JSONString.append(value, to: &bytes)
+        }
         bytes.append(contentsOf: ",\"request_id\":".utf8)
         JSONString.append(requestId, to: &bytes)
         bytes.append(contentsOf: "}\n".utf8)
@@ -58,7 +66,7 @@ public struct Problem: Error, Sendable, Equatable {
     public static func == (lhs: Problem, rhs: Problem) -> Bool {
         lhs.slug == rhs.slug && lhs.status == rhs.status && lhs.title == rhs.title && lhs.detail == rhs.detail
             && lhs.headers.elementsEqual(rhs.headers, by: ==) && lhs.fault == rhs.fault
-            && lhs.closesConnection == rhs.closesConnection
+            && lhs.closesConnection == rhs.closesConnection && lhs.extensions.elementsEqual(rhs.extensions, by: ==)
     }
 }
 
@@ -107,9 +115,10 @@ extension Problem {
                 detail: detail, closesConnection: true)
     }
 
-    static func bodyTooLarge(limit: Int) -> Problem {
+    static func bodyTooLarge(limit: Int, checked: Bool = false) -> Problem {
         Problem(slug: "body-too-large", status: .payloadTooLarge, title: "Request body too large",
-                detail: "The request body is over the gateway's limit of \(limit) bytes.")
+                detail: checked ? "The request body is over the \(limit) bytes the gateway reads to check a body against the API's OpenAPI document or consent."
+                                : "The request body is over the gateway's limit of \(limit) bytes.")
     }
 
     static func headerTimeout(milliseconds: Int) -> Problem {
@@ -228,6 +237,20 @@ extension Problem {
     static func operationNotSubscribed(_ entitlement: Entitlement, operation: String) -> Problem {
         Problem(slug: "operation-not-subscribed", status: .forbidden, title: "Operation not in subscription",
                 detail: "subscription \(entitlement.consumer)/\(entitlement.subscription) allows \((entitlement.operations ?? []).joined(separator: ", ")), not \(operation). Add it to operations in \(entitlement.path) and have it approved.")
+    }
+
+    // MARK: Request validation
+
+    static func invalidRequest(api: String, operation: String, _ failure: RequestCheckFailure) -> Problem {
+        var problem = Problem(slug: "invalid-request", status: .badRequest, title: "Request does not match the API's OpenAPI document",
+                              detail: "\(failure.place) \(failure.message) (operation \(operation) of \(api)); see the API's OpenAPI document.")
+        if failure.unsupportedMediaType {
+            problem.slug = "unsupported-media-type"
+            problem.status = .unsupportedMediaType
+            problem.title = "Media type not accepted"
+        }
+        problem.extensions = [(failure.parameter == nil ? "pointer" : "parameter", failure.parameter ?? failure.pointer)]
+        return problem
     }
 
     // MARK: Plan limits

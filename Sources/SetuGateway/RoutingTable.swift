@@ -70,6 +70,8 @@ struct CompiledRoute: Sendable {
     let operations: [CompiledOperation]
     /// Where requests go; nil when the URL cannot be read, which the proxy answers with 502.
     let upstream: UpstreamTarget?
+    /// Schemas of the OpenAPI document the validator could not take, and so does not apply.
+    let validationProblems: [String]
 
     init(_ route: GatewaySnapshot.Route) {
         self.route = route
@@ -77,8 +79,11 @@ struct CompiledRoute: Sendable {
         var basePath = route.basePath
         while basePath.count > 1 && basePath.hasSuffix("/") { basePath.removeLast() }
         self.basePath = basePath
+        let (schemas, problems) = RequestCheckCompiler.schemas(of: route)
+        validationProblems = problems
         // More literal segments first, so `/users/me` wins over `/users/{id}`.
-        operations = route.operations.map(CompiledOperation.init).sorted { $0.literals > $1.literals }
+        operations = route.operations.map { CompiledOperation($0, validation: route.validation, schemas: schemas) }
+            .sorted { $0.literals > $1.literals }
     }
 
     /// What the operations say of a method and a path below the base path.
@@ -107,7 +112,8 @@ struct CompiledRoute: Sendable {
 struct CompiledOperation: Sendable {
     enum Segment: Sendable, Equatable {
         case literal(String)
-        case parameter
+        /// A template parameter, by name.
+        case parameter(String)
     }
 
     let method: String
@@ -115,15 +121,21 @@ struct CompiledOperation: Sendable {
     let operationId: String?
     let segments: [Segment]
     let literals: Int
+    /// What requests must be to pass the OpenAPI description, unless validation is off.
+    let check: RequestCheck?
+    /// Whether the body schema carries API Setu's `consentArtifact`.
+    let carriesConsentArtifact: Bool
 
-    init(_ operation: Operation) {
+    init(_ operation: Operation, validation: API.Validation = .off, schemas: [String: JSONSchema] = [:]) {
         method = operation.method.uppercased()
         template = operation.path
         operationId = operation.operationId
         segments = operation.path.split(separator: "/", omittingEmptySubsequences: true).map { piece in
-            piece.hasPrefix("{") && piece.hasSuffix("}") ? .parameter : .literal(String(piece))
+            piece.hasPrefix("{") && piece.hasSuffix("}") ? .parameter(String(piece.dropFirst().dropLast())) : .literal(String(piece))
         }
-        literals = segments.filter { $0 != .parameter }.count
+        literals = segments.filter { if case .literal = $0 { true } else { false } }.count
+        check = validation == .off ? nil : RequestCheck(mode: validation, request: operation.request, template: segments, schemas: schemas)
+        carriesConsentArtifact = operation.request.carriesConsentArtifact
     }
 
     func matches(_ path: [Substring]) -> Bool {

@@ -42,6 +42,8 @@ public struct HitRecord: Sendable, Equatable {
     public var clientIP: String
     /// The consent the call presented, where there is one.
     public var consentId: String?
+    /// Where the request failed the API's OpenAPI document, when the API only reports it.
+    public var validation: String?
 
     /// Creates a record; the fields known only later default to empty.
     public init(timestampMilliseconds: Int64, requestId: String, configRevision: String, method: String,
@@ -93,6 +95,7 @@ public struct HitRecord: Sendable, Equatable {
         line.field("bytes_out", UInt64(max(bytesOut, 0)), into: &bytes)
         line.field("client_ip", clientIP, into: &bytes)
         if let consentId { line.field("consent_id", consentId, into: &bytes) }
+        if let validation { line.field("validation", validation, into: &bytes) }
         line.close(&bytes)
     }
 }

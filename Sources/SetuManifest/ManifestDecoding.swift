@@ -114,6 +114,7 @@ enum ManifestDecoding {
             plans: strings(spec["plans"]),
             consentSetting: spec["consent"]?.stringValue.flatMap(API.Consent.init),
             operations: [],
+            validation: spec["validation"]?.stringValue.flatMap(API.Validation.init) ?? .enforce,
             origin: origin)
     }
 

@@ -638,6 +638,7 @@ struct ValidationRun {
         for (id, api) in marketplace.apis {
             if let path = api.openapiPath, let document = parsed[path] {
                 marketplace.apis[id]?.operations = document.operations
+                marketplace.apis[id]?.schemaDocument = document.schemaDocument
             }
         }
     }

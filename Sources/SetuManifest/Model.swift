@@ -117,13 +117,16 @@ public struct Operation: Sendable, Hashable {
     /// The OpenAPI operationId, which subscriptions name.
     public var operationId: String?
     public var summary: String?
+    /// Its parameters and request body, which the gateway checks requests against.
+    public var request: OperationRequest
 
     /// Creates an operation.
-    public init(method: String, path: String, operationId: String?, summary: String?) {
+    public init(method: String, path: String, operationId: String?, summary: String?, request: OperationRequest = .init()) {
         self.method = method
         self.path = path
         self.operationId = operationId
         self.summary = summary
+        self.request = request
     }
 }
 
@@ -131,6 +134,9 @@ public struct Operation: Sendable, Hashable {
 public struct API: Sendable, Hashable {
     /// Whether calls need the user's consent.
     public enum Consent: String, Sendable, Hashable { case required, optional, none }
+    /// Whether requests are checked against the OpenAPI document: refused when they do not
+    /// match (`enforce`), passed on with the failure logged (`report`), or not checked.
+    public enum Validation: String, Sendable, Hashable { case enforce, report, off }
 
     public var publisher: String
     public var name: String
@@ -152,6 +158,11 @@ public struct API: Sendable, Hashable {
     public var consentSetting: Consent?
     /// Operations from the OpenAPI document.
     public var operations: [Operation]
+    /// The OpenAPI document with its schemas in JSON Schema 2020-12's form, which the
+    /// operations' schema pointers point into.
+    public var schemaDocument: JSONValue?
+    /// How requests are checked against the document; `enforce` unless written.
+    public var validation: Validation = .enforce
     public var origin: ManifestOrigin
 
     /// Whether calls need consent: as written, else required for document publishers.

@@ -20,6 +20,8 @@ public struct OpenAPIDocument: Sendable, Hashable {
     public var tags: [String]
     /// Every operation, sorted by path then method.
     public var operations: [Operation]
+    /// The document with its schemas in JSON Schema 2020-12's form (`OpenAPISchemaDialect`).
+    public var schemaDocument: JSONValue
 
     /// The HTTP methods OpenAPI 3 allows as path item keys.
     public static let methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"]
@@ -75,7 +77,8 @@ public struct OpenAPIDocument: Sendable, Hashable {
                 }
                 operations.append(Operation(method: method.uppercased(), path: path,
                                             operationId: operation["operationId"]?.stringValue,
-                                            summary: operation["summary"]?.stringValue))
+                                            summary: operation["summary"]?.stringValue,
+                                            request: OperationRequest(document: value, path: path, method: method)))
             }
         }
         operations.sort { ($0.path, Self.methods.firstIndex(of: $0.method.lowercased()) ?? 0) < ($1.path, Self.methods.firstIndex(of: $1.method.lowercased()) ?? 0) }
@@ -86,5 +89,6 @@ public struct OpenAPIDocument: Sendable, Hashable {
         self.servers = value["servers"]?.arrayValue?.compactMap { $0["url"]?.stringValue } ?? []
         self.tags = tags
         self.operations = operations
+        self.schemaDocument = OpenAPISchemaDialect.convert(value, openapiVersion: version)
     }
 }

@@ -23,6 +23,9 @@ struct DaemonOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Request bodies up to this size are read whole before the upstream sees them.", valueName: "bytes"))
     var bufferBodyBytes: Int = 64 << 10
 
+    @Option(name: .long, help: ArgumentHelp("Bodies checked against a JSON schema or for a consent artifact are read whole up to this size (413 beyond).", valueName: "bytes"))
+    var maxCheckedBodyBytes: Int = 1 << 20
+
     @Option(name: .customLong("max-uri-bytes"), help: ArgumentHelp("The longest request target, in bytes (414 beyond).", valueName: "bytes"))
     var maxURIBytes: Int = 8 << 10
 
@@ -73,7 +76,8 @@ struct DaemonOptions: ParsableArguments {
             throw ValidationError("--interval '\(interval)' is not a duration such as 500ms, 10s or 5m")
         }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
-        for (option, value) in [("--buffer-body-bytes", bufferBodyBytes), ("--max-uri-bytes", maxURIBytes),
+        for (option, value) in [("--buffer-body-bytes", bufferBodyBytes), ("--max-checked-body-bytes", maxCheckedBodyBytes),
+                                ("--max-uri-bytes", maxURIBytes),
                                 ("--max-header-bytes", maxHeaderBytes), ("--max-headers", maxHeaders),
                                 ("--max-connections", maxConnections), ("--upstream-connections", upstreamConnections)] {
             guard value > 0 else { throw ValidationError("\(option) must be positive") }
@@ -96,7 +100,8 @@ struct DaemonOptions: ParsableArguments {
     var gateway: GatewayConfiguration {
         func milliseconds(_ duration: String) -> Int { ManifestDuration.milliseconds(duration)! }
         return GatewayConfiguration(
-            maxRequestBodyBytes: maxBodyBytes, bufferedRequestBodyBytes: bufferBodyBytes, maxURIBytes: maxURIBytes,
+            maxRequestBodyBytes: maxBodyBytes, bufferedRequestBodyBytes: bufferBodyBytes,
+            maxInspectedBodyBytes: maxCheckedBodyBytes, maxURIBytes: maxURIBytes,
             maxHeaderBytes: maxHeaderBytes, maxHeaderCount: maxHeaders, headerTimeoutMilliseconds: milliseconds(headerTimeout),
             bodyTimeoutMilliseconds: milliseconds(bodyTimeout), idleTimeoutMilliseconds: milliseconds(idleTimeout),
             maxConnections: maxConnections, connectTimeoutMilliseconds: milliseconds(connectTimeout),

@@ -34,13 +34,37 @@ struct OpenAPITests {
     }
 
     @Test func cbseOperationsInPathOrder() throws {
-        let path = sharedFolder.appendingPathComponent("apisetu-specs/cbse.openapi.yaml").path
-        guard FileManager.default.fileExists(atPath: path) else { return }
+        let path = projectRoot.appendingPathComponent("Tests/Fixtures/apisetu/cbse.openapi.yaml").path
         let loaded = try YAMLLoader.load([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))), file: "cbse").get()
         let document = try OpenAPIDocument(loaded[0].value)
         #expect(document.operations.count == 16)
-        #expect(document.operations.first == Operation(method: "POST", path: "/hpcer/certificate", operationId: "hpcer", summary: "Class XII Passing Certificate"))
+        let first = try #require(document.operations.first)
+        #expect([first.method, first.path, first.operationId, first.summary] == ["POST", "/hpcer/certificate", "hpcer", "Class XII Passing Certificate"])
+        // What the gateway checks requests against: the JSON body's schema, by pointer into
+        // the document in JSON Schema form, and the consent artifact it carries.
+        #expect(first.request.body == [.init(name: "application/json", schema: "/paths/~1hpcer~1certificate/post/requestBody/content/application~1json/schema")])
+        #expect(first.request.carriesConsentArtifact)
+        #expect(first.request.parameters.isEmpty && !first.request.bodyRequired)
         #expect(document.servers == ["https://apisetu.gov.in/cbse/v3"])
+    }
+
+    @Test func openAPI30SchemasAreRewrittenAsJSONSchema202012() throws {
+        let schema: JSONValue = .object([
+            "type": .string("object"),
+            "properties": .object([
+                "note": .object(["type": .string("string"), "nullable": .bool(true), "enum": .array([.string("a")])]),
+                "price": .object(["type": .string("number"), "minimum": .number(0), "exclusiveMinimum": .bool(true)]),
+                "count": .object(["type": .string("integer"), "maximum": .number(9), "exclusiveMaximum": .bool(false)]),
+                "item": .object(["$ref": .string("#/components/schemas/Item"), "description": .string("ignored in 3.0")]),
+            ]),
+        ])
+        let converted = OpenAPISchemaDialect.convert(schema, openapiVersion: "3.0.3")
+        #expect(converted["properties"]?["note"] == .object(["type": .array([.string("string"), .string("null")]),
+                                                             "enum": .array([.string("a"), .null])]))
+        #expect(converted["properties"]?["price"] == .object(["type": .string("number"), "exclusiveMinimum": .number(0)]))
+        #expect(converted["properties"]?["count"] == .object(["type": .string("integer"), "maximum": .number(9)]))
+        #expect(converted["properties"]?["item"] == .object(["$ref": .string("#/components/schemas/Item")]))
+        #expect(OpenAPISchemaDialect.convert(schema, openapiVersion: "3.1.0") == schema)
     }
 
     @Test func swaggerTwoIsRefusedWithAPointer() throws {

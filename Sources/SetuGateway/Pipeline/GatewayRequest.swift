@@ -72,9 +72,16 @@ final class Exchange {
     /// The active entitlement that admits the call, and its plan's counters (the authorize stage).
     var granted: CompiledEntitlement?
     var entitlement: Entitlement? { granted?.entitlement }
+    /// Where the request failed the OpenAPI document, when the API only reports failures.
+    var validationFailure: String?
     /// Headers every answer to the request carries, whether proxied or refused: the plan's
     /// `RateLimit-Policy` and `RateLimit` (the limit stage).
     var responseHeaders: [(String, String)] = []
+
+    /// Whether the body must be read whole before the stages after authorize can judge it.
+    var needsWholeBody: Bool {
+        operation?.check?.needsBody ?? false
+    }
 
     init(request: GatewayRequest, table: RoutingTable?) {
         self.request = request

@@ -49,6 +49,7 @@ final class HitRecorder {
         hit.upstreamMilliseconds = outcome.upstreamMilliseconds
         hit.bytesIn = outcome.bytesIn
         hit.bytesOut = outcome.bytesOut
+        hit.validation = exchange.validationFailure
         log.record(hit)
         let key = GatewayMetrics.RequestKey(api: hit.api ?? "-", status: hit.status, decision: hit.decision)
         let found = series[key] ?? metrics.series(for: key)

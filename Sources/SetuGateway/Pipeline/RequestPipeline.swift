@@ -1,7 +1,9 @@
+import NIOCore
+
 /// The steps of DESIGN.md §7, in order. `admit` judges a request by its head: request id,
 /// framing and limits, route, authenticate, authorize. `release` runs once the body is
 /// there to judge (read whole when a stage needs it), before the upstream sees anything:
-/// the plan's limits. Each step is its own stage over the exchange; the first that refuses
+/// the plan's limits and request validation. Each step is its own stage over the exchange; the first that refuses
 /// throws the problem to answer. What passes goes to the proxy stage.
 enum RequestPipeline {
     /// Runs the stages on a request that has just arrived.
@@ -17,7 +19,9 @@ enum RequestPipeline {
 
     /// Runs the stages that come before the proxy, once the request is ready to go.
     /// - Throws: the refusal of the first stage that refuses.
-    static func release(_ exchange: Exchange) throws(Problem) {
+    /// - Parameter body: the body, when it was read whole.
+    static func release(_ exchange: Exchange, body: ByteBuffer?) throws(Problem) {
         try LimitStage.run(exchange, nowMicroseconds: PlanCounters.nowMicroseconds())
+        try ValidationStage.run(exchange, body: body)
     }
 }

@@ -297,13 +297,19 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 answer(.bodyTooLarge(limit: configuration.maxRequestBodyBytes))
                 return
             }
+            let whole = exchange?.needsWholeBody ?? false
+            if whole && bytesIn > configuration.maxInspectedBodyBytes {
+                answer(.bodyTooLarge(limit: configuration.maxInspectedBodyBytes, checked: true))
+                return
+            }
             if body == nil {
                 body = part
             } else {
                 body!.writeImmutableBuffer(part)
             }
             setDeadline(phase == .leasing ? .connect : .body)
-            if phase == .buffering && bytesIn >= configuration.bufferedRequestBodyBytes { startProxy() }
+            // A body a stage must judge is read to its end first; others stream past the buffer.
+            if phase == .buffering && !whole && bytesIn >= configuration.bufferedRequestBodyBytes { startProxy() }
         case .proxying:
             guard bytesIn <= configuration.maxRequestBodyBytes else {
                 answer(.bodyTooLarge(limit: configuration.maxRequestBodyBytes))
@@ -342,7 +348,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private func startProxy() {
         guard let exchange, let route = exchange.route else { return }
         do throws(Problem) {
-            try RequestPipeline.release(exchange)
+            try RequestPipeline.release(exchange, body: requestEnded ? (body ?? ByteBuffer()) : nil)
         } catch {
             answer(error)
             return
