@@ -3,7 +3,9 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import SetuEntitlements
+import Foundation
 import SetuHits
+import SetuManifest
 import Synchronization
 
 /// A failure to set the gateway up, said so that an operator knows what to fix.
@@ -12,6 +14,11 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The message.
     public var description: String { message }
+
+    /// An error that says `message`.
+    public init(message: String) {
+        self.message = message
+    }
 }
 
 /// The gateway: the routing table in force, the limits, the hit log and the metrics,
@@ -27,6 +34,11 @@ public final class Gateway: Sendable {
     let logger: Logger
     /// What each consumer has used of its plans, across tables.
     public let counters: PlanCounters
+    /// Transactions and uses of consents, across tables.
+    public let ledger: ConsentLedger
+    /// Keys the consent providers' JWKS served, by provider.
+    private let fetchedKeys = Mutex<[String: [ConsentKey]]>([:])
+    private let lastJWKS = Mutex<[String: JSONValue]>([:])
     private let tls: NIOSSLContext
     private let current = Mutex<RoutingTable?>(nil)
     /// Counts installs, so each loop rereads the table only after one.
@@ -39,13 +51,16 @@ public final class Gateway: Sendable {
     ///   - hits: where every request is recorded.
     ///   - metrics: where requests and connections are counted.
     ///   - counters: where plans' rate limits and quotas are counted; in memory unless given.
+    ///   - ledger: where consents' transactions and uses are kept; in memory unless given.
     ///   - logger: where upstream failures are told, with the upstream's address and the
     ///     system's reason, which clients are never told.
     /// - Throws: `GatewayError` when a certificate authority file cannot be read.
     public init(configuration: GatewayConfiguration = .init(), hits: HitLog, metrics: GatewayMetrics,
-                counters: PlanCounters? = nil, logger: Logger = Logger(label: "setu.gateway")) throws {
+                counters: PlanCounters? = nil, ledger: ConsentLedger? = nil,
+                logger: Logger = Logger(label: "setu.gateway")) throws {
         self.configuration = configuration
         self.counters = try counters ?? PlanCounters(file: nil)
+        self.ledger = try ledger ?? ConsentLedger(file: nil)
         self.hits = hits
         self.metrics = metrics
         self.logger = logger
@@ -69,10 +84,11 @@ public final class Gateway: Sendable {
 
     /// Serves `snapshot` from the next request on.
     public func install(_ snapshot: GatewaySnapshot) {
-        let compiled = RoutingTable(snapshot, counters: counters)
+        let compiled = RoutingTable(snapshot, counters: counters, fetchedKeys: fetchedKeys.withLock { $0 })
         for route in compiled.routes {
             for problem in route.validationProblems { logger.warning("\(problem)") }
         }
+        for problem in compiled.consent.problems { logger.warning("\(problem)") }
         current.withLock { $0 = compiled }
         installs.add(1, ordering: .releasing)
         var kept = Set<PlanCounters.Key>()
@@ -80,6 +96,35 @@ public final class Gateway: Sendable {
             for api in byAPI.keys { kept.insert(PlanCounters.Key(consumer: consumer, api: api)) }
         }
         counters.prune(keeping: kept, nowMilliseconds: HitLog.nowMilliseconds())
+    }
+
+    /// Takes in the keys a consent provider's JWKS serves, replacing those it served before,
+    /// and serves them from the next request on.
+    /// - Returns: how many keys were taken.
+    /// - Throws: `GatewayError` when the document is not a JWKS; the keys before stay.
+    @discardableResult
+    public func takeJWKS(_ document: Data, provider: String) throws -> Int {
+        guard let jwks = try? JSONValue(json: document), let list = jwks["keys"]?.arrayValue else {
+            throw GatewayError(message: "the JWKS of \(provider) is not a JSON object with a 'keys' list")
+        }
+        // The same keys again install nothing.
+        guard lastJWKS.withLock({ $0[provider] != jwks }) else { return fetchedKeys.withLock { $0[provider]?.count ?? 0 } }
+        lastJWKS.withLock { $0[provider] = jwks }
+        var keys: [ConsentKey] = []
+        for jwk in list {
+            // A key of a type Setu cannot use (an encryption key, say) is passed over.
+            if let key = try? ConsentKey(jwk: jwk), jwk["use"]?.stringValue ?? "sig" == "sig" { keys.append(key) }
+        }
+        fetchedKeys.withLock { $0[provider] = keys }
+        if let snapshot = table?.snapshot { install(snapshot) }
+        return keys.count
+    }
+
+    /// The consent providers in force that publish a JWKS: name, address and refresh interval.
+    public var jwksSources: [(provider: String, uri: String, refreshMilliseconds: Int)] {
+        (table?.snapshot.consentProviders.values ?? [:].values).compactMap { provider in
+            provider.jwksURI.map { (provider.name, $0, provider.jwksRefreshMilliseconds) }
+        }.sorted { $0.provider < $1.provider }
     }
 
     /// Quota use in the current period, with each quota in force.

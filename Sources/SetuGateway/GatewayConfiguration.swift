@@ -36,6 +36,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var upstreamIdleTimeoutMilliseconds: Int
     /// PEM files of certificate authorities trusted for HTTPS upstreams, beyond the system's.
     public var upstreamCertificateAuthorities: [String]
+    /// Whether each event loop keeps verified bearer tokens until their `exp`, rather than
+    /// checking the signature on every call.
+    public var cachesConsentTokens = true
 
     /// - Parameters:
     ///   - maxRequestBodyBytes: 10 MiB unless given.

@@ -71,7 +71,8 @@ public struct Problem: Error, Sendable, Equatable {
 }
 
 extension Problem {
-    static let authenticate = [("WWW-Authenticate", #"APISetu-Key realm="setu", headers="X-APISETU-CLIENTID X-APISETU-APIKEY""#)]
+    static let authenticate = [("WWW-Authenticate", #"APISetu-Key realm="setu", headers="X-APISETU-CLIENTID X-APISETU-APIKEY""#),
+                               ("WWW-Authenticate", #"Bearer realm="setu""#)]
 
     // MARK: Framing and limits
 
@@ -179,7 +180,7 @@ extension Problem {
 
     static func missingCredentials() -> Problem {
         Problem(slug: "missing-credentials", status: .unauthorized, title: "Credentials required",
-                detail: "Send your client id in X-APISETU-CLIENTID and your API key in X-APISETU-APIKEY.",
+                detail: "Send your client id in X-APISETU-CLIENTID and your API key in X-APISETU-APIKEY; an authorized partner may send its consent token as Authorization: Bearer instead.",
                 headers: authenticate)
     }
 
@@ -237,6 +238,38 @@ extension Problem {
     static func operationNotSubscribed(_ entitlement: Entitlement, operation: String) -> Problem {
         Problem(slug: "operation-not-subscribed", status: .forbidden, title: "Operation not in subscription",
                 detail: "subscription \(entitlement.consumer)/\(entitlement.subscription) allows \((entitlement.operations ?? []).joined(separator: ", ")), not \(operation). Add it to operations in \(entitlement.path) and have it approved.")
+    }
+
+    // MARK: Consent
+
+    /// A consent that failed verification or binding: 401 with `WWW-Authenticate` for a
+    /// bearer token (RFC 6750 §3.1), 403 for a consent artifact.
+    static func consentRefused(_ failure: ConsentFailure, form: VerifiedConsent.Form) -> Problem {
+        guard form == .token else {
+            return Problem(slug: failure.slug, status: .forbidden, title: "Consent artifact refused", detail: failure.message)
+        }
+        let description = String(failure.message.unicodeScalars.filter { $0.isASCII && $0 != "\"" && $0 != "\\" && $0.value >= 0x20 }
+            .map(Character.init))
+        return Problem(slug: failure.slug, status: .unauthorized, title: "Consent token refused", detail: failure.message,
+                       headers: [("WWW-Authenticate", "Bearer realm=\"setu\", error=\"invalid_token\", error_description=\"\(description)\"")])
+    }
+
+    static func consentRequired(api: String, providers: [String], artifact: Bool) -> Problem {
+        let token = "an authorized partner's consent token from \(providers.isEmpty ? "a consent provider" : providers.joined(separator: " or ")) as Authorization: Bearer"
+        let forms = artifact ? token + ", or a consentArtifact signed by the consent provider in the request body" : token
+        return Problem(slug: "consent-required", status: .forbidden, title: "Consent required",
+                       detail: "\(api) returns users' documents and needs the user's consent on every call: send \(forms).")
+    }
+
+    static func consentNotCovering(_ consent: VerifiedConsent, api: String, publisher: String, dataId: String) -> Problem {
+        Problem(slug: "consent-not-covering", status: .forbidden, title: "Consent does not cover this call",
+                detail: "Consent \(consent.consentId) lets \(consent.dataProvider) share \(consent.dataId); this call asks \(publisher) for \(dataId) (\(api)). Ask the user for a consent to this data.")
+    }
+
+    static func consentExhausted(_ consent: VerifiedConsent, repeats: Int64, retryAfter: Int64) -> Problem {
+        Problem(slug: "consent-use-exhausted", status: .tooManyRequests, title: "Consent used up",
+                detail: "Consent \(consent.consentId) allows \(repeats) \(repeats == 1 ? "use" : "uses") per period of its permission.frequency, and they are spent; it allows more in \(retryAfter) s.",
+                headers: [("Retry-After", String(retryAfter))])
     }
 
     // MARK: Request validation

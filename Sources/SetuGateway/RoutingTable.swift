@@ -19,8 +19,18 @@ public final class RoutingTable: Sendable {
     /// Compiles a snapshot.
     /// - Parameter counters: where the plans' counters are kept across tables; nil for a
     ///   table that limits nothing.
-    init(_ snapshot: GatewaySnapshot, counters: PlanCounters?) {
+    /// Verifies consents with the providers' keys: the manifests', and those their JWKS served.
+    let consent: ConsentVerifier
+    /// Authorized partners' consumers, by consent provider and the client id it issued them.
+    let partnerConsumers: [String: String]
+
+    /// - Parameter fetchedKeys: keys each consent provider's JWKS served, by provider.
+    init(_ snapshot: GatewaySnapshot, counters: PlanCounters?, fetchedKeys: [String: [ConsentKey]] = [:]) {
         self.snapshot = snapshot
+        consent = ConsentVerifier(snapshot.consentProviders, fetched: fetchedKeys)
+        var partners: [String: String] = [:]
+        for (consumer, partner) in snapshot.partners { partners[partner.provider + "\n" + partner.clientId] = consumer }
+        partnerConsumers = partners
         routes = snapshot.routes.values.map(CompiledRoute.init).sorted { $0.basePath.utf8.count > $1.basePath.utf8.count }
         credentials = snapshot.credentials.mapValues { $0.map(CompiledCredential.init) }
         let plans = snapshot.plans.mapValues(CompiledPlan.init)

@@ -63,7 +63,12 @@ enum ManifestDecoding {
             displayName: spec["displayName"]?.stringValue ?? name,
             issuer: spec["issuer"]?.stringValue ?? "",
             audience: spec["audience"]?.stringValue ?? "",
+            algorithms: spec["algorithms"]?.arrayValue?.compactMap(\.stringValue) ?? [],
             keys: keys,
+            jwksURI: spec["jwksURI"]?.stringValue,
+            jwksRefreshMilliseconds: spec["jwksRefresh"]?.stringValue.flatMap(ManifestDuration.milliseconds) ?? 300_000,
+            clockSkewMilliseconds: spec["clockSkew"]?.stringValue.flatMap(ManifestDuration.milliseconds) ?? 60_000,
+            maxLifetimeMilliseconds: spec["maxLifetime"]?.stringValue.flatMap(ManifestDuration.milliseconds) ?? 86_400_000,
             origin: origin)
     }
 

@@ -68,7 +68,16 @@ public struct ConsentProvider: Sendable, Hashable {
     public var displayName: String
     public var issuer: String
     public var audience: String
+    /// The algorithms its consents may be signed with; empty for its keys' own.
+    public var algorithms: [String] = []
     public var keys: [Key]
+    /// Where it publishes further keys as a JWKS, fetched every `jwksRefreshMilliseconds`.
+    public var jwksURI: String?
+    public var jwksRefreshMilliseconds = 300_000
+    /// How far clocks may disagree when a consent's times are checked.
+    public var clockSkewMilliseconds = 60_000
+    /// The longest a consent it grants may last: from `iat` to `exp`, or across `dateRange`.
+    public var maxLifetimeMilliseconds = 86_400_000
     public var origin: ManifestOrigin
 }
 

@@ -55,8 +55,9 @@ public struct Daemon: Sendable {
         let gateway: Gateway
         do {
             let counters = try PlanCounters(file: configuration.stateDirectory + "/quotas.json")
+            let ledger = try ConsentLedger(file: configuration.stateDirectory + "/consents.json")
             gateway = try Gateway(configuration: configuration.gateway, hits: hitLog, metrics: metrics, counters: counters,
-                                  logger: logger)
+                                  ledger: ledger, logger: logger)
         } catch {
             hitLog.close()
             throw error
@@ -86,6 +87,7 @@ public struct Daemon: Sendable {
             services: ([
                 HitLogService(hitLog: hitLog, logger: logger),
                 QuotaService(gateway: gateway, logger: logger),
+                JWKSService(gateway: gateway, logger: logger),
                 SignalService(reconciler: reconciler, hitLog: hitLog, logger: logger),
                 reconciler,
                 adminApplication,
@@ -214,8 +216,9 @@ struct HitLogService: Service {
     }
 }
 
-/// Writes quota use to `<state>/quotas.json` every second while it changes, and once more
-/// after the gateway has stopped: a crash loses at most the last second's counts.
+/// Writes quota use to `<state>/quotas.json`, and the consents' transactions and uses to
+/// `<state>/consents.json`, every second while they change, and once more after the gateway
+/// has stopped: a crash loses at most the last second's counts.
 struct QuotaService: Service {
     let gateway: Gateway
     let logger: Logger
@@ -232,10 +235,11 @@ struct QuotaService: Service {
             }
             do {
                 try gateway.saveQuotas()
+                try gateway.ledger.save()
                 if failing { logger.notice("quota use is written again to \(gateway.counters.file ?? "")") }
                 failing = false
             } catch {
-                if !failing { logger.error("cannot write quota use: \(error); counts since the last write are lost on a restart until it works again") }
+                if !failing { logger.error("cannot write quota and consent use: \(error); counts since the last write are lost on a restart until it works again") }
                 failing = true
             }
             if stopping { break }

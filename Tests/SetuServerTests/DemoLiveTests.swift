@@ -65,7 +65,7 @@ struct DemoLiveTests {
         }
         let text = output.text
         let calls = text.split(separator: "\n").filter { $0.hasPrefix("  curl -i") }.map(String.init)
-        try #require(calls.count == 3, "\(text)")
+        try #require(calls.count == 7, "\(text)")
         let admin = try #require(text.split(separator: "\n").first { $0.hasPrefix("  curl http://") && $0.hasSuffix("/readyz") })
         for _ in 0..<100 {
             if (try? await call(String(admin.dropFirst("  curl ".count)), method: .GET))?.status == 200 { break }
@@ -82,6 +82,43 @@ struct DemoLiveTests {
         let anonymous = try await perform(calls[2])
         #expect(anonymous.status == 401)
         #expect(anonymous.problemType == "urn:setu:problem:missing-credentials")
+
+        // The partner's consent token, from the sample consent provider, then the call with it.
+        let tokenLine = try #require(text.split(separator: "\n").first { $0.hasPrefix("  TOKEN=$(curl -s '") })
+        let tokenURL = String(tokenLine.dropFirst("  TOKEN=$(curl -s '".count).dropLast(2))
+        let token = try await call(tokenURL, method: .GET)
+        #expect(token.status == 200)
+        let withToken = { try await perform(calls[3].replacingOccurrences(of: #""Authorization: Bearer $TOKEN""#,
+                                                                          with: "'Authorization: Bearer \(token.body)'")) }
+        var consented = try await withToken()
+        for _ in 0..<40 where consented.problemType == "urn:setu:problem:consent-unknown-key" {
+            // The provider's JWKS is fetched just after the first reconcile.
+            try await Task.sleep(for: .milliseconds(250))
+            consented = try await withToken()
+        }
+        #expect(consented.status == 200, "\(consented.body)")
+        #expect(consented.body.contains(#"name="Class XII Marksheet""#))
+        #expect(consented.body.contains(#"requester="edu-verify""#))
+        let replayed = try await withToken()
+        #expect(replayed.status == 401)
+        #expect(replayed.problemType == "urn:setu:problem:consent-replayed")
+        let withoutConsent = try await perform(calls[4])
+        #expect(withoutConsent.status == 403)
+        #expect(withoutConsent.problemType == "urn:setu:problem:consent-required")
+        // The printed loop of 40, sent at once.
+        let limitedCall = calls[5]
+        let limited = try await withThrowingTaskGroup(of: Answer.self) { group in
+            for _ in 0..<40 { group.addTask { try await perform(limitedCall) } }
+            return try await group.reduce(into: [Answer]()) { $0.append($1) }
+        }
+        #expect(limited.filter { $0.status == 200 }.count >= 20)
+        #expect(limited.first { $0.status == 200 }?.headers["RateLimit-Policy"].first?.hasPrefix(#""rate";q=20;w=2"#) == true)
+        let refused = try #require(limited.first { $0.status == 429 })
+        #expect(refused.problemType == "urn:setu:problem:rate-limited")
+        #expect(refused.headers["Retry-After"] == ["1"])
+        let invalid = try await perform(calls[6])
+        #expect(invalid.status == 400)
+        #expect(invalid.problem["pointer"] as? String == "/format")
 
         // The printed approval: the git lines as printed, the reconcile through our own client.
         let approval = text.split(separator: "\n").drop { !$0.hasPrefix("Approve it") }
@@ -105,6 +142,9 @@ struct DemoLiveTests {
         process.interrupt()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
-        #expect(try hitLines(in: state.child("demo/hits")).map { $0["status"] as? Int } == [200, 403, 401, 200])
+        let statuses = try hitLines(in: state.child("demo/hits")).compactMap { $0["status"] as? Int }
+        #expect(Array(statuses.prefix(3)) == [200, 403, 401])
+        #expect(statuses.last == 200)
+        #expect(statuses.contains(429) && statuses.contains(400))
     }
 }

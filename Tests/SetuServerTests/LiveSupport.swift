@@ -137,10 +137,11 @@ final class LiveMarketplace: @unchecked Sendable {
                          with: "  credentials:\n    - clientId: acme-bank-old\n      keySHA256: \(sha256Hex("acme-old-key"))\n      notAfter: 2025-01-01\n"
                              + "    - clientId: acme-bank-prod\n      keySHA256: \(sha256Hex(Self.rotatedKey))\n      notAfter: 2099-12-31\n")
         // These tests are about routing, reconciles and the hit log, with bodies of their own;
-        // request validation has its own tests, on its own marketplace.
+        // request validation and consent have their own tests, on their own marketplace.
         for api in ["cbse/class-xii-marksheet", "cbse/class-x-certificates", "incometax/pan-verification",
                     "transport/vehicle-registration", "transport/driving-licence"] {
-            try fixture.write("catalog/\(api).yaml", try fixture.read("catalog/\(api).yaml") + "  validation: off\n")
+            let text = try fixture.read("catalog/\(api).yaml").replacingOccurrences(of: "  consent: required\n", with: "")
+            try fixture.write("catalog/\(api).yaml", text + "  validation: off\n" + (api.hasPrefix("cbse/") ? "  consent: none\n" : ""))
         }
         let pending = try fixture.read("subscriptions/swift-loans/vehicle-registration.yaml")
         try fixture.remove("subscriptions/swift-loans/vehicle-registration.yaml")

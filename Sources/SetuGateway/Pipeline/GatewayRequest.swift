@@ -1,4 +1,7 @@
+import Foundation
+import NIOCore
 import NIOHTTP1
+import SetuManifest
 import SetuEntitlements
 
 /// A request as the pipeline sees it: what the client sent, whatever carried it. The
@@ -72,6 +75,10 @@ final class Exchange {
     /// The active entitlement that admits the call, and its plan's counters (the authorize stage).
     var granted: CompiledEntitlement?
     var entitlement: Entitlement? { granted?.entitlement }
+    /// The consent token presented as `Authorization: Bearer`, verified (the authenticate stage).
+    var consent: VerifiedConsent?
+    /// The consent the call was admitted under, for the hit log (the consent stage).
+    var consentId: String?
     /// Where the request failed the OpenAPI document, when the API only reports failures.
     var validationFailure: String?
     /// Headers every answer to the request carries, whether proxied or refused: the plan's
@@ -80,7 +87,10 @@ final class Exchange {
 
     /// Whether the body must be read whole before the stages after authorize can judge it.
     var needsWholeBody: Bool {
-        operation?.check?.needsBody ?? false
+        if operation?.check?.needsBody == true { return true }
+        // The consent stage reads a consent artifact, or a bearer call's txnId, from the body.
+        guard let route, route.route.consent != .none else { return false }
+        return consent != nil || (operation?.carriesConsentArtifact ?? false)
     }
 
     init(request: GatewayRequest, table: RoutingTable?) {
@@ -94,5 +104,40 @@ final class Exchange {
         if !path.isEmpty { return path }
         let target = Substring(request.target)
         return target[..<(target.firstIndex(of: "?") ?? target.endIndex)]
+    }
+}
+
+/// A request body read whole, parsed as JSON at most once for the stages that look into it.
+final class RequestBody {
+    let buffer: ByteBuffer?
+
+    init(_ buffer: ByteBuffer?) {
+        self.buffer = buffer
+    }
+
+    /// The body's length; 0 when it was not read whole.
+    var length: Int { buffer?.readableBytes ?? 0 }
+
+    /// The body as JSON, or why it is not; nil when no body was read.
+    lazy var json: Result<JSONValue, JSONBodyError>? = {
+        guard let buffer, buffer.readableBytes > 0 else { return nil }
+        do {
+            return .success(try JSONValue(json: Data(buffer.readableBytesView)))
+        } catch {
+            return .failure(JSONBodyError(error))
+        }
+    }()
+}
+
+/// Why a body is not JSON, in the parser's words.
+struct JSONBodyError: Error {
+    var reason: String
+
+    init(_ error: any Error) {
+        if case DecodingError.dataCorrupted(let context) = error {
+            reason = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String ?? context.debugDescription
+        } else {
+            reason = "\(error)"
+        }
     }
 }

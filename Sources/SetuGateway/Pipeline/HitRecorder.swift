@@ -50,6 +50,7 @@ final class HitRecorder {
         hit.bytesIn = outcome.bytesIn
         hit.bytesOut = outcome.bytesOut
         hit.validation = exchange.validationFailure
+        hit.consentId = exchange.consentId
         log.record(hit)
         let key = GatewayMetrics.RequestKey(api: hit.api ?? "-", status: hit.status, decision: hit.decision)
         let found = series[key] ?? metrics.series(for: key)

@@ -7,14 +7,14 @@ import SetuManifest
 /// take), naming the first failing parameter or JSON pointer; `report` passes the request on
 /// and notes the failure in the hit.
 enum ValidationStage {
-    static func run(_ exchange: Exchange, body: ByteBuffer?) throws(Problem) {
+    static func run(_ exchange: Exchange, body: RequestBody) throws(Problem) {
         guard let operation = exchange.operation, let check = operation.check, check.mode != .off else { return }
         let path = exchange.rest.split(separator: "/", omittingEmptySubsequences: true)
         let headers = exchange.request.headers
         let bodyExpected: Bool = switch exchange.body {
         case .none: false
         case .length(let length): length > 0
-        case .chunked: body == nil || body!.readableBytes > 0
+        case .chunked: body.buffer == nil || body.length > 0
         }
         guard let failure = check.firstFailure(path: path, query: exchange.query, headers: headers,
                                                contentType: headers.first(name: "content-type"), body: body,

@@ -269,7 +269,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                                      clientIP: clientIP, receivedMilliseconds: HitLog.nowMilliseconds())
         let exchange = Exchange(request: request, table: loop.table)
         do throws(Problem) {
-            try RequestPipeline.admit(exchange, configuration: configuration, random: &loop.random)
+            try RequestPipeline.admit(exchange, configuration: configuration, random: &loop.random,
+                                      tokens: configuration.cachesConsentTokens ? loop.tokens : nil)
         } catch {
             self.exchange = exchange
             answer(error)
@@ -348,7 +349,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private func startProxy() {
         guard let exchange, let route = exchange.route else { return }
         do throws(Problem) {
-            try RequestPipeline.release(exchange, body: requestEnded ? (body ?? ByteBuffer()) : nil)
+            try RequestPipeline.release(exchange, body: requestEnded ? (body ?? ByteBuffer()) : nil, ledger: gateway.ledger)
         } catch {
             answer(error)
             return

@@ -14,6 +14,8 @@ final class GatewayLoop: @unchecked Sendable {
     let recorder: HitRecorder
     /// Makes the request ids of this loop's requests.
     var random = RequestIdentityStage.Random()
+    /// Bearer tokens verified on this loop, until their `exp`.
+    let tokens = ConsentTokenCache()
     /// `Date` for the gateway's own answers (RFC 9110 §6.6.1), refreshed every tick.
     private(set) var date: String
     private var clients: [ClientConnectionHandler] = []
@@ -73,6 +75,8 @@ final class GatewayLoop: @unchecked Sendable {
         if installs != cachedInstall {
             cachedTable = gateway.table
             cachedInstall = installs
+            // A new table may hold new keys, or lack a removed one.
+            tokens.removeAll()
         }
         return cachedTable
     }

@@ -79,7 +79,7 @@ struct RequestCheck: Sendable {
 
     /// The first way the request fails its description, if any.
     func firstFailure(path: [Substring], query: Substring?, headers: HTTPHeaders,
-                      contentType: String?, body: ByteBuffer?, bodyExpected: Bool) -> RequestCheckFailure? {
+                      contentType: String?, body: RequestBody, bodyExpected: Bool) -> RequestCheckFailure? {
         var queryValues: [String: [String]]?
         for parameter in parameters {
             let description = parameter.description
@@ -126,10 +126,9 @@ struct RequestCheck: Sendable {
         return bodyFailure(contentType: contentType, body: body, bodyExpected: bodyExpected)
     }
 
-    private func bodyFailure(contentType: String?, body: ByteBuffer?, bodyExpected: Bool) -> RequestCheckFailure? {
-        let length = body?.readableBytes ?? 0
+    private func bodyFailure(contentType: String?, body: RequestBody, bodyExpected: Bool) -> RequestCheckFailure? {
         guard !media.isEmpty else { return nil }
-        guard length > 0 || bodyExpected else {
+        guard body.length > 0 || bodyExpected else {
             return bodyRequired ? RequestCheckFailure(pointer: "", message: "is required: send \(media.map(\.name).joined(separator: " or "))")
                                 : nil
         }
@@ -138,15 +137,14 @@ struct RequestCheck: Sendable {
                                            ?? "has no Content-Type; send \(media.map(\.name).joined(separator: " or "))",
                                        unsupportedMediaType: true)
         }
-        guard match.isJSON, let schema = match.schema, let body else { return nil }
-        let document: JSONValue
-        do {
-            document = try JSONValue(json: Data(body.readableBytesView))
-        } catch {
-            return RequestCheckFailure(pointer: "", message: "is not valid JSON (\(Self.reason(error)))")
+        guard match.isJSON, let schema = match.schema, let parsed = body.json else { return nil }
+        switch parsed {
+        case .failure(let error):
+            return RequestCheckFailure(pointer: "", message: "is not valid JSON (\(error.reason))")
+        case .success(let document):
+            guard let violation = schema.violations(of: document).first else { return nil }
+            return RequestCheckFailure(pointer: violation.pointer.description, message: violation.message)
         }
-        guard let violation = schema.violations(of: document).first else { return nil }
-        return RequestCheckFailure(pointer: violation.pointer.description, message: violation.message)
     }
 
     /// The declared media type a `Content-Type` falls under: exact first, then `type/*`, then `*/*`.
@@ -193,14 +191,6 @@ struct RequestCheck: Sendable {
     static func percentDecoded(_ text: Substring, plusIsSpace: Bool) -> String {
         let spaced = plusIsSpace ? text.replacingOccurrences(of: "+", with: " ") : String(text)
         return spaced.removingPercentEncoding ?? spaced
-    }
-
-    /// The parser's reason without Foundation's wrapping.
-    private static func reason(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            return (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String ?? context.debugDescription
-        }
-        return "\(error)"
     }
 }
 

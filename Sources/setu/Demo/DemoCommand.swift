@@ -43,8 +43,9 @@ struct DemoCommand: AsyncParsableCommand {
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         // The sample upstreams run in a group of their own, started first because the
         // repository names their port, and stopped gracefully after the daemon.
+        let consent = DemoConsentProvider(issuer: "https://meripehchaan.example", audience: "setu-example")
         let upstreams = ServiceGroup(configuration: .init(
-            services: [DemoUpstream.application(port: 0) { portContinuation.yield($0) }],
+            services: [DemoUpstream.application(port: 0, consent: consent) { portContinuation.yield($0) }],
             gracefulShutdownSignals: [], logger: Logger(label: "setu-demo-upstreams")))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await upstreams.run() }
@@ -84,6 +85,10 @@ struct DemoCommand: AsyncParsableCommand {
         let swift = keys["swift-loans-prod"] ?? ""
         let pan = #"{"txnId":"f7f1469c-29b0-4325-9dfc-c567200a70f7","format":"xml","certificateParameters":{"panno":"ABCDE1234F","PANFullName":"RAMESHWAR KUMAR SINGH","DOB":"31-12-1980"}}"#
         let vehicle = #"{"txnId":"0b6f3b8e-5c1a-4b7e-9a53-0d1c2e3f4a5b","format":"xml","certificateParameters":{"regno":"DL01AB1234","chasisno":"12345"}}"#
+        let marksheet = #"{"txnId":"3c1d9a2e-7b4f-4e8a-9c6d-5f2e1a0b9c8d","format":"xml","certificateParameters":{"rollno":"1100040","year":"2016"}}"#
+        let licence = #"{"txnId":"9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d","format":"xml","certificateParameters":{"dlno":"DL0420110149646","DOB":"01-01-1990"}}"#
+        let invalid = #"{"txnId":"f7f1469c-29b0-4325-9dfc-c567200a70f7","format":"doc","certificateParameters":{"panno":"ABCDE1234F","PANFullName":"RAMESHWAR KUMAR SINGH","DOB":"31-12-1980"}}"#
+
         return """
 
             Setu demo is running. Ctrl-C stops it.
@@ -101,6 +106,23 @@ struct DemoCommand: AsyncParsableCommand {
 
             A call without credentials:
               curl -i -X POST \(base)/pan/v3/pancr/certificate -H 'Content-Type: application/json' -d '\(pan)'
+
+            An authorized partner with the user's consent: EduVerify gets a consent token from the sample
+            consent provider (standing in for MeriPehchaan) and fetches a Class XII marksheet with it:
+              TOKEN=$(curl -s '\(upstreams)\(DemoConsentProvider.prefix)token?client_id=EV7Q2K9M&data_provider=cbse&data_id=hscer')
+              curl -i -X POST \(base)/cbse/v3/class-xii/hscer/certificate -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '\(marksheet)'
+            Sent again, the same transaction is refused as a replay (401 consent-replayed).
+
+            The same document API without consent, refused: ACME Bank is subscribed, but sends no consent:
+              curl -i -X POST \(base)/cbse/v3/class-xii/hscer/certificate -H 'X-APISETU-CLIENTID: acme-bank-prod' -H 'X-APISETU-APIKEY: \(acme)' -H 'Content-Type: application/json' -d '\(marksheet)'
+
+            A 429 once the burst is spent: Swift Loans' standard plan allows 10 calls a second, 20 at once.
+            Every answer states the plan in RateLimit-Policy and what is left in RateLimit:
+              for i in $(seq 40); do curl -s -o /dev/null -X POST \(base)/transport/v3/driving-licence/drvlc/certificate -H 'X-APISETU-CLIENTID: swift-loans-prod' -H 'X-APISETU-APIKEY: \(swift)' -H 'Content-Type: application/json' -d '\(licence)'; done
+              curl -i -X POST \(base)/transport/v3/driving-licence/drvlc/certificate -H 'X-APISETU-CLIENTID: swift-loans-prod' -H 'X-APISETU-APIKEY: \(swift)' -H 'Content-Type: application/json' -d '\(licence)'
+
+            A body the API's OpenAPI document refuses, with the JSON pointer of what is wrong (format "doc"):
+              curl -i -X POST \(base)/pan/v3/pancr/certificate -H 'X-APISETU-CLIENTID: acme-bank-prod' -H 'X-APISETU-APIKEY: \(acme)' -H 'Content-Type: application/json' -d '\(invalid)'
 
             Approve it as a reviewer would: Swift Loans resubmits on a branch, an approver of
             transport merges it with a merge commit, and a reconcile serves it, with no restart:

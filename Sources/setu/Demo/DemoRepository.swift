@@ -37,6 +37,7 @@ struct DemoRepository {
         for name in ["platform.yaml", "plans.yaml", "consent-providers.yaml", "alerts.yaml"] {
             var text = try read("policies/" + name)
             if name == "platform.yaml" { text = demoPlatform(text) }
+            if name == "consent-providers.yaml" { text = demoConsentProviders(text) }
             try write("policies/" + name, text)
         }
         try commit("Set up the marketplace: platform, plans, consent providers and alerts", as: admin)
@@ -89,6 +90,12 @@ struct DemoRepository {
     /// Lets the platform call the demo's plain-HTTP loopback upstreams.
     private func demoPlatform(_ text: String) -> String {
         text.replacingOccurrences(of: "  upstreams:\n    allow:\n", with: "  upstreams:\n    allowHTTP: true\n    allowLoopback: true\n    allow:\n      - 127.0.0.1\n")
+    }
+
+    /// Has MeriPehchaan also take the keys the sample consent provider publishes.
+    private func demoConsentProviders(_ text: String) -> String {
+        text.replacingOccurrences(of: "  algorithms: [EdDSA]\n",
+                                  with: "  algorithms: [EdDSA]\n  jwksURI: \(upstreamBase)\(DemoConsentProvider.prefix)jwks.json\n  jwksRefresh: 1m\n")
     }
 
     /// Points an API's upstream at the sample upstreams: `https://api.cbse.example/v3`

@@ -28,10 +28,15 @@ enum DemoUpstream {
         "spcer": DocumentType(name: "Class X Passing Certificate", parameters: ["rollno", "year"], issuer: "Central Board of Secondary Education"),
     ]
 
-    /// The server, on loopback at `port` (0 picks one); `onListening` gets the port.
-    static func application(port: Int, onListening: @escaping @Sendable (Int) -> Void) -> some ApplicationProtocol {
+    /// The server, on loopback at `port` (0 picks one); `onListening` gets the port. Under
+    /// `/meripehchaan/` it is also the sample consent provider (`DemoConsentProvider`).
+    static func application(port: Int, consent: DemoConsentProvider,
+                            onListening: @escaping @Sendable (Int) -> Void) -> some ApplicationProtocol {
         Application(
             responder: CallbackResponder { (request: Request, _: BasicRequestContext) in
+                if request.uri.path.hasPrefix(DemoConsentProvider.prefix) {
+                    return consent.answer(path: request.uri.path, query: request.uri.queryParameters)
+                }
                 let body = try await request.body.collect(upTo: 1 << 20)
                 return answer(method: request.method.rawValue, path: request.uri.path, body: Data(buffer: body),
                               consumer: request.headers[HTTPField.Name("X-Setu-Consumer")!])
