@@ -55,7 +55,7 @@ public struct Daemon: Sendable {
         let gateway: Gateway
         do {
             let counters = try PlanCounters(file: configuration.stateDirectory + "/quotas.json")
-            let ledger = try ConsentLedger(file: configuration.stateDirectory + "/consents.json")
+            let ledger = try ConsentLedger(file: configuration.stateDirectory + "/consents.jsonl")
             gateway = try Gateway(configuration: configuration.gateway, hits: hitLog, metrics: metrics, counters: counters,
                                   ledger: ledger, logger: logger)
         } catch {
@@ -217,7 +217,7 @@ struct HitLogService: Service {
 }
 
 /// Writes quota use to `<state>/quotas.json`, and the consents' transactions and uses to
-/// `<state>/consents.json`, every second while they change, and once more after the gateway
+/// `<state>/consents.jsonl`, every second while they change, and once more after the gateway
 /// has stopped: a crash loses at most the last second's counts.
 struct QuotaService: Service {
     let gateway: Gateway

@@ -59,6 +59,9 @@ struct DaemonOptions: ParsableArguments {
     @Option(name: .customLong("upstream-ca"), help: ArgumentHelp("A PEM file of certificate authorities to trust for HTTPS upstreams, besides the system's (repeatable).", valueName: "file"))
     var upstreamCA: [String] = []
 
+    @Flag(name: .long, help: "Check a bearer token's signature on every call, rather than once per event loop until its exp.")
+    var noConsentCache = false
+
     @Option(name: .long, help: ArgumentHelp("Start a new hit file once the current one reaches this many bytes.", valueName: "bytes"))
     var hitsMaxFileBytes: Int = 64 << 20
 
@@ -99,7 +102,7 @@ struct DaemonOptions: ParsableArguments {
     /// The gateway's limits and timeouts, once `validate` has passed.
     var gateway: GatewayConfiguration {
         func milliseconds(_ duration: String) -> Int { ManifestDuration.milliseconds(duration)! }
-        return GatewayConfiguration(
+        var configuration = GatewayConfiguration(
             maxRequestBodyBytes: maxBodyBytes, bufferedRequestBodyBytes: bufferBodyBytes,
             maxInspectedBodyBytes: maxCheckedBodyBytes, maxURIBytes: maxURIBytes,
             maxHeaderBytes: maxHeaderBytes, maxHeaderCount: maxHeaders, headerTimeoutMilliseconds: milliseconds(headerTimeout),
@@ -107,6 +110,8 @@ struct DaemonOptions: ParsableArguments {
             maxConnections: maxConnections, connectTimeoutMilliseconds: milliseconds(connectTimeout),
             connectionsPerUpstream: upstreamConnections, upstreamIdleTimeoutMilliseconds: milliseconds(upstreamIdleTimeout),
             upstreamCertificateAuthorities: upstreamCA)
+        configuration.cachesConsentTokens = !noConsentCache
+        return configuration
     }
 
     func configuration(source: ServeConfiguration.Source, branch: String, state: String, trustRoot: String?) -> ServeConfiguration {

@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 import SetuEntitlements
 import SetuHits
-import SetuManifest
+@testable import SetuManifest
 @testable import SetuServer
 import SetuTestSupport
 import Testing
@@ -225,5 +225,87 @@ struct ServeCommandLineTests {
         #expect(result.status == 2)
         #expect(result.stderr == "error: \(state.path) is not empty and not a Setu demo's folder; choose another with --state\n")
         #expect(FileManager.default.fileExists(atPath: state.child("notes.txt")))
+    }
+}
+
+/// The pieces of the enforcement stages that need no network: limits' arithmetic, the
+/// consent ledger's journal, RFC 8785 and RFC 3339 as the consent stage reads them.
+struct EnforcementUnitTests {
+    func consent(_ id: String, repeats: Int64? = nil) -> VerifiedConsent {
+        VerifiedConsent(form: .artifact, provider: "p", consentId: id, client: "c", dataProvider: "cbse", dataId: "hscer",
+                        tokenId: nil, expiresMilliseconds: .max,
+                        frequency: repeats.map { .init(unit: "day", value: 1, repeats: $0) })
+    }
+
+    @Test func theLedgerJournalSurvivesARestartACutLineAndCompaction() throws {
+        let folder = TemporaryDirectory()
+        let file = folder.child("consents.jsonl")
+        let now: Int64 = 1_796_000_000_000
+        let ledger = try ConsentLedger(file: file)
+        try ledger.use(client: "c", consumer: "x", transaction: "txn:1", consent: consent("a", repeats: 2), nowMilliseconds: now)
+        try ledger.use(client: "c", consumer: "x", transaction: "txn:2", consent: consent("a", repeats: 2), nowMilliseconds: now)
+        try ledger.save(nowMilliseconds: now)
+        // A crash mid-line: the cut line is passed over.
+        let handle = try #require(FileHandle(forWritingAtPath: file))
+        handle.seekToEndOfFile()
+        handle.write(Data(#"{"key":"c\ntxn:"#.utf8))
+        try handle.close()
+        let reopened = try ConsentLedger(file: file)
+        #expect(throws: ConsentLedger.Refusal.self) {
+            try reopened.use(client: "c", consumer: "x", transaction: "txn:1", consent: consent("a"), nowMilliseconds: now + 1000)
+        }
+        #expect(throws: ConsentLedger.Refusal.self) {
+            try reopened.use(client: "c", consumer: "x", transaction: "txn:3", consent: consent("a", repeats: 2), nowMilliseconds: now + 1000)
+        }
+        // Another client's transaction of the same id is its own; a day later the first is forgotten.
+        try reopened.use(client: "d", consumer: "y", transaction: "txn:1", consent: consent("b"), nowMilliseconds: now + 1000)
+        try reopened.use(client: "c", consumer: "x", transaction: "txn:1", consent: consent("c"), nowMilliseconds: now + 86_400_001)
+        // Many short-lived entries, then a save after they expired: the file is rewritten small.
+        for index in 0..<3000 {
+            try reopened.use(client: "e", consumer: "z", transaction: "txn:\(index)", consent: consent("d"), nowMilliseconds: now + 2000)
+        }
+        try reopened.save(nowMilliseconds: now + 2000)
+        #expect(try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").count > 3000)
+        try reopened.save(nowMilliseconds: now + 2000 + 86_400_000 + 60_000)
+        #expect(try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").count < 10)
+        try Data("not a ledger\n{}\n".utf8).write(to: URL(fileURLWithPath: file))
+        #expect(throws: GatewayError.self) { try ConsentLedger(file: file) }
+    }
+
+    @Test func quotaPeriodsAreUTCDaysAndMonths() {
+        let day = Timestamp.daysSinceEpoch(of: "2025-12-04")!
+        let noon = day * 86_400_000 + 43_200_000
+        #expect(QuotaPeriod.index(.day, at: noon) == day)
+        #expect(QuotaPeriod.end(of: day) == (day + 1) * 86_400_000)
+        let month = QuotaPeriod.index(.month, at: noon)
+        #expect(QuotaPeriod.name(of: month) == "2025-12")
+        #expect(QuotaPeriod.end(of: month) == Timestamp.daysSinceEpoch(of: "2026-01-01")! * 86_400_000)
+        #expect(QuotaPeriod.index(named: "2025-12") == month)
+        #expect(QuotaPeriod.index(named: "2025-12-04") == day)
+    }
+
+    @Test func gcraAllowsTheBurstThenOneRequestPerInterval() {
+        let plan = CompiledPlan(Plan(name: "p", displayName: "P", requests: 10, per: .second, burst: 3, quotaRequests: nil,
+                                     quotaPer: nil, origin: ManifestOrigin(file: "policies/plans.yaml", document: 0)))
+        let cell = LimitCell(consumer: "c", api: "a")
+        let start: Int64 = 1_000_000_000
+        #expect((0..<3).map { _ in cell.takeRate(plan, nowMicroseconds: start).allowed } == [true, true, true])
+        let refused = cell.takeRate(plan, nowMicroseconds: start)
+        #expect(!refused.allowed && refused.wait == 100_000)
+        #expect(cell.takeRate(plan, nowMicroseconds: start + 100_000).allowed)
+        #expect(plan.policyHeader == #""rate";q=3;w=1"#)
+    }
+
+    @Test func canonicalJSONAndRFC3339AreReadAsTheStandardsSay() {
+        let value: JSONValue = .object(["b": .number(1), "a": .array([.string("é\n"), .number(1.5), .number(1e21), .bool(true), .null]),
+                                        "\u{fb33}": .string("x"), "\u{1d11e}": .string("y")])
+        // RFC 8785 §3.2.3: keys by UTF-16 code units, so U+1D11E (0xD834 0xDD1E) sorts before
+        // U+FB33, though it is the larger code point.
+        #expect(String(decoding: CanonicalJSON.encode(value), as: UTF8.self)
+                == #"{"a":["é\n",1.5,1e+21,true,null],"b":1,"𝄞":"y","\#u{fb33}":"x"}"#)
+        #expect(ConsentVerifier.milliseconds("1970-01-01T00:00:01.5Z") == 1500)
+        #expect(ConsentVerifier.milliseconds("1970-01-01T05:30:00+05:30") == 0)
+        #expect(ConsentVerifier.milliseconds("1970-01-01 00:00:00Z") == nil)
+        #expect(ConsentVerifier.milliseconds("1970-01-01T00:00:00") == nil)
     }
 }

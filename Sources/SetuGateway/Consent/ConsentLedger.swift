@@ -1,46 +1,77 @@
 import Foundation
 import SetuHits
+import SetuManifest
 import Synchronization
 
 /// What the gateway remembers of consents used: each transaction id (or token id) seen
 /// from a client in the last 24 hours, which may not come again, and how often each consent
-/// was used in its `permission.frequency` period. Written to the state directory beside the
-/// quotas, so a restart neither reopens replays nor resets counts.
+/// was used in its `permission.frequency` period.
+///
+/// Kept in the state directory as a journal of JSON lines, so a restart neither reopens
+/// replays nor resets counts: each `save` appends what changed since the last, and the file
+/// is rewritten with only what is live once it holds twice that. Writing the whole ledger
+/// every second would cost time in proportion to a day's transactions.
 ///
 /// One lock, taken only on calls that present a consent.
 public final class ConsentLedger: Sendable {
     /// How long a transaction id is remembered.
     static let replayWindowMilliseconds: Int64 = 86_400_000
 
-    private struct State: Codable {
-        /// `client \n key` → when it was first seen (ms since 1970).
-        var seen: [String: Int64] = [:]
-        /// `consumer \n consent id` → the frequency period and the uses counted in it.
-        var uses: [String: Use] = [:]
-    }
-
-    private struct Use: Codable {
+    private struct Use {
         var period: Int64
         var used: Int64
         /// When the period ends: the entry is dropped after it.
         var ends: Int64
     }
 
+    /// A change, as the journal records it.
+    private enum Entry {
+        case seen(key: String, at: Int64)
+        case use(key: String, Use)
+    }
+
+    private struct State {
+        /// `client \n transaction` → when it was first seen (ms since 1970).
+        var seen: [String: Int64] = [:]
+        /// `consumer \n consent id` → the frequency period and the uses counted in it.
+        var uses: [String: Use] = [:]
+        /// Changes not yet written.
+        var journal: [Entry] = []
+        /// Lines in the file now.
+        var lines = 0
+        var lastPruned: Int64 = 0
+    }
+
     /// Where the ledger is kept between runs; nil keeps it in memory only.
     public let file: String?
     private let state = Mutex(State())
-    private let written = Mutex(Data())
 
-    /// - Throws: `GatewayError` when the file exists but is not a consent ledger.
+    /// - Throws: `GatewayError` when the file exists but a line of it is not the ledger's.
     public init(file: String?) throws {
         self.file = file
         guard let file, FileManager.default.fileExists(atPath: file) else { return }
+        let text: String
         do {
-            let loaded = try JSONDecoder().decode(State.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
-            state.withLock { $0 = loaded }
+            text = try String(contentsOfFile: file, encoding: .utf8)
         } catch {
-            throw GatewayError(message: "cannot read the consent ledger in \(file): \(error); move it aside to start it afresh (replays of the last 24 h are then accepted once more)")
+            throw GatewayError(message: "cannot read the consent ledger \(file): \(error)")
         }
+        var loaded = State()
+        for (index, line) in text.split(separator: "\n").enumerated() {
+            guard let value = try? JSONValue(json: Data(line.utf8)), let key = value["key"]?.stringValue else {
+                // A crash can cut the last line short; anything else is not a ledger.
+                if index == text.split(separator: "\n").count - 1 && !text.hasSuffix("\n") { continue }
+                throw GatewayError(message: "line \(index + 1) of \(file) is not a consent ledger entry; move the file aside to start it afresh (replays of the last 24 h are then accepted once more)")
+            }
+            if let at = value["at"]?.numberValue {
+                loaded.seen[key] = Int64(at)
+            } else if let period = value["period"]?.numberValue, let used = value["used"]?.numberValue,
+                      let ends = value["ends"]?.numberValue {
+                loaded.uses[key] = Use(period: Int64(period), used: Int64(used), ends: Int64(ends))
+            }
+            loaded.lines += 1
+        }
+        state.withLock { $0 = loaded }
     }
 
     /// Why a use was refused.
@@ -68,8 +99,10 @@ public final class ConsentLedger: Sendable {
                 }
                 use.used += 1
                 state.uses[useKey] = use
+                if file != nil { state.journal.append(.use(key: useKey, use)) }
             }
             state.seen[seenKey] = now
+            if file != nil { state.journal.append(.seen(key: seenKey, at: now)) }
             return nil
         }
         if let outcome { throw outcome }
@@ -99,24 +132,66 @@ public final class ConsentLedger: Sendable {
         }
     }
 
-    /// Forgets what no longer limits anyone, and writes the ledger when it changed.
-    /// - Throws: the file system's error.
+    /// Appends what changed since the last call to the file; once a minute forgets what no
+    /// longer limits anyone, and rewrites the file when it holds twice what is live.
+    /// - Throws: the file system's error; the changes are then written by a later call.
     public func save(nowMilliseconds now: Int64 = HitLog.nowMilliseconds()) throws {
-        let snapshot = state.withLock { state in
-            state.seen = state.seen.filter { now - $0.value < Self.replayWindowMilliseconds }
-            state.uses = state.uses.filter { $0.value.ends > now }
-            return state
+        let (journal, live, compact) = state.withLock { state -> ([Entry], [Entry]?, Bool) in
+            if now - state.lastPruned >= 60_000 {
+                state.lastPruned = now
+                state.seen = state.seen.filter { now - $0.value < Self.replayWindowMilliseconds }
+                state.uses = state.uses.filter { $0.value.ends > now }
+            }
+            let journal = state.journal
+            state.journal.removeAll(keepingCapacity: true)
+            let liveCount = state.seen.count + state.uses.count
+            let compact = state.lines + journal.count > 2 * liveCount + 1024
+            let live = compact ? state.seen.map { Entry.seen(key: $0.key, at: $0.value) } + state.uses.map { Entry.use(key: $0.key, $0.value) }
+                               : nil
+            return (journal, live, compact)
         }
-        guard let file else { return }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(snapshot)
-        guard written.withLock({ $0 != data }) else { return }
-        let temporary = file + ".tmp"
-        try data.write(to: URL(fileURLWithPath: temporary))
-        guard rename(temporary, file) == 0 else {
-            throw GatewayError(message: "cannot replace \(file): \(String(cString: strerror(errno)))")
+        guard let file, !journal.isEmpty || compact else { return }
+        do {
+            if let live {
+                let temporary = file + ".tmp"
+                try Self.encode(live).write(to: URL(fileURLWithPath: temporary))
+                guard rename(temporary, file) == 0 else {
+                    throw GatewayError(message: "cannot replace \(file): \(String(cString: strerror(errno)))")
+                }
+                state.withLock { $0.lines = live.count }
+            } else {
+                let descriptor = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+                guard descriptor >= 0 else { throw GatewayError(message: "cannot open \(file): \(String(cString: strerror(errno)))") }
+                defer { close(descriptor) }
+                let data = Self.encode(journal)
+                let written = data.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+                guard written == data.count else {
+                    throw GatewayError(message: "cannot append to \(file): \(String(cString: strerror(errno)))")
+                }
+                state.withLock { $0.lines += journal.count }
+            }
+        } catch {
+            // Kept for the next call, before anything newer.
+            state.withLock { $0.journal.insert(contentsOf: journal, at: 0) }
+            throw error
         }
-        written.withLock { $0 = data }
+    }
+
+    private static func encode(_ entries: [Entry]) -> Data {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(entries.count * 96)
+        for entry in entries {
+            switch entry {
+            case .seen(let key, let at):
+                bytes.append(contentsOf: "{\"key\":".utf8)
+                JSONString.append(key, to: &bytes)
+                bytes.append(contentsOf: ",\"at\":\(at)}\n".utf8)
+            case .use(let key, let use):
+                bytes.append(contentsOf: "{\"key\":".utf8)
+                JSONString.append(key, to: &bytes)
+                bytes.append(contentsOf: ",\"period\":\(use.period),\"used\":\(use.used),\"ends\":\(use.ends)}\n".utf8)
+            }
+        }
+        return Data(bytes)
     }
 }
