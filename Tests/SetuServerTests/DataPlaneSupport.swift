@@ -255,6 +255,57 @@ struct TestCertificates {
     }
 }
 
+/// Manifests the gateway tests' marketplaces share.
+enum TestManifests {
+    /// A platform that lets APIs call plain-HTTP upstreams on loopback.
+    static func platform(_ name: String) -> String {
+        """
+        apiVersion: setu/v1
+        kind: Platform
+        metadata: {name: \(name)}
+        spec:
+          displayName: \(name.capitalized) tests
+          admins: [{email: admin@setu.example}]
+          verification: authors
+          upstreams: {allowHTTP: true, allowLoopback: true}
+
+        """
+    }
+
+    /// A publisher with one member and one approver.
+    static func publisher(_ name: String, type: String = "service") -> String {
+        """
+        apiVersion: setu/v1
+        kind: Publisher
+        metadata: {name: \(name)}
+        spec:
+          displayName: \(name.uppercased())
+          type: \(type)
+          contact: {email: apis@\(name).example}
+          members: [{email: dev@\(name).example}]
+          approvers: [{email: approver@\(name).example}]
+
+        """
+    }
+
+    /// The offline consumer `tester`, with `DataPlaneMarketplace`'s credential.
+    static var tester: String {
+        """
+        apiVersion: setu/v1
+        kind: Consumer
+        metadata: {name: tester}
+        spec:
+          type: offline
+          displayName: Tester
+          members: [{email: dev@tester.example}]
+          credentials:
+            - clientId: \(DataPlaneMarketplace.clientId)
+              keySHA256: \(sha256Hex(DataPlaneMarketplace.key))
+
+        """
+    }
+}
+
 /// A marketplace for the data plane's tests: one service API, `/echo`, whose upstream is a
 /// `RawUpstream` (and `/secure` for an HTTPS one, `/down` where nothing listens), without
 /// OpenAPI operations so every method and path passes, and one subscribed consumer.
@@ -269,17 +320,7 @@ final class DataPlaneMarketplace: @unchecked Sendable {
     init(upstreamPort: Int, secureURL: String? = nil, timeout: String = "2s") throws {
         fixture = try GitFixture()
         let admin = "Admin <admin@setu.example>"
-        try fixture.write("policies/platform.yaml", """
-            apiVersion: setu/v1
-            kind: Platform
-            metadata: {name: data-plane}
-            spec:
-              displayName: Data plane tests
-              admins: [{email: admin@setu.example}]
-              verification: authors
-              upstreams: {allowHTTP: true, allowLoopback: true}
-
-            """)
+        try fixture.write("policies/platform.yaml", TestManifests.platform("data-plane"))
         try fixture.write("policies/plans.yaml", """
             apiVersion: setu/v1
             kind: Plan
@@ -289,18 +330,7 @@ final class DataPlaneMarketplace: @unchecked Sendable {
               rateLimit: {requests: 1000000, per: second}
 
             """)
-        try fixture.write("catalog/lab/publisher.yaml", """
-            apiVersion: setu/v1
-            kind: Publisher
-            metadata: {name: lab}
-            spec:
-              displayName: Test Lab
-              type: service
-              contact: {email: apis@lab.example}
-              members: [{email: dev@lab.example}]
-              approvers: [{email: approver@lab.example}]
-
-            """)
+        try fixture.write("catalog/lab/publisher.yaml", TestManifests.publisher("lab"))
         var apis = [("echo", "/echo", "http://127.0.0.1:\(upstreamPort)"), ("down", "/down", "http://127.0.0.1:1/x")]
         if let secureURL { apis.append(("secure", "/secure", secureURL)) }
         for (name, basePath, url) in apis {
@@ -328,19 +358,7 @@ final class DataPlaneMarketplace: @unchecked Sendable {
 
                 """)
         }
-        try fixture.write("subscriptions/tester/consumer.yaml", """
-            apiVersion: setu/v1
-            kind: Consumer
-            metadata: {name: tester}
-            spec:
-              type: offline
-              displayName: Tester
-              members: [{email: dev@tester.example}]
-              credentials:
-                - clientId: \(Self.clientId)
-                  keySHA256: \(sha256Hex(Self.key))
-
-            """)
+        try fixture.write("subscriptions/tester/consumer.yaml", TestManifests.tester)
         try fixture.commitAll("The data plane's marketplace", author: admin)
     }
 }

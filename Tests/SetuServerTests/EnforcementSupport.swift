@@ -56,17 +56,7 @@ final class EnforcementMarketplace: @unchecked Sendable {
 
     init(upstreamPort port: Int, consent: String = "none", extraPolicies: String = "", partner: String? = nil) throws {
         fixture = try GitFixture()
-        try fixture.write("policies/platform.yaml", """
-            apiVersion: setu/v1
-            kind: Platform
-            metadata: {name: enforcement}
-            spec:
-              displayName: Enforcement tests
-              admins: [{email: admin@setu.example}]
-              verification: authors
-              upstreams: {allowHTTP: true, allowLoopback: true}
-
-            """)
+        try fixture.write("policies/platform.yaml", TestManifests.platform("enforcement"))
         try fixture.write("policies/plans.yaml", """
             apiVersion: setu/v1
             kind: Plan
@@ -78,18 +68,7 @@ final class EnforcementMarketplace: @unchecked Sendable {
             """)
         if !extraPolicies.isEmpty { try fixture.write("policies/consent-providers.yaml", extraPolicies) }
         for (publisher, type) in [("cbse", "document"), ("lab", "service")] {
-            try fixture.write("catalog/\(publisher)/publisher.yaml", """
-                apiVersion: setu/v1
-                kind: Publisher
-                metadata: {name: \(publisher)}
-                spec:
-                  displayName: \(publisher.uppercased())
-                  type: \(type)
-                  contact: {email: apis@\(publisher).example}
-                  members: [{email: dev@\(publisher).example}]
-                  approvers: [{email: approver@\(publisher).example}]
-
-                """)
+            try fixture.write("catalog/\(publisher)/publisher.yaml", TestManifests.publisher(publisher, type: type))
         }
         try fixture.write("catalog/cbse/cbse.openapi.yaml",
                           String(contentsOf: Self.apisetu.appendingPathComponent("cbse.openapi.yaml"), encoding: .utf8))
@@ -128,19 +107,7 @@ final class EnforcementMarketplace: @unchecked Sendable {
                     """)
             }
         }
-        try fixture.write("subscriptions/tester/consumer.yaml", """
-            apiVersion: setu/v1
-            kind: Consumer
-            metadata: {name: tester}
-            spec:
-              type: offline
-              displayName: Tester
-              members: [{email: dev@tester.example}]
-              credentials:
-                - clientId: \(Self.clientId)
-                  keySHA256: \(sha256Hex(Self.key))
-
-            """)
+        try fixture.write("subscriptions/tester/consumer.yaml", TestManifests.tester)
         if let partner { try fixture.write("subscriptions/partner/consumer.yaml", partner) }
         try fixture.commitAll("An enforcing marketplace")
     }

@@ -10,30 +10,9 @@ final class LimitedMarketplace: @unchecked Sendable {
 
     init(upstreamPort: Int, rate: String, quota: String) throws {
         fixture = try GitFixture()
-        try fixture.write("policies/platform.yaml", """
-            apiVersion: setu/v1
-            kind: Platform
-            metadata: {name: limits}
-            spec:
-              displayName: Limit tests
-              admins: [{email: admin@setu.example}]
-              verification: authors
-              upstreams: {allowHTTP: true, allowLoopback: true}
-
-            """)
+        try fixture.write("policies/platform.yaml", TestManifests.platform("limits"))
         try writePlan(rate: rate, quota: quota)
-        try fixture.write("catalog/lab/publisher.yaml", """
-            apiVersion: setu/v1
-            kind: Publisher
-            metadata: {name: lab}
-            spec:
-              displayName: Test Lab
-              type: service
-              contact: {email: apis@lab.example}
-              members: [{email: dev@lab.example}]
-              approvers: [{email: approver@lab.example}]
-
-            """)
+        try fixture.write("catalog/lab/publisher.yaml", TestManifests.publisher("lab"))
         try fixture.write("catalog/lab/echo.yaml", """
             apiVersion: setu/v1
             kind: API
@@ -54,19 +33,7 @@ final class LimitedMarketplace: @unchecked Sendable {
             spec: {api: lab/echo, plan: metered, purpose: Testing plans.}
 
             """)
-        try fixture.write("subscriptions/tester/consumer.yaml", """
-            apiVersion: setu/v1
-            kind: Consumer
-            metadata: {name: tester}
-            spec:
-              type: offline
-              displayName: Tester
-              members: [{email: dev@tester.example}]
-              credentials:
-                - clientId: \(DataPlaneMarketplace.clientId)
-                  keySHA256: \(sha256Hex(DataPlaneMarketplace.key))
-
-            """)
+        try fixture.write("subscriptions/tester/consumer.yaml", TestManifests.tester)
         try fixture.commitAll("A metered marketplace")
     }
 
@@ -180,6 +147,11 @@ extension DataPlaneTests { @Suite struct PlanLimits {
         let retryAfter = try #require(answers[4].header("Retry-After").first.flatMap(Int.init))
         #expect((1...86_400).contains(retryAfter), "the quota starts again at the next UTC midnight")
         #expect(upstream.log.requests.count == 12)
+        #expect(daemon.stop() == 0)
+        let report = try setu("status", "--repo", marketplace.path, "--state", state.child("state"))
+        #expect(report.status == 0, "\(report.stderr)")
+        #expect(report.stdout.contains("quota use (as setu serve last wrote it)\n  tester  lab/echo  \(QuotaPeriodName.today)  12 of 12 (100%)"),
+                "\(report.stdout)")
     }
 
     @Test func aPlanChangedAtAReconcileKeepsTheCounts() async throws {
@@ -200,5 +172,16 @@ extension Answer {
     /// The body as a JSON object.
     var jsonObject: [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+    }
+}
+
+enum QuotaPeriodName {
+    /// Today's UTC day, as a daily quota's period is named.
+    static var today: String {
+        let formatter = DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd"
+        return formatter.string(from: Date())
     }
 }

@@ -93,15 +93,15 @@ struct ConsentKeyError: Error, CustomStringConvertible {
 }
 
 /// Base64url without padding (RFC 7515 §2).
-enum Base64URL {
-    static func decode(_ text: Substring) -> Data? {
+public enum Base64URL {
+    public static func decode(_ text: Substring) -> Data? {
         guard text.utf8.allSatisfy({ ASCIIBytes.isLetterOrDigit($0, or: "-_") }) else { return nil }
         var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while standard.utf8.count % 4 != 0 { standard += "=" }
         return Data(base64Encoded: standard)
     }
 
-    static func encode(_ data: some DataProtocol) -> String {
+    public static func encode(_ data: some DataProtocol) -> String {
         Data(data).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }

@@ -1,6 +1,7 @@
 @preconcurrency import Crypto
 import Foundation
 import Hummingbird
+import SetuGateway
 
 /// The demo's sample consent provider, standing in for MeriPehchaan on loopback: it
 /// publishes a JWKS with a key made at start, and issues consent tokens for the demo's
@@ -24,7 +25,7 @@ struct DemoConsentProvider: Sendable {
     func answer(path: String, query: Parameters) -> Response {
         switch path.dropFirst(Self.prefix.count) {
         case "jwks.json":
-            let jwks = #"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"\#(Self.kid)","alg":"EdDSA","use":"sig","x":"\#(Self.base64url(key.publicKey.rawRepresentation))"}]}"#
+            let jwks = #"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"\#(Self.kid)","alg":"EdDSA","use":"sig","x":"\#(Base64URL.encode(key.publicKey.rawRepresentation))"}]}"#
             return Response(status: .ok, headers: [.contentType: "application/jwk-set+json"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: jwks)))
         case "token":
@@ -48,13 +49,8 @@ struct DemoConsentProvider: Sendable {
             "client_id": client, "sub": UUID().uuidString.lowercased(), "consent_id": UUID().uuidString.lowercased(),
             "data_provider": provider, "data_id": data,
         ]
-        let input = Self.base64url(try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) + "."
-            + Self.base64url(try JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys]))
-        return input + "." + Self.base64url(try key.signature(for: Data(input.utf8)))
-    }
-
-    static func base64url(_ data: some DataProtocol) -> String {
-        Data(data).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        let input = Base64URL.encode(try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) + "."
+            + Base64URL.encode(try JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys]))
+        return input + "." + Base64URL.encode(try key.signature(for: Data(input.utf8)))
     }
 }
