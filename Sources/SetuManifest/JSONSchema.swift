@@ -403,11 +403,8 @@ struct SchemaEvaluator {
         for (name, schema) in node.dependentSchemas where members[name] != nil {
             valid = validate(.object(members), against: schema) && valid
         }
-        // Members in a stable order, so diagnostics come out the same every run.
-        for name in members.keys.sorted() {
-            let member = members[name]!
-            path.append(name)
-            defer { path.removeLast() }
+        func check(_ name: String, _ member: JSONValue) -> Bool {
+            var valid = true
             if let names = node.propertyNames, !validate(.string(name), against: names) {
                 valid = false
             }
@@ -431,7 +428,18 @@ struct SchemaEvaluator {
                     valid = validate(member, against: additional) && valid
                 }
             }
-            if !valid && !collecting { return false }
+            return valid
+        }
+        guard collecting else {
+            // Only whether it is valid: in any order, and no path, since nothing is reported.
+            for (name, member) in members where !check(name, member) { return false }
+            return valid
+        }
+        // Members in a stable order, so diagnostics come out the same every run.
+        for name in members.keys.sorted() {
+            path.append(name)
+            valid = check(name, members[name]!) && valid
+            path.removeLast()
         }
         return valid
     }

@@ -210,8 +210,4 @@ extension JSONValue: Codable {
         }
     }
 
-    /// Parses JSON text.
-    public init(json: Data) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: json)
-    }
 }

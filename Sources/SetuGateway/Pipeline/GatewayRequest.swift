@@ -121,10 +121,12 @@ final class RequestBody {
     /// The body as JSON, or why it is not; nil when no body was read.
     lazy var json: Result<JSONValue, JSONBodyError>? = {
         guard let buffer, buffer.readableBytes > 0 else { return nil }
-        do {
-            return .success(try JSONValue(json: Data(buffer.readableBytesView)))
-        } catch {
-            return .failure(JSONBodyError(error))
+        return buffer.withUnsafeReadableBytes { bytes in
+            do throws(JSONParseError) {
+                return .success(try JSONValue(jsonBytes: bytes))
+            } catch {
+                return .failure(JSONBodyError(reason: error.description))
+            }
         }
     }()
 }
@@ -132,12 +134,4 @@ final class RequestBody {
 /// Why a body is not JSON, in the parser's words.
 struct JSONBodyError: Error {
     var reason: String
-
-    init(_ error: any Error) {
-        if case DecodingError.dataCorrupted(let context) = error {
-            reason = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String ?? context.debugDescription
-        } else {
-            reason = "\(error)"
-        }
-    }
 }

@@ -117,7 +117,7 @@ struct RequestCheck: Sendable {
                 }
                 value = Self.typed(values[0], as: description.type)
             }
-            if let violation = schema.violations(of: value).first {
+            if !schema.isValid(value), let violation = schema.violations(of: value).first {
                 let inner = violation.pointer.tokens.isEmpty ? "" : " at \(violation.pointer)"
                 return RequestCheckFailure(parameter: parameter.place + inner, pointer: violation.pointer.description,
                                            message: violation.message)
@@ -142,7 +142,8 @@ struct RequestCheck: Sendable {
         case .failure(let error):
             return RequestCheckFailure(pointer: "", message: "is not valid JSON (\(error.reason))")
         case .success(let document):
-            guard let violation = schema.violations(of: document).first else { return nil }
+            // The quick check first; the failure's place only for a body that fails.
+            guard !schema.isValid(document), let violation = schema.violations(of: document).first else { return nil }
             return RequestCheckFailure(pointer: violation.pointer.description, message: violation.message)
         }
     }
