@@ -27,6 +27,12 @@ enum AdminRouter {
             if status.lastAttempt?.result == "failed" { response.status = .internalServerError }
             return response
         }
+        // A reconcile changes what is served, so it is POST only; a GET (a browser, a
+        // link-checker) is told so rather than "not found".
+        router.get("/reconcile") { _, _ in
+            Response(status: .methodNotAllowed, headers: [.contentType: "text/plain; charset=utf-8", .allow: "POST"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: "reconcile with POST /reconcile\n")))
+        }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
