@@ -76,6 +76,13 @@ struct DemoLiveTests {
         #expect(success.status == 200)
         #expect(success.body.contains(#"<Certificate language="99" name="PAN Verification Record" type="PANCR" number="ABCDE1234F""#))
         #expect(success.body.contains(#"requester="acme-bank""#))
+        // A second demo on the same folder touches nothing of the running one.
+        let second = try run(setuExecutable(), ["demo", "--example", projectRoot.path, "--state", state.child("demo"),
+                                                "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        #expect(second.status == 2)
+        #expect(second.stderr.contains("another setu demo is running on \(state.child("demo")); stop it first"), "\(second.stderr)")
+        #expect(FileManager.default.fileExists(atPath: state.child("demo/marketplace/.git")))
+        #expect(try await perform(calls[0]).status == 200)
         let pending = try await perform(calls[1])
         #expect(pending.status == 403)
         #expect(pending.problemType == "urn:setu:problem:pending-approval")
@@ -143,7 +150,7 @@ struct DemoLiveTests {
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         let statuses = try hitLines(in: state.child("demo/hits")).compactMap { $0["status"] as? Int }
-        #expect(Array(statuses.prefix(3)) == [200, 403, 401])
+        #expect(Array(statuses.prefix(4)) == [200, 200, 403, 401])
         #expect(statuses.last == 200)
         #expect(statuses.contains(429) && statuses.contains(400))
     }

@@ -65,17 +65,33 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
-    /// Empties the state folder when it is a previous demo's; refuses any other non-empty folder.
+    /// Empties the state folder when it is a previous demo's; refuses any other non-empty
+    /// folder, and a demo's folder that a running demo holds. The marker file is kept and
+    /// locked for as long as this demo runs, so a second demo on the folder touches nothing.
     private func prepareState() throws {
         let manager = FileManager.default
         if let contents = try? manager.contentsOfDirectory(atPath: state), !contents.isEmpty {
             guard contents.contains(Self.marker) else {
                 throw CLIFailure("\(state) is not empty and not a Setu demo's folder; choose another with --state")
             }
-            try manager.removeItem(atPath: state)
         }
         try manager.createDirectory(atPath: state, withIntermediateDirectories: true)
-        try Data("setu demo state\n".utf8).write(to: URL(fileURLWithPath: state + "/" + Self.marker))
+        let marker = state + "/" + Self.marker
+        let descriptor = open(marker, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw CLIFailure("cannot open \(marker): \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw CLIFailure("another setu demo is running on \(state); stop it first, or choose another folder with --state")
+        }
+        // Held, never closed: the lock lasts until the process ends.
+        let text = "setu demo state\n"
+        _ = ftruncate(descriptor, 0)
+        _ = text.withCString { write(descriptor, $0, strlen($0)) }
+        for name in try manager.contentsOfDirectory(atPath: state) where name != Self.marker {
+            try manager.removeItem(atPath: state + "/" + name)
+        }
     }
 
     static func instructions(gateway: ServeConfiguration.Address, admin: ServeConfiguration.Address, upstreams: String,
