@@ -198,7 +198,9 @@ final class SchemaCompiler {
             return result
         }
         func count(_ keyword: String) -> Int? {
-            schema[keyword]?.numberValue.map { Int($0) }
+            // A count beyond any document's size (an OpenAPI document's `maxLength: 1e300`) is as
+            // good as none at all, and must not trap converting to Int.
+            schema[keyword]?.numberValue.map { $0 >= Double(Int.max / 2) ? Int.max / 2 : max(0, Int($0.rounded(.down))) }
         }
         func regex(_ source: String, at keyword: String) throws -> NSRegularExpression {
             do {

@@ -296,6 +296,23 @@ struct EnforcementUnitTests {
         #expect(plan.policyHeader == #""rate";q=3;w=1"#)
     }
 
+    @Test func numbersAtTheEdgesOfTheirTypesNeitherTrapNorWrap() throws {
+        // A plan whose bucket would hold more microseconds than Int64 has.
+        let plan = CompiledPlan(Plan(name: "p", displayName: "P", requests: 1, per: .hour, burst: 999_999_999_999_999,
+                                     quotaRequests: 999_999_999_999_999, quotaPer: .day,
+                                     origin: ManifestOrigin(file: "policies/plans.yaml", document: 0)))
+        let cell = LimitCell(consumer: "c", api: "a")
+        #expect(cell.takeRate(plan, nowMicroseconds: 1_000_000_000).allowed)
+        #expect(cell.takeQuota(plan.quota!, period: .day, nowMilliseconds: 1_000_000).allowed)
+        // An OpenAPI document's count beyond any body, and a token's time beyond any clock.
+        let schema = try JSONSchema(.object(["type": .string("string"), "maxLength": .number(1e300), "minItems": .number(-5)]))
+        #expect(schema.isValid(.string("abc")))
+        #expect(ConsentVerifier.milliseconds(seconds: 1e300) == nil)
+        #expect(ConsentVerifier.milliseconds(seconds: 1_796_000_000) == 1_796_000_000_000)
+        let frequency = VerifiedConsent.Frequency(unit: "month", value: 100_000, repeats: 1)
+        #expect(ConsentLedger.period(of: frequency, at: 1_796_000_000_000).0 == 0)
+    }
+
     @Test func canonicalJSONAndRFC3339AreReadAsTheStandardsSay() {
         let value: JSONValue = .object(["b": .number(1), "a": .array([.string("é\n"), .number(1.5), .number(1e21), .bool(true), .null]),
                                         "\u{fb33}": .string("x"), "\u{1d11e}": .string("y")])

@@ -63,11 +63,11 @@ public final class ConsentLedger: Sendable {
                 if index == text.split(separator: "\n").count - 1 && !text.hasSuffix("\n") { continue }
                 throw GatewayError(message: "line \(index + 1) of \(file) is not a consent ledger entry; move the file aside to start it afresh (replays of the last 24 h are then accepted once more)")
             }
-            if let at = value["at"]?.numberValue {
-                loaded.seen[key] = Int64(at)
-            } else if let period = value["period"]?.numberValue, let used = value["used"]?.numberValue,
-                      let ends = value["ends"]?.numberValue {
-                loaded.uses[key] = Use(period: Int64(period), used: Int64(used), ends: Int64(ends))
+            func number(_ name: String) -> Int64? { value[name]?.numberValue.flatMap { Int64(exactly: $0) } }
+            if let at = number("at") {
+                loaded.seen[key] = at
+            } else if let period = number("period"), let used = number("used"), let ends = number("ends") {
+                loaded.uses[key] = Use(period: period, used: used, ends: ends)
             }
             loaded.lines += 1
         }

@@ -112,7 +112,7 @@ struct ConsentVerifier: Sendable {
         guard audiences.contains(provider.audience) else {
             throw ConsentFailure("consent-wrong-audience", "The token is for audience \(audiences.isEmpty ? "(none)" : audiences.joined(separator: ", ")), not \(provider.audience).")
         }
-        func seconds(_ name: String) -> Int64? { claims[name]?.numberValue.map { Int64($0 * 1000) } }
+        func seconds(_ name: String) -> Int64? { claims[name]?.numberValue.flatMap(Self.milliseconds(seconds:)) }
         guard let expires = seconds("exp"), let issued = seconds("iat") else {
             throw ConsentFailure("consent-malformed", "The token must carry exp and iat.")
         }
@@ -201,10 +201,19 @@ struct ConsentVerifier: Sendable {
         }
     }
 
+    /// Milliseconds of a NumericDate (seconds since 1970); nil for one no clock reaches.
+    static func milliseconds(seconds: Double) -> Int64? {
+        guard seconds.isFinite, abs(seconds) < 1e12 else { return nil }
+        return Int64((seconds * 1000).rounded())
+    }
+
+    /// A frequency, its numbers bounded so that counting periods cannot overflow: at most
+    /// 100,000 units to a period, and a billion repeats.
     private static func frequency(_ value: JSONValue?) -> VerifiedConsent.Frequency? {
         guard let unit = value?["unit"]?.stringValue, let count = value?["value"]?.numberValue,
               let repeats = value?["repeats"]?.numberValue, count >= 1, repeats >= 0 else { return nil }
-        return VerifiedConsent.Frequency(unit: unit.lowercased(), value: Int64(count), repeats: Int64(repeats))
+        return VerifiedConsent.Frequency(unit: unit.lowercased(), value: Int64(min(count, 100_000)),
+                                         repeats: Int64(min(repeats, 1e9)))
     }
 
     /// Milliseconds since 1970 of an RFC 3339 time: `2026-12-03T10:00:00(.123)?(Z|+05:30)`.

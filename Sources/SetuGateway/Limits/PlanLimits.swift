@@ -25,9 +25,11 @@ struct CompiledPlan: Sendable {
         case .hour: 3_600_000_000
         }
         interval = max(1, period / Int64(max(plan.requests, 1)))
-        // A plan without a burst lets a whole period's requests come at once.
-        burst = Int64(max(plan.burst ?? plan.requests, 1))
-        quota = plan.quotaRequests.map(Int64.init)
+        // A plan without a burst lets a whole period's requests come at once. The bucket's
+        // capacity (burst × interval) stays far from Int64's end, so GCRA's sums cannot trap.
+        burst = min(Int64(max(plan.burst ?? plan.requests, 1)), Int64.max / 4 / interval)
+        // The quota's count has 40 bits in its cell: a larger quota is never reached anyway.
+        quota = plan.quotaRequests.map { min(Int64($0), LimitCell.largestCount) }
         quotaPeriod = plan.quotaPer
         // The rate policy's window is the time an empty bucket takes to fill again.
         var header = "\"rate\";q=\(burst);w=\(max(1, (burst * interval + 999_999) / 1_000_000))"
@@ -89,6 +91,8 @@ final class LimitCell: Sendable {
 
     private static let countBits: Int64 = 40
     private static let countMask: Int64 = (1 << countBits) - 1
+    /// The most a quota cell can count.
+    static let largestCount = countMask
 
     init(consumer: String, api: String) {
         self.consumer = consumer
