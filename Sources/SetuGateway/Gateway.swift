@@ -39,6 +39,8 @@ public final class Gateway: Sendable {
     /// Keys the consent providers' JWKS served, by provider.
     private let fetchedKeys = Mutex<[String: [ConsentKey]]>([:])
     private let lastJWKS = Mutex<[String: JSONValue]>([:])
+    /// The snapshot last installed, which a JWKS's new keys are compiled with.
+    private let installed = Mutex<GatewaySnapshot?>(nil)
     private let tls: NIOSSLContext
     private let current = Mutex<RoutingTable?>(nil)
     /// Counts installs, so each loop rereads the table only after one.
@@ -84,6 +86,16 @@ public final class Gateway: Sendable {
 
     /// Serves `snapshot` from the next request on.
     public func install(_ snapshot: GatewaySnapshot) {
+        // One install at a time, each from the snapshot of record: a JWKS arriving while a
+        // reconcile installs must not put the reconcile's predecessor back.
+        installed.withLock { installed in
+            installed = snapshot
+            compile(snapshot)
+        }
+    }
+
+    /// Compiles a snapshot with the keys fetched so far and serves it; under `installed`'s lock.
+    private func compile(_ snapshot: GatewaySnapshot) {
         let compiled = RoutingTable(snapshot, counters: counters, fetchedKeys: fetchedKeys.withLock { $0 })
         for route in compiled.routes {
             for problem in route.validationProblems { logger.warning("\(problem)") }
@@ -116,7 +128,9 @@ public final class Gateway: Sendable {
             if let key = try? ConsentKey(jwk: jwk), jwk["use"]?.stringValue ?? "sig" == "sig" { keys.append(key) }
         }
         fetchedKeys.withLock { $0[provider] = keys }
-        if let snapshot = table?.snapshot { install(snapshot) }
+        installed.withLock { installed in
+            if let installed { compile(installed) }
+        }
         return keys.count
     }
 
