@@ -235,6 +235,13 @@ public final class HitLog: @unchecked Sendable {
         FileHandle.standardError.write(Data("setu: \(error)\n".utf8))
     }
 
+    /// Wall-clock time in microseconds since 1970, without Foundation: what GCRA counts in.
+    public static func nowMicroseconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000
+    }
+
     /// Wall-clock time in milliseconds since 1970, without Foundation.
     public static func nowMilliseconds() -> Int64 {
         var spec = timespec()

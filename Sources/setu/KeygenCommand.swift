@@ -1,6 +1,7 @@
 import ArgumentParser
 import Crypto
 import Foundation
+import SetuGateway
 import SetuManifest
 
 struct KeygenCommand: ParsableCommand {
@@ -70,9 +71,7 @@ struct KeygenCommand: ParsableCommand {
     static func newKey() -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        let encoded = Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-        return "setu_" + encoded
+        return "setu_" + Base64URL.encode(bytes)
     }
 
     static func sha256Hex(_ text: String) -> String {

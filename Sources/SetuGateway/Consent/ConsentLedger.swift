@@ -153,11 +153,7 @@ public final class ConsentLedger: Sendable {
         guard let file, !journal.isEmpty || compact else { return }
         do {
             if let live {
-                let temporary = file + ".tmp"
-                try Self.encode(live).write(to: URL(fileURLWithPath: temporary))
-                guard rename(temporary, file) == 0 else {
-                    throw GatewayError(message: "cannot replace \(file): \(String(cString: strerror(errno)))")
-                }
+                try StateFiles.replace(file, with: Self.encode(live))
                 state.withLock { $0.lines = live.count }
             } else {
                 let descriptor = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)

@@ -251,8 +251,8 @@ public final class PlanCounters: Sendable {
         return uses.sorted { ($0.consumer, $0.api) < ($1.consumer, $1.api) }
     }
 
-    /// Writes the quotas to the state file when they changed since the last write: to a
-    /// temporary file, then renamed over it, so a crash leaves the old file or the new one.
+    /// Writes the quotas to the state file when they changed since the last write
+    /// (`StateFiles.replace`).
     /// - Parameter limits: the quota in force for a consumer and an API, written beside its use.
     /// - Throws: the file system's error.
     public func save(limits: (String, String) -> (Int64, Plan.QuotaPeriod)? = { _, _ in nil }) throws {
@@ -263,19 +263,8 @@ public final class PlanCounters: Sendable {
         let data = try encoder.encode(state)
         let text = String(decoding: data, as: UTF8.self)
         guard written.withLock({ $0 != text }) else { return }
-        let temporary = file + ".tmp"
-        try data.write(to: URL(fileURLWithPath: temporary))
-        guard rename(temporary, file) == 0 else {
-            throw GatewayError(message: "cannot replace \(file): \(String(cString: strerror(errno)))")
-        }
+        try StateFiles.replace(file, with: data)
         written.withLock { $0 = text }
-    }
-
-    /// The time now, in microseconds since 1970: what GCRA counts in.
-    static func nowMicroseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
     }
 
     /// Reads a quota state file, for commands that show quota use without a running gateway.

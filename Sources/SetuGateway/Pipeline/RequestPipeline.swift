@@ -1,4 +1,5 @@
 import NIOCore
+import SetuHits
 
 /// The steps of DESIGN.md §7, in order. `admit` judges a request by its head: request id,
 /// framing and limits, route, authenticate, authorize. `release` runs once the body is
@@ -21,7 +22,7 @@ enum RequestPipeline {
     /// - Throws: the refusal of the first stage that refuses.
     /// - Parameter body: the body, when it was read whole.
     static func release(_ exchange: Exchange, body: ByteBuffer?, ledger: ConsentLedger) throws(Problem) {
-        let now = PlanCounters.nowMicroseconds()
+        let now = HitLog.nowMicroseconds()
         let body = RequestBody(body)
         try ConsentStage.run(exchange, body: body, ledger: ledger, nowMilliseconds: now / 1000)
         try LimitStage.run(exchange, nowMicroseconds: now)
