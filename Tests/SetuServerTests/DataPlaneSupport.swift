@@ -288,6 +288,35 @@ enum TestManifests {
         """
     }
 
+    /// An API on one plan; `extra` is further lines of its spec.
+    static func api(_ name: String, basePath: String, upstream: String, timeout: String = "2s", plan: String,
+                    version: String = "1.0", extra: [String] = []) -> String {
+        """
+        apiVersion: setu/v1
+        kind: API
+        metadata: {name: \(name)}
+        spec:
+          title: \(name.capitalized)
+          summary: A test API.
+          version: "\(version)"
+          basePath: \(basePath)
+          upstream: {url: "\(upstream)", timeout: \(timeout)}
+          plans: [\(plan)]
+        \(extra.map { "  " + $0 + "\n" }.joined())
+        """
+    }
+
+    /// A subscription to `api` (`publisher/name`) on `plan`.
+    static func subscription(_ name: String, api: String, plan: String) -> String {
+        """
+        apiVersion: setu/v1
+        kind: Subscription
+        metadata: {name: \(name)}
+        spec: {api: \(api), plan: \(plan), purpose: Testing the gateway.}
+
+        """
+    }
+
     /// The offline consumer `tester`, with `DataPlaneMarketplace`'s credential.
     static var tester: String {
         """
@@ -334,29 +363,9 @@ final class DataPlaneMarketplace: @unchecked Sendable {
         var apis = [("echo", "/echo", "http://127.0.0.1:\(upstreamPort)"), ("down", "/down", "http://127.0.0.1:1/x")]
         if let secureURL { apis.append(("secure", "/secure", secureURL)) }
         for (name, basePath, url) in apis {
-            try fixture.write("catalog/lab/\(name).yaml", """
-                apiVersion: setu/v1
-                kind: API
-                metadata: {name: \(name)}
-                spec:
-                  title: \(name.capitalized)
-                  summary: A test upstream.
-                  version: "1.0"
-                  basePath: \(basePath)
-                  upstream: {url: "\(url)", timeout: \(timeout)}
-                  plans: [standard]
-
-                """)
-            try fixture.write("subscriptions/tester/\(name).yaml", """
-                apiVersion: setu/v1
-                kind: Subscription
-                metadata: {name: \(name)}
-                spec:
-                  api: lab/\(name)
-                  plan: standard
-                  purpose: Testing the data plane.
-
-                """)
+            try fixture.write("catalog/lab/\(name).yaml", TestManifests.api(name, basePath: basePath, upstream: url, timeout: timeout,
+                                                                            plan: "standard"))
+            try fixture.write("subscriptions/tester/\(name).yaml", TestManifests.subscription(name, api: "lab/\(name)", plan: "standard"))
         }
         try fixture.write("subscriptions/tester/consumer.yaml", TestManifests.tester)
         try fixture.commitAll("The data plane's marketplace", author: admin)

@@ -82,29 +82,12 @@ final class EnforcementMarketplace: @unchecked Sendable {
             ("lab", "importers", "/dgft", "dgft.openapi.yaml", ""),
         ]
         for (publisher, name, basePath, document, extra) in apis {
-            try fixture.write("catalog/\(publisher)/\(name).yaml", """
-                apiVersion: setu/v1
-                kind: API
-                metadata: {name: \(name)}
-                spec:
-                  title: \(name.capitalized)
-                  summary: A test API.
-                  version: "3.0.0"
-                  basePath: \(basePath)
-                  upstream: {url: "http://127.0.0.1:\(port)\(basePath)", timeout: 2s}
-                  openapi: \(document)
-                  plans: [open]
-                  \(extra)
-
-                """)
+            try fixture.write("catalog/\(publisher)/\(name).yaml",
+                              TestManifests.api(name, basePath: basePath, upstream: "http://127.0.0.1:\(port)\(basePath)", plan: "open",
+                                                version: "3.0.0", extra: ["openapi: \(document)"] + (extra.isEmpty ? [] : [extra])))
             for consumer in ["tester"] + (partner == nil ? [] : ["partner"]) {
-                try fixture.write("subscriptions/\(consumer)/\(publisher)-\(name).yaml", """
-                    apiVersion: setu/v1
-                    kind: Subscription
-                    metadata: {name: \(publisher)-\(name)}
-                    spec: {api: \(publisher)/\(name), plan: open, purpose: Testing enforcement.}
-
-                    """)
+                try fixture.write("subscriptions/\(consumer)/\(publisher)-\(name).yaml",
+                                  TestManifests.subscription("\(publisher)-\(name)", api: "\(publisher)/\(name)", plan: "open"))
             }
         }
         try fixture.write("subscriptions/tester/consumer.yaml", TestManifests.tester)

@@ -13,26 +13,9 @@ final class LimitedMarketplace: @unchecked Sendable {
         try fixture.write("policies/platform.yaml", TestManifests.platform("limits"))
         try writePlan(rate: rate, quota: quota)
         try fixture.write("catalog/lab/publisher.yaml", TestManifests.publisher("lab"))
-        try fixture.write("catalog/lab/echo.yaml", """
-            apiVersion: setu/v1
-            kind: API
-            metadata: {name: echo}
-            spec:
-              title: Echo
-              summary: A test upstream.
-              version: "1.0"
-              basePath: /echo
-              upstream: {url: "http://127.0.0.1:\(upstreamPort)", timeout: 2s}
-              plans: [metered]
-
-            """)
-        try fixture.write("subscriptions/tester/echo.yaml", """
-            apiVersion: setu/v1
-            kind: Subscription
-            metadata: {name: echo}
-            spec: {api: lab/echo, plan: metered, purpose: Testing plans.}
-
-            """)
+        try fixture.write("catalog/lab/echo.yaml", TestManifests.api("echo", basePath: "/echo", upstream: "http://127.0.0.1:\(upstreamPort)",
+                                                                   plan: "metered"))
+        try fixture.write("subscriptions/tester/echo.yaml", TestManifests.subscription("echo", api: "lab/echo", plan: "metered"))
         try fixture.write("subscriptions/tester/consumer.yaml", TestManifests.tester)
         try fixture.commitAll("A metered marketplace")
     }
