@@ -1,6 +1,7 @@
 import _CryptoExtras
 @preconcurrency import Crypto
 import Foundation
+import SetuHits
 import SetuManifest
 
 // Consents are verified with swift-crypto directly, on the request path, rather than with
@@ -142,34 +143,34 @@ struct CompactJWS {
 /// RFC 8785's JSON Canonicalization Scheme: what a detached consent signature signs.
 enum CanonicalJSON {
     static func encode(_ value: JSONValue) -> Data {
-        var out = ""
+        var out: [UInt8] = []
         append(value, to: &out)
-        return Data(out.utf8)
+        return Data(out)
     }
 
-    private static func append(_ value: JSONValue, to out: inout String) {
+    private static func append(_ value: JSONValue, to out: inout [UInt8]) {
         switch value {
-        case .null: out += "null"
-        case .bool(let flag): out += flag ? "true" : "false"
-        case .number(let value): out += number(value)
-        case .string(let text): string(text, to: &out)
+        case .null: out += "null".utf8
+        case .bool(let flag): out += (flag ? "true" : "false").utf8
+        case .number(let value): out += number(value).utf8
+        case .string(let text): JSONString.append(text, to: &out)
         case .array(let elements):
-            out += "["
+            out.append(UInt8(ascii: "["))
             for (index, element) in elements.enumerated() {
-                if index > 0 { out += "," }
+                if index > 0 { out.append(UInt8(ascii: ",")) }
                 append(element, to: &out)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case .object(let members):
-            out += "{"
+            out.append(UInt8(ascii: "{"))
             // Keys sort by their UTF-16 code units (RFC 8785 §3.2.3).
             for (index, key) in members.keys.sorted(by: { $0.utf16.lexicographicallyPrecedes($1.utf16) }).enumerated() {
-                if index > 0 { out += "," }
-                string(key, to: &out)
-                out += ":"
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                JSONString.append(key, to: &out)
+                out.append(UInt8(ascii: ":"))
                 append(members[key]!, to: &out)
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
     }
 
@@ -188,27 +189,5 @@ enum CanonicalJSON {
             text = trimmed + "e" + (negative ? "-" : "+") + exponent
         }
         return text
-    }
-
-    private static func string(_ text: String, to out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
     }
 }
