@@ -113,17 +113,19 @@ public struct RefusedChange: Sendable, Hashable, Codable {
     public var message: String
     /// Who could make it take effect (approvers or owners), when that is a list of people.
     public var needs: [String]
+    /// The git blob id of the version refused, when there is one: an approval in place names it.
+    public var blob: String?
     /// For a pending subscription: the version waiting for approval. Reports
     /// leave it out (it is not part of the Codable form).
     public var pending: PreparedFile?
 
     private enum CodingKeys: String, CodingKey {
-        case path, commit, by, reason, rule, message, needs
+        case path, commit, by, reason, rule, message, needs, blob
     }
 
     /// Creates a refused change.
     public init(path: String, commit: String, by: String, reason: Reason, rule: String, message: String,
-                needs: [String] = [], pending: PreparedFile? = nil) {
+                needs: [String] = [], blob: String? = nil, pending: PreparedFile? = nil) {
         self.path = path
         self.commit = commit
         self.by = by
@@ -131,6 +133,7 @@ public struct RefusedChange: Sendable, Hashable, Codable {
         self.rule = rule
         self.message = message
         self.needs = needs
+        self.blob = blob
         self.pending = pending
     }
 }

@@ -822,6 +822,8 @@ struct ValidationRun {
     }
 
     mutating func checkSubscriptions() {
+        // A registration that failed its schema may hold a kind it does not say: its own error is the one to report.
+        let invalidFiles = Set(diagnostics.lazy.filter { $0.severity == .error }.map(\.file))
         for id in marketplace.subscriptions.keys.sorted() {
             let subscription = marketplace.subscriptions[id]!
             let origin = subscription.origin
@@ -841,6 +843,14 @@ struct ValidationRun {
                 report(origin, ["spec", "api"], "subscription.listing", "names \(api.id), a listing API: listing APIs are for information only and cannot be subscribed to",
                        fix: "remove this subscription")
                 continue
+            }
+            if let consumer = marketplace.consumers[subscription.consumer], consumer.category == .authorizedPartner,
+               let publisher = marketplace.publishers[api.publisher], publisher.category != .document,
+               !invalidFiles.contains(consumer.origin.file), !invalidFiles.contains(publisher.origin.file) {
+                let category = publisher.category
+                report(origin, ["spec", "api"], "subscription.consumer-type",
+                       "names \(api.id), a \(category.rawValue) API, but \(consumer.name) is an authorized partner: partners reach users' documents with their consent, so they subscribe to document APIs only",
+                       fix: "subscribe from an offline consumer, or to a document API")
             }
             if !subscription.plan.isEmpty, !api.plans.contains(subscription.plan) {
                 report(origin, ["spec", "plan"], "ref.plan", "'\(subscription.plan)' is not a plan \(api.id) offers",

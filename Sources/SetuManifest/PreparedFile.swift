@@ -33,6 +33,22 @@ public struct PreparedFile: Sendable, Hashable {
         } ?? []
     }
 
+    /// The APIs the file holds, decoded.
+    public var apis: [API] {
+        loaded?.manifests.compactMap { manifest in
+            if case .api(let api, _, _) = manifest.entity { return api }
+            return nil
+        } ?? []
+    }
+
+    /// The publishers the file holds, decoded.
+    public var publishers: [Publisher] {
+        loaded?.manifests.compactMap { manifest in
+            if case .publisher(let publisher) = manifest.entity { return publisher }
+            return nil
+        } ?? []
+    }
+
     public static func == (lhs: PreparedFile, rhs: PreparedFile) -> Bool {
         lhs.path == rhs.path && lhs.bytes == rhs.bytes
     }

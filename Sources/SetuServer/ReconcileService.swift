@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOPosix
+import SetuEntitlements
 import SetuGateway
 import SetuHits
 import ServiceLifecycle
@@ -99,9 +100,17 @@ public final class ReconcileService: Service, Sendable {
         case .success(.applied(let outcome, let report, let snapshot)):
             gateway.install(snapshot)
             let attempt = ReconcileStatus.Attempt(at: at, result: "applied", durationMs: milliseconds, revision: snapshot.revision)
+            var ended: [Entitlement] = []
             status = current.withLock { status in
+                ended = status.endedEntitlements(by: report.entitlements)
                 status.applied(outcome, report: report, snapshot: snapshot, attempt: attempt)
                 return status
+            }
+            for entitlement in ended {
+                logger.notice("entitlement ended", metadata: [
+                    "consumer": "\(entitlement.consumer)", "subscription": "\(entitlement.subscription)",
+                    "api": "\(entitlement.api)", "plan": "\(entitlement.plan)",
+                    "why": "\(entitlement.reason ?? "its subscription was removed")", "revision": "\(snapshot.revision)"])
             }
             var states: [String: Int] = [:]
             for entitlement in report.entitlements { states[entitlement.state.rawValue, default: 0] += 1 }

@@ -128,6 +128,18 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
         ]
     }
 
+    /// The entitlements active in this status that `entitlements` no longer has active:
+    /// each as it is now (invalid or expired, with the reason), or as it was when its
+    /// subscription is gone.
+    func endedEntitlements(by entitlements: [Entitlement]) -> [Entitlement] {
+        var now: [String: Entitlement] = [:]
+        for entitlement in entitlements where now[entitlement.path]?.state != .active { now[entitlement.path] = entitlement }
+        return self.entitlements.filter { $0.state == .active }.compactMap { before in
+            guard let after = now[before.path] else { return before }
+            return after.state == .active && after.api == before.api ? nil : after
+        }
+    }
+
     /// Takes in a reconcile that found nothing new.
     mutating func unchanged(_ attempt: Attempt) {
         lastAttempt = attempt

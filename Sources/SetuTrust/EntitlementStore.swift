@@ -13,7 +13,7 @@ struct EntitlementStore {
 
     private var path: String { directory + "/trust/entitlements.bin" }
     private static let magic = Array("setu entitlements\n".utf8)
-    private static let format = 1
+    private static let format = 2
 
     /// The kept derivation and the trust root of the replay it came from, or
     /// `nil` when there is none or it cannot be used (then a full derivation follows).

@@ -89,7 +89,8 @@ public struct HistoryReader {
             }
         }
         return ReplayCommit(id: commit.id.hex, author: commit.author, signature: try repository.signature(of: commit.id),
-                            changes: changes, sideCommits: sides, isMerge: commit.isMerge)
+                            changes: changes, sideCommits: sides, isMerge: commit.isMerge,
+                            approvals: ReplayCommit.InPlaceApproval.all(in: commit.message))
     }
 
     /// The merge `setu plan` asks about: `head`'s changes since it forked from
@@ -109,7 +110,8 @@ public struct HistoryReader {
     /// `paths`, when given, are the paths it touched, known without a diff.
     private func sideCommit(_ side: Commit, paths: Set<String>? = nil) throws -> SideCommit {
         let touched = try paths ?? Set(repository.changedPaths(from: side.parents.first, to: side.id, under: marketplaceRoots).map(\.path))
-        return SideCommit(id: side.id.hex, author: side.author, signature: try repository.signature(of: side.id), paths: touched)
+        return SideCommit(id: side.id.hex, author: side.author, signature: try repository.signature(of: side.id), paths: touched,
+                          approvals: ReplayCommit.InPlaceApproval.all(in: side.message))
     }
 
     private func change(_ changed: ChangedPath) throws -> FileChange {

@@ -25,9 +25,13 @@ public struct SideCommit: Sendable {
     public var author: Person
     public var signature: CommitSignature?
     public var paths: Set<String>
+    /// The versions its message approves in place.
+    public var approvals: [ReplayCommit.InPlaceApproval]
 
     /// Creates a side-branch commit.
-    public init(id: String, author: Person, signature: CommitSignature?, paths: Set<String>) {
+    public init(id: String, author: Person, signature: CommitSignature?, paths: Set<String>,
+                approvals: [ReplayCommit.InPlaceApproval] = []) {
+        self.approvals = approvals
         self.id = id
         self.author = author
         self.signature = signature
@@ -49,6 +53,40 @@ public struct ReplayCommit: Sendable {
     /// For a merge that has not happened yet (`setu plan`): who is assumed to
     /// make it. `nil` means read the identity from the commit as usual.
     public var assumedMerger: AssumedMerger?
+    /// The versions the commit's message approves in place.
+    public var approvals: [InPlaceApproval] = []
+
+    /// An approval of one version of a path that is already on the branch,
+    /// written in a commit message as `Setu-Approve: <path> <blob>`.
+    public struct InPlaceApproval: Sendable, Hashable {
+        /// The path approved.
+        public var path: String
+        /// The git blob id (all 40 hex digits) of the version approved.
+        public var blob: String
+
+        public init(path: String, blob: String) {
+            self.path = path
+            self.blob = blob
+        }
+
+        /// The trailer's name.
+        public static let trailer = "Setu-Approve"
+
+        /// The approvals a commit message carries: each line `Setu-Approve: <path> <blob>`,
+        /// the blob written in full.
+        public static func all(in message: String) -> [InPlaceApproval] {
+            message.split(whereSeparator: \.isNewline).compactMap { line in
+                let words = line.split(whereSeparator: \.isWhitespace)
+                guard words.count == 3, words[0].lowercased() == trailer.lowercased() + ":" else { return nil }
+                let blob = words[2].lowercased()
+                guard blob.utf8.count == 40, blob.allSatisfy(\.isHexDigit) else { return nil }
+                return InPlaceApproval(path: String(words[1]), blob: blob)
+            }
+        }
+
+        /// The line to write in a commit message.
+        public var line: String { "\(Self.trailer): \(path) \(blob)" }
+    }
 
     /// Who a planned merge is assumed to be made by.
     public enum AssumedMerger: Sendable {
@@ -60,7 +98,8 @@ public struct ReplayCommit: Sendable {
 
     /// Creates a replay commit.
     public init(id: String, author: Person, signature: CommitSignature?, changes: [FileChange],
-                sideCommits: [SideCommit] = [], isMerge: Bool = false) {
+                sideCommits: [SideCommit] = [], isMerge: Bool = false, approvals: [InPlaceApproval] = []) {
+        self.approvals = approvals
         self.id = id
         self.author = author
         self.signature = signature
@@ -85,6 +124,8 @@ public struct HistoryReplay: Sendable {
     private let validator = MarketplaceValidator()
     /// Versions read and checked ahead of time, by path and blob id.
     private var prepared: [String: PreparedFile] = [:]
+    /// Where the state's files are, for the rules that span manifests; built when first needed.
+    private var references: ReferenceIndex?
 
     /// Starts from an effective state (empty before the trust root).
     public init(state: EffectiveState) {
@@ -98,7 +139,9 @@ public struct HistoryReplay: Sendable {
         self.view = view ?? TrustView(files: state.files)
     }
 
-    /// Applies the trust root's whole tree: trusted as it is, valid files only.
+    /// Applies the trust root's whole tree: trusted as it is, valid files only,
+    /// where valid includes the rules that span manifests. A file that breaks
+    /// one is left out, and so, in turn, is what only it made whole.
     public mutating func applyTrustRoot(id: String, files: [FileChange]) {
         prepare(files)
         for change in files.sorted(by: { $0.path < $1.path }) {
@@ -107,15 +150,25 @@ public struct HistoryReplay: Sendable {
             case .failure(let problem):
                 state.refused[change.path] = RefusedChange(
                     path: change.path, commit: id, by: "trust root", reason: .invalid, rule: problem.rule,
-                    message: DiagnosticFormatter.headline(problem))
+                    message: DiagnosticFormatter.headline(problem), blob: change.blob)
             case .success(let file):
                 state.files[change.path] = EffectiveFile(
                     file: file, blob: change.blob ?? "", commit: id, authorizedBy: "trust root",
                     approval: MarketplacePath.isSubscription(change.path) ? Approval(commit: id, approver: "trust root") : nil)
             }
         }
+        while true {
+            let errors = ReferenceCheck.errors(in: state.sourceFiles)
+            guard !errors.isEmpty else { break }
+            for (path, problem) in errors {
+                let blob = state.files.removeValue(forKey: path)?.blob
+                state.refused[path] = RefusedChange(path: path, commit: id, by: "trust root", reason: .invalid, rule: problem.rule,
+                                                    message: DiagnosticFormatter.headline(problem), blob: blob)
+            }
+        }
         state.revision = id
         view = TrustView(files: state.files)
+        references = nil
     }
 
     /// Applies one commit of the first-parent chain.
@@ -127,7 +180,7 @@ public struct HistoryReplay: Sendable {
         case nil: merger = view.identity(author: commit.author, signature: commit.signature)
         }
         let sideIdentities = commit.sideCommits.map { ($0, view.identity(author: $0.author, signature: $0.signature)) }
-        var changed: [String] = []
+        var candidates: [Candidate] = []
         for change in commit.changes.sorted(by: { $0.path < $1.path }) {
             touchedPaths.insert(change.path)
             var makers = [merger]
@@ -135,8 +188,41 @@ public struct HistoryReplay: Sendable {
                 makers.append(identity)
             }
             let by = describe(merger: merger, commit: commit, sides: sideIdentities.filter { $0.0.paths.contains(change.path) }.map(\.1))
-            if decide(change, commit: commit.id, makers: makers, by: by) {
-                changed.append(change.path)
+            if let candidate = decide(change, commit: commit.id, makers: makers, by: by) {
+                candidates.append(candidate)
+            }
+        }
+        // Approvals in place: the commit's own, and on a merge those of the commits it
+        // brings in, each made by its commit's maker or by the merger.
+        let changedPaths = Set(commit.changes.map(\.path))
+        var approvals = commit.approvals.map { ($0, [merger]) }
+        for (side, identity) in sideIdentities {
+            approvals += side.approvals.map { ($0, [merger, identity]) }
+        }
+        var approved = Set<String>()
+        for (approval, makers) in approvals where !changedPaths.contains(approval.path) && !approved.contains(approval.path) {
+            if let candidate = approveInPlace(approval, commit: commit.id, makers: makers) {
+                approved.insert(approval.path)
+                touchedPaths.insert(approval.path)
+                candidates.append(candidate)
+            }
+        }
+        var changed: [String] = []
+        for candidate in checkReferences(candidates, commit: commit.id) {
+            switch candidate.outcome {
+            case .put(let file):
+                state.refused[candidate.path] = nil
+                state.files[candidate.path] = file
+                references?.update(candidate.path, file: file.file)
+                changed.append(candidate.path)
+            case .remove:
+                state.refused[candidate.path] = nil
+                if state.files.removeValue(forKey: candidate.path) != nil {
+                    references?.update(candidate.path, file: nil)
+                    changed.append(candidate.path)
+                }
+            case .pending(let refused):
+                state.refused[candidate.path] = refused
             }
         }
         state.revision = commit.id
@@ -145,17 +231,45 @@ public struct HistoryReplay: Sendable {
 
     // MARK: - Deciding one change
 
-    /// Applies or refuses one change; returns whether the effective state changed.
-    private mutating func decide(_ change: FileChange, commit: String, makers: [Identity], by: String) -> Bool {
+    /// A change that passed ownership and its file's own checks, before the rules
+    /// that span manifests decide whether it takes effect.
+    struct Candidate {
+        enum Outcome {
+            /// The version to put in force.
+            case put(EffectiveFile)
+            /// The path is deleted.
+            case remove
+            /// A subscription waiting for approval: checked, but not put in force.
+            case pending(RefusedChange)
+        }
+
+        var path: String
+        var outcome: Outcome
+        /// Who made it, for a refusal's report.
+        var by: String
+        var blob: String?
+
+        /// The version as the rules spanning manifests see it; `nil` for a deletion.
+        var file: PreparedFile? {
+            switch outcome {
+            case .put(let file): return file.file
+            case .remove: return nil
+            case .pending(let refused): return refused.pending
+            }
+        }
+    }
+
+    /// Refuses one change, or returns it as a candidate to take effect.
+    private mutating func decide(_ change: FileChange, commit: String, makers: [Identity], by: String) -> Candidate? {
         let owners = view.owners(of: change.path)
         let emails = Set(makers.compactMap(\.email))
         let trustsEveryone = view.verification == .none
         let isOwner = trustsEveryone || owners.includesAny(of: emails)
 
-        func refuse(_ reason: RefusedChange.Reason, _ rule: String, _ message: String, needs: [String] = [], pending: PreparedFile? = nil) -> Bool {
+        func refuse(_ reason: RefusedChange.Reason, _ rule: String, _ message: String, needs: [String] = []) -> Candidate? {
             state.refused[change.path] = RefusedChange(path: change.path, commit: commit, by: by, reason: reason, rule: rule,
-                                                       message: message, needs: needs, pending: pending)
-            return false
+                                                       message: message, needs: needs, blob: change.blob)
+            return nil
         }
 
         guard change.content != nil else {
@@ -169,8 +283,11 @@ public struct HistoryReplay: Sendable {
             guard allowed else {
                 return refuse(.unauthorized, "trust.owner", "deleting \(change.path) needs \(owners.description)", needs: owners.emails.sorted())
             }
-            state.refused[change.path] = nil
-            return state.files.removeValue(forKey: change.path) != nil
+            guard state.files[change.path] != nil else {
+                state.refused[change.path] = nil
+                return nil
+            }
+            return Candidate(path: change.path, outcome: .remove, by: by, blob: nil)
         }
 
         guard isOwner else {
@@ -184,7 +301,7 @@ public struct HistoryReplay: Sendable {
         if let current = state.files[change.path], current.content == file.bytes {
             // Already in force as it is: nothing to decide, and nothing outstanding.
             state.refused[change.path] = nil
-            return false
+            return nil
         }
         var approval: Approval?
         if MarketplacePath.isSubscription(change.path) {
@@ -201,15 +318,90 @@ public struct HistoryReplay: Sendable {
                     let message = approvers.isEmpty
                         ? "waiting for approval, but publisher \(publisher) has no approvers"
                         : "waiting for an approver of \(publisher) to merge it"
-                    return refuse(.pendingApproval, "trust.approval", message, needs: approvers.sorted(), pending: file)
+                    let pending = RefusedChange(path: change.path, commit: commit, by: by, reason: .pendingApproval, rule: "trust.approval",
+                                                message: message, needs: approvers.sorted(), blob: change.blob, pending: file)
+                    return Candidate(path: change.path, outcome: .pending(pending), by: by, blob: change.blob)
                 }
                 approval = Approval(commit: commit, approver: approver)
             }
         }
-        state.refused[change.path] = nil
-        state.files[change.path] = EffectiveFile(file: file, blob: change.blob ?? "", commit: commit,
-                                                 authorizedBy: emails.sorted().first ?? "anyone", approval: approval)
-        return true
+        let effective = EffectiveFile(file: file, blob: change.blob ?? "", commit: commit,
+                                      authorizedBy: emails.sorted().first ?? "anyone", approval: approval)
+        return Candidate(path: change.path, outcome: .put(effective), by: by, blob: change.blob)
+    }
+
+    /// An approver's approval in place of a subscription change already on the
+    /// branch (`Setu-Approve: <path> <blob>`): it approves that version and no
+    /// other, and only when its maker approves for the API's publisher.
+    private func approveInPlace(_ approval: ReplayCommit.InPlaceApproval, commit: String, makers: [Identity]) -> Candidate? {
+        guard let waiting = state.refused[approval.path], waiting.reason == .pendingApproval,
+              let blob = waiting.blob, blob == approval.blob,
+              let file = waiting.pending, let publisher = TrustView.publisher(ofSubscription: file) else { return nil }
+        let approvers = view.approvers(of: publisher)
+        let anyApprover = makers.contains { if case .anyApprover = $0 { return !approvers.isEmpty } else { return false } }
+        guard let approver = makers.compactMap(\.email).first(where: approvers.contains)
+                ?? (anyApprover ? "an approver of \(publisher)" : nil) else { return nil }
+        let effective = EffectiveFile(file: file, blob: blob, commit: commit, authorizedBy: waiting.by,
+                                      approval: Approval(commit: commit, approver: approver))
+        return Candidate(path: approval.path, outcome: .put(effective), by: "approval by \(approver)", blob: blob)
+    }
+
+    // MARK: - Rules that span manifests
+
+    /// Keeps of `candidates` those that leave the effective state whole (DESIGN.md §4):
+    /// every reference resolves, base paths do not clash, each consumer may use what
+    /// it subscribes to. The others are refused as invalid, naming the rule and the
+    /// file. A publisher's withdrawal that ends subscriptions (a plan no longer
+    /// offered, an operation or an API gone) is not a broken reference: it ends the
+    /// entitlements, which `setu plan` and the daemon report.
+    private mutating func checkReferences(_ candidates: [Candidate], commit: String) -> [Candidate] {
+        var remaining = candidates.filter { !($0.file == nil && MarketplacePath.isSubscription($0.path)) }
+        var kept = candidates.filter { $0.file == nil && MarketplacePath.isSubscription($0.path) }
+        guard !remaining.isEmpty else { return kept }
+        if references == nil { references = ReferenceIndex(files: state.files) }
+        func refuse(_ candidate: Candidate, _ rule: String, _ message: String) {
+            state.refused[candidate.path] = RefusedChange(path: candidate.path, commit: commit, by: candidate.by, reason: .invalid,
+                                                          rule: rule, message: message, blob: candidate.blob)
+        }
+        while !remaining.isEmpty {
+            var overrides: [String: PreparedFile?] = [:]
+            for candidate in remaining { overrides[candidate.path] = .some(candidate.file) }
+            let scope = references!.scope(of: remaining.map { ($0.path, $0.file) }, in: state.files)
+            func files(_ useOverrides: Bool) -> [SourceFile] {
+                scope.sorted().compactMap { path in
+                    let file = useOverrides ? (overrides[path] ?? state.files[path]?.file) : state.files[path]?.file
+                    return file.map { SourceFile(path: path, content: .prepared($0)) }
+                }
+            }
+            let errors = ReferenceCheck.errors(in: files(true)) { [references] in references?.apiIDs }
+            let own = remaining.filter { errors[$0.path] != nil }
+            if !own.isEmpty {
+                for candidate in own {
+                    let problem = errors[candidate.path]!
+                    refuse(candidate, problem.rule, DiagnosticFormatter.headline(problem))
+                }
+                let refused = Set(own.map(\.path))
+                remaining.removeAll { refused.contains($0.path) }
+                continue
+            }
+            // Files the commit leaves as they were, now broken by it; subscriptions
+            // a publisher's withdrawal ends are not among them.
+            var broken = errors.filter { overrides[$0.key] == nil && !MarketplacePath.isSubscription($0.key) }
+            if !broken.isEmpty {
+                let before = ReferenceCheck.errors(in: files(false))
+                broken = broken.filter { before[$0.key].map(DiagnosticFormatter.headline) != DiagnosticFormatter.headline($0.value) }
+            }
+            guard let (path, problem) = broken.min(by: { $0.key < $1.key }) else { break }
+            // A subscription can break no other file: the commit's other changes did.
+            let culprits = remaining.filter { !MarketplacePath.isSubscription($0.path) }
+            guard !culprits.isEmpty else { break }
+            for candidate in culprits {
+                refuse(candidate, problem.rule, "would leave \(path) invalid: \(DiagnosticFormatter.headline(problem))")
+            }
+            remaining.removeAll { !MarketplacePath.isSubscription($0.path) }
+        }
+        kept += remaining
+        return kept
     }
 
     /// A changed path's new version, read and checked (ahead of time by

@@ -48,7 +48,7 @@ struct ReplayStore {
     private var deltaPath: String { directory + "/trust/replay.delta" }
     private static let baseMagic = Array("setu replay state\n".utf8)
     private static let deltaMagic = Array("setu replay delta\n".utf8)
-    private static let format = 4
+    private static let format = 5
 
     /// The stored state, or `nil` when there is none or it cannot be used (then a full replay follows).
     /// A delta that does not belong to the base or does not read is left out: the base is an
@@ -244,6 +244,7 @@ struct ReplayStore {
         writer.write(change.rule)
         writer.write(change.message)
         writer.write(change.needs)
+        writer.write(change.blob ?? "")
         writer.write(change.pending != nil)
         change.pending?.write(to: &writer)
     }
@@ -256,7 +257,9 @@ struct ReplayStore {
         let rule = try reader.readString()
         let message = try reader.readString()
         let needs = try reader.readStrings()
+        let blob = try reader.readString()
         let pending = try reader.readBool() ? try PreparedFile(from: &reader) : nil
-        return RefusedChange(path: path, commit: commit, by: by, reason: reason, rule: rule, message: message, needs: needs, pending: pending)
+        return RefusedChange(path: path, commit: commit, by: by, reason: reason, rule: rule, message: message, needs: needs,
+                             blob: blob.isEmpty ? nil : blob, pending: pending)
     }
 }

@@ -87,6 +87,43 @@ import Testing
         await upstream.stop()
     }
 
+    @Test func aBadPlanReferenceIsHeldBackWhileTheAPIServesAndAWithdrawnPlanEndsItsEntitlementsInTheLog() async throws {
+        let upstream = try await TestUpstream.start()
+        let marketplace = try LiveMarketplace(upstreamPort: upstream.port)
+        let daemon = try await RunningDaemon.start(repo: marketplace.path)
+        let fixture = marketplace.fixture
+        let marksheet = "catalog/cbse/class-xii-marksheet.yaml"
+        let cbseMember = "CBSE IT <it@cbse.example>"
+        let certificate = "/cbse/v3/class-xii/hscer/certificate"
+
+        try fixture.edit(marksheet, replacing: "plans: [standard, premium]", with: "plans: [gold]")
+        try fixture.commitAll("Offer gold", author: cbseMember)
+        let reconciled = try await reconcile(daemon)
+        #expect(reconciled.status == 200)
+        let served = try await call(daemon.gateway + certificate, headers: credentials("acme-bank-prod"), body: "{}")
+        #expect(served.status == 200)
+        let current = try await status(daemon)
+        let invalid = try #require(current["invalid"] as? [[String: Any]])
+        #expect(invalid.map { $0["path"] as? String } == [marksheet])
+        #expect(invalid.first?["rule"] as? String == "ref.plan")
+        let entitlements = try #require(current["entitlements"] as? [[String: Any]])
+        #expect(entitlements.filter { $0["api"] as? String == "cbse/class-xii-marksheet" }.map { $0["state"] as? String } == ["active", "active"])
+
+        try fixture.edit(marksheet, replacing: "plans: [gold]", with: "plans: [standard]")
+        try fixture.commitAll("Offer the standard plan only", author: cbseMember)
+        _ = try await reconcile(daemon)
+        let ended = try await call(daemon.gateway + certificate, headers: credentials("edu-verify-prod"), body: "{}")
+        #expect(ended.status == 403)
+        let kept = try await call(daemon.gateway + certificate, headers: credentials("acme-bank-prod"), body: "{}")
+        #expect(kept.status == 200)
+        #expect(daemon.stop() == 0)
+        let log = daemon.stderr.split(separator: "\n").filter { $0.contains("entitlement ended") }
+        #expect(log.count == 1)
+        #expect(log.first?.contains("consumer=edu-verify") == true)
+        #expect(log.first?.contains("plan=premium") == true)
+        await upstream.stop()
+    }
+
     @Test func aFailedReconcileKeepsTheLastGoodSnapshotServingAndSaysWhy() async throws {
         let upstream = try await TestUpstream.start()
         let marketplace = try LiveMarketplace(upstreamPort: upstream.port)

@@ -320,10 +320,10 @@ struct IncrementalEntitlementTests {
         try step("the approver merges it") {
             try approved(fixture, ["subscriptions/acme-bank/marksheet.yaml": subscription("marksheet", "  operations: [hscer]")])
         }
-        try step("an approved subscription naming no such operation is invalid") {
+        try step("an approved subscription naming no such operation is refused; the version before stays in force") {
             try approved(fixture, ["subscriptions/acme-bank/marksheet.yaml": subscription("marksheet", "  operations: [hscerr]")])
         }
-        try step("a misspelt API is invalid, with the closest id suggested") {
+        try step("a misspelt API is refused, with the closest id suggested") {
             try approved(fixture, ["subscriptions/acme-bank/typo.yaml": subscription("typo", api: "cbse/class-xii-marksheat")])
         }
         try step("two subscriptions of one consumer with one name") {
@@ -348,11 +348,15 @@ struct IncrementalEntitlementTests {
             try fixture.edit("subscriptions/acme-bank/consumer.yaml", replacing: "ACME", with: "Acme")
             try fixture.commitAll("Rename", author: admin)
         }
-        #expect(derived.entitlements.contains { $0.subscription == "typo" && $0.state == .invalid && $0.reason?.contains("class-xii-marksheet") == true })
+        let refused = outcome.state.refused
+        #expect(refused["subscriptions/acme-bank/typo.yaml"]?.rule == "ref.api")
+        #expect(refused["subscriptions/acme-bank/typo.yaml"]?.message.contains("did you mean 'cbse/class-xii-marksheet'") == true)
+        #expect(!derived.entitlements.contains { $0.subscription == "typo" })
         #expect(derived.entitlements.contains { $0.subscription == "old" && $0.state == .expired })
         #expect(derived.entitlements.contains { $0.subscription == "soon" && $0.state == .expired })
-        #expect(derived.entitlements.contains { $0.subscription == "marksheet" && $0.state == .invalid })
-        #expect(derived.firstErrors["subscriptions/acme-bank/twin.yaml"]?.rule == "name.unique")
+        #expect(refused["subscriptions/acme-bank/marksheet.yaml"]?.rule == "ref.operation")
+        #expect(derived.entitlements.contains { $0.subscription == "marksheet" && $0.state == .active && $0.operations == ["hscer"] })
+        #expect(refused["subscriptions/acme-bank/twin.yaml"]?.rule == "name.unique")
         #expect(!derived.entitlements.contains { $0.path == "subscriptions/acme-bank/cbse-class-xii-marksheet.yaml" })
     }
 }
