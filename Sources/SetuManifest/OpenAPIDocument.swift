@@ -12,11 +12,15 @@ public struct OpenAPIDocument: Sendable, Hashable {
     public var title: String
     /// `info.version`.
     public var apiVersion: String
+    /// `info.summary` (OpenAPI 3.1), if any.
+    public var summary: String?
     /// `info.description`, if any.
     public var description: String?
     /// `servers[].url`, in order.
     public var servers: [String]
-    /// Tags named by the document or its operations, in order of first use.
+    /// The tags the document declares in its top-level `tags`, then the categories its
+    /// `info` gives (`x-apisguru-categories`, as API Setu's documents have), in order.
+    /// Tags only operations name are left out: API Setu marks every operation `APIs`.
     public var tags: [String]
     /// Every operation, sorted by path then method.
     public var operations: [Operation]
@@ -60,6 +64,9 @@ public struct OpenAPIDocument: Sendable, Hashable {
         }
         var operations: [Operation] = []
         var tags = value["tags"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        for category in info["x-apisguru-categories"]?.arrayValue?.compactMap(\.stringValue) ?? [] where !tags.contains(category) {
+            tags.append(category)
+        }
         for (path, item) in paths {
             guard path.hasPrefix("/") else {
                 throw Problem(pointer: JSONPointer(["paths", path]), message: "is not a path: paths start with '/'")
@@ -72,9 +79,6 @@ public struct OpenAPIDocument: Sendable, Hashable {
                 guard case .object = operation else {
                     throw Problem(pointer: JSONPointer(["paths", path, method]), message: "must be a mapping")
                 }
-                for tag in operation["tags"]?.arrayValue?.compactMap(\.stringValue) ?? [] where !tags.contains(tag) {
-                    tags.append(tag)
-                }
                 operations.append(Operation(method: method.uppercased(), path: path,
                                             operationId: operation["operationId"]?.stringValue,
                                             summary: operation["summary"]?.stringValue,
@@ -85,6 +89,7 @@ public struct OpenAPIDocument: Sendable, Hashable {
         self.version = version
         self.title = title
         self.apiVersion = info["version"]?.stringValue ?? info["version"]?.numberValue.map { String($0) } ?? ""
+        self.summary = info["summary"]?.stringValue
         self.description = info["description"]?.stringValue
         self.servers = value["servers"]?.arrayValue?.compactMap { $0["url"]?.stringValue } ?? []
         self.tags = tags

@@ -26,6 +26,16 @@ public struct MergePlan: Sendable {
         public var id: String
     }
 
+    /// An approval in place (`Setu-Approve:`) that a commit of the branch carries, and what it does.
+    public struct InPlaceApproval: Sendable, Hashable, Codable {
+        public var path: String
+        public var blob: String
+        /// Whether it approves the version waiting at the path.
+        public var approves: Bool
+        /// What it does, in words.
+        public var sentence: String
+    }
+
     /// Entitlements before and after the merge.
     public var before: EntitlementReport
     public var after: EntitlementReport
@@ -35,6 +45,8 @@ public struct MergePlan: Sendable {
     public var mergedBy: String
     public var entitlementChanges: [EntitlementChange]
     public var catalogChanges: [CatalogChange]
+    /// The approvals in place the branch's commits carry.
+    public var approvals: [InPlaceApproval]
 }
 
 /// Simulates a merge of one revision into another on top of the replayed history.
@@ -57,7 +69,28 @@ public enum MergePlanner {
         let refused = replay.state.refused.values.filter { $0.commit == merge.id }.sorted { $0.path < $1.path }
         return MergePlan(before: before, after: after, refused: refused, mergedBy: mergedBy ?? "an approver",
                          entitlementChanges: entitlementChanges(before, after, mergedBy: mergedBy),
-                         catalogChanges: catalogChanges(before.validation.marketplace, after.validation.marketplace))
+                         catalogChanges: catalogChanges(before.validation.marketplace, after.validation.marketplace),
+                         approvals: approvals(in: merge, before: replayed.state, after: replay.state))
+    }
+
+    /// What each approval in place among the branch's commits does once merged.
+    static func approvals(in merge: ReplayCommit, before: EffectiveState, after: EffectiveState) -> [MergePlan.InPlaceApproval] {
+        merge.sideCommits.flatMap(\.approvals).map { approval in
+            let short = String(approval.blob.prefix(12))
+            let sentence: String
+            var approves = false
+            if after.files[approval.path]?.approval?.commit == merge.id, after.files[approval.path]?.blob == approval.blob {
+                approves = true
+                sentence = "approves \(approval.path) at blob \(short)"
+            } else if let waiting = before.refused[approval.path], waiting.reason == .pendingApproval {
+                sentence = waiting.blob == approval.blob
+                    ? "names \(approval.path) at blob \(short), which is waiting, but its commit is not by an approver of the API's publisher"
+                    : "names \(approval.path) at blob \(short), but the version waiting is blob \(waiting.blob?.prefix(12) ?? "?"): it approves nothing"
+            } else {
+                sentence = "names \(approval.path), where nothing waits for approval: it approves nothing"
+            }
+            return MergePlan.InPlaceApproval(path: approval.path, blob: approval.blob, approves: approves, sentence: sentence)
+        }
     }
 
     static func entitlementChanges(_ before: EntitlementReport, _ after: EntitlementReport, mergedBy: String?) -> [MergePlan.EntitlementChange] {

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import SetuEntitlements
+import SetuGit
 import SetuManifest
+import SetuTrust
 
 struct CatalogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,28 +18,66 @@ struct CatalogCommand: ParsableCommand {
         defaultSubcommand: CatalogList.self)
 }
 
-/// Loads and validates a marketplace for browsing, warning (not failing) when it has errors.
-func browsableMarketplace(_ source: MarketplaceOptions) throws -> Marketplace {
-    let (files, label) = try source.load()
-    let report = MarketplaceValidator().validate(files)
-    if !report.isValid {
-        FileHandle.standardError.write(Data("warning: the marketplace at \(label) has \(report.errorCount) errors; `setu validate` lists them\n".utf8))
+/// What the catalog shows: the marketplace in force at a revision (history replayed from
+/// the trust root, so an unauthorized or invalid change is not shown as if it were), or,
+/// with `--worktree`, the files as written.
+struct BrowsedMarketplace {
+    var marketplace: Marketplace
+    /// The effective state, when history was replayed.
+    var state: EffectiveState?
+    /// What was read: `HEAD (1a2b3c4), in force` or `work tree, as written`.
+    var label: String
+
+    init(_ source: MarketplaceOptions, trust: TrustOptions) throws {
+        guard !source.worktree else {
+            let (files, label) = try source.load()
+            let report = MarketplaceValidator().validate(files)
+            if !report.isValid {
+                FileHandle.standardError.write(Data("warning: the marketplace at \(label) has \(report.errorCount) errors; `setu validate` lists them\n".utf8))
+            }
+            marketplace = report.marketplace
+            self.label = label + ", as written"
+            return
+        }
+        let repository = try Repository(path: source.repo)
+        let revision = source.rev ?? "HEAD"
+        let head = try repository.resolveCommit(revision)
+        let outcome = try TrustEngine.replay(repository, head: head, trustRoot: trust.trustRootID(in: repository), stateDirectory: trust.state)
+        let report = MarketplaceValidator().validate(outcome.state.sourceFiles)
+        // A file in force with an error of its own (an API whose plan was withdrawn from
+        // under a subscription, say) is left out, as the gateway leaves it out.
+        let broken = Set(report.diagnostics.filter { $0.severity == .error }.map(\.file))
+        marketplace = report.marketplace
+        marketplace.apis = marketplace.apis.filter { !broken.contains($0.value.origin.file) }
+        state = outcome.state
+        label = "\(revision) (\(head.short)), in force"
     }
-    return report.marketplace
+
+    /// The changes to the catalog that are not in force, and why.
+    var waiting: [RefusedChange] {
+        (state?.refused.values ?? [:].values).filter { $0.path.hasPrefix("catalog/") }.sorted { $0.path < $1.path }
+    }
 }
 
 struct CatalogList: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List APIs, optionally filtered by text and publisher type.",
+        abstract: "List the APIs in force, optionally filtered by text, publisher, type and tag.",
         discussion: """
+        The catalog is what is in force: the branch's history is replayed from the trust root, so
+        a change made by someone who may not make it, or one that is invalid, is not listed as
+        if it were. --pending lists those changes too, with why they are not in force.
+
         Examples:
           setu catalog
-          setu catalog --search marksheet
-          setu catalog --type service --format json
+          setu catalog --search marksheet --publisher cbse
+          setu catalog --type service --tag verification --format json
+          setu catalog --pending
         """)
 
     @OptionGroup var source: MarketplaceOptions
+
+    @OptionGroup var trust: TrustOptions
 
     @Option(name: .long, help: ArgumentHelp("Only APIs whose id, title, summary, publisher or tags contain this text.", valueName: "text"))
     var search: String?
@@ -44,25 +85,56 @@ struct CatalogList: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Only APIs of this publisher type: document, service or listing.", valueName: "type"))
     var type: Publisher.Category?
 
+    @Option(name: .long, help: ArgumentHelp("Only this publisher's APIs (its name, as in catalog/<name>/).", valueName: "name"))
+    var publisher: String?
+
+    @Option(name: .long, help: ArgumentHelp("Only APIs with this tag.", valueName: "tag"))
+    var tag: String?
+
+    @Flag(name: .long, help: "Also list the catalog changes not in force: waiting, unauthorized or invalid, and why.")
+    var pending = false
+
     @Option(name: .long, help: ArgumentHelp("Output format: text or json.", valueName: "format"))
     var format: ReportFormat = .text
 
+    func validate() throws {
+        if pending, source.worktree {
+            throw ValidationError("--pending needs the history, which --worktree does not read")
+        }
+    }
+
     func run() throws {
-        let marketplace = try browsableMarketplace(source)
-        let entries = CatalogEntry.list(marketplace, search: search, type: type)
+        let browsed = try BrowsedMarketplace(source, trust: trust)
+        var entries = CatalogEntry.list(browsed.marketplace, search: search, type: type)
+        if let publisher { entries = entries.filter { $0.publisher == publisher } }
+        if let tag = tag?.lowercased() { entries = entries.filter { $0.tags.contains { $0.lowercased() == tag } } }
+        let waiting = pending ? browsed.waiting.filter { change in
+            publisher.map { change.path.hasPrefix("catalog/\($0)/") } ?? true
+        } : []
         switch format {
         case .json:
-            write(try prettyJSON(entries))
+            struct Document: Encodable {
+                var apis: [CatalogEntry]
+                var pending: [RefusedChange]
+            }
+            write(pending ? try prettyJSON(Document(apis: entries, pending: waiting)) : try prettyJSON(entries))
         case .text:
             if entries.isEmpty {
-                print("no APIs match")
-                return
+                print("no APIs in force match (\(browsed.label))")
+            } else {
+                let rows = [["API", "TYPE", "TITLE", "BASE PATH", "PLANS", "TAGS"]] + entries.map {
+                    [$0.id, $0.type, $0.title, $0.basePath ?? "(listing)", $0.plans.joined(separator: ","), $0.tags.joined(separator: ",")]
+                }
+                write(table(rows))
+                print("\n\(entries.count) \(entries.count == 1 ? "API" : "APIs") at \(browsed.label); `setu catalog show <api>` shows one with its operations")
             }
-            let rows = [["API", "TYPE", "TITLE", "BASE PATH", "PLANS", "TAGS"]] + entries.map {
-                [$0.id, $0.type, $0.title, $0.basePath ?? "(listing)", $0.plans.joined(separator: ","), $0.tags.joined(separator: ",")]
+            guard pending else { return }
+            print("\nchanges not in force")
+            if waiting.isEmpty { print("  (none)") }
+            for change in waiting {
+                print("  \(change.path)  \(change.reason.rawValue) (\(change.commit.prefix(7)) by \(change.by))\n    \(change.message)")
+                if !change.needs.isEmpty { print("    needs one of: \(change.needs.joined(separator: ", "))") }
             }
-            write(table(rows))
-            print("\n\(entries.count) \(entries.count == 1 ? "API" : "APIs"); `setu catalog show <api>` shows one with its operations")
         }
     }
 }
@@ -118,11 +190,13 @@ struct CatalogShow: ParsableCommand {
 
     @OptionGroup var source: MarketplaceOptions
 
+    @OptionGroup var trust: TrustOptions
+
     @Argument(help: ArgumentHelp("The API id: <publisher>/<api>.", valueName: "api"))
     var api: String
 
     func run() throws {
-        let marketplace = try browsableMarketplace(source)
+        let marketplace = try BrowsedMarketplace(source, trust: trust).marketplace
         guard let api = marketplace.apis[api] else {
             let known = marketplace.apis.keys.sorted()
             let near = known.filter { $0.contains(self.api) || self.api.contains($0.split(separator: "/").last.map(String.init) ?? "") }

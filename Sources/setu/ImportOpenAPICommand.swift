@@ -7,14 +7,17 @@ struct ImportOpenAPICommand: ParsableCommand {
         commandName: "import-openapi",
         abstract: "Write an API manifest from an OpenAPI 3 document.",
         discussion: """
-        Title, summary, version, tags and the upstream come from the document (its first
-        server URL); options override them. With --into, the manifest and a copy of the
+        The title comes from the document's info.title, the summary from info.summary or else
+        the first sentence of info.description, the tags from its top-level tags and its
+        info's x-apisguru-categories, the version from info.version and the upstream from its
+        first server URL; options override each. With --into, the manifest and a copy of the
         document are written into a marketplace repository's catalog/<publisher>/ folder;
         otherwise the manifest is printed.
 
         Examples:
           setu import-openapi cbse.openapi.yaml --publisher cbse --name class-xii-marksheet
           setu import-openapi pan.openapi.yaml --publisher incometax --plan standard --into .
+          setu import-openapi cbse.openapi.yaml --publisher cbse --title "CBSE certificates" --tag education
         """)
 
     @Argument(help: ArgumentHelp("The OpenAPI 3 document (YAML or JSON).", valueName: "file"))
@@ -25,6 +28,15 @@ struct ImportOpenAPICommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("The API's name (default: from the file name).", valueName: "name"))
     var name: String?
+
+    @Option(name: .long, help: ArgumentHelp("The API's title (default: the document's info.title).", valueName: "text"))
+    var title: String?
+
+    @Option(name: .long, help: ArgumentHelp("The API's one-sentence summary (default: from the document's info).", valueName: "text"))
+    var summary: String?
+
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("A tag; repeat for more (default: the document's tags and categories).", valueName: "tag"))
+    var tag: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("The gateway path prefix (default: /<publisher>/<name>).", valueName: "path"))
     var basePath: String?
@@ -51,7 +63,7 @@ struct ImportOpenAPICommand: ParsableCommand {
             documents = loaded
         }
         guard let value = documents.first?.value else { throw CLIFailure("'\(file)' is empty") }
-        let document: OpenAPIDocument
+        var document: OpenAPIDocument
         do {
             document = try OpenAPIDocument(value)
         } catch {
@@ -73,6 +85,9 @@ struct ImportOpenAPICommand: ParsableCommand {
         }
         let extensionPart = fileName.lowercased().hasSuffix(".json") ? "json" : "yaml"
         let documentName = "\(apiName).openapi.\(extensionPart)"
+        if let title { document.title = title }
+        if let summary { document.summary = summary }
+        if !tag.isEmpty { document.tags = tag }
         let manifest = Self.manifest(document: document, name: apiName, publisher: publisher,
                                      basePath: basePath ?? "/\(publisher)/\(apiName)", upstream: upstreamURL,
                                      plans: plan.isEmpty ? ["standard"] : plan, openapi: documentName)
@@ -98,7 +113,7 @@ struct ImportOpenAPICommand: ParsableCommand {
 
     static func manifest(document: OpenAPIDocument, name: String, publisher: String, basePath: String,
                          upstream: String, plans: [String], openapi: String) -> String {
-        let summary = firstSentence(document.description ?? document.title)
+        let summary = firstSentence(document.summary ?? document.description ?? document.title)
         let tags = Array(Set(document.tags.map(slug).filter { !$0.isEmpty })).sorted()
         var text = """
         # yaml-language-server: $schema=../../schemas/api.schema.json

@@ -77,11 +77,20 @@ struct PlanCommand: ParsableCommand {
                 out += "  \(change.kind == .added ? "+" : change.kind == .removed ? "-" : "~") \(change.what) \(change.id) \(change.kind.rawValue)\n"
             }
         }
+        if !plan.approvals.isEmpty {
+            out += "\napprovals in place\n"
+            for approval in plan.approvals {
+                out += "  \(approval.approves ? "+" : "!") \(approval.sentence)\n"
+            }
+        }
         if !plan.refused.isEmpty {
             out += "\nwould not take effect\n"
             for refused in plan.refused {
                 out += "  \(refused.path) (\(refused.reason.rawValue), by \(refused.by))\n    \(refused.message)\n"
                 if !refused.needs.isEmpty { out += "    needs one of: \(refused.needs.joined(separator: ", "))\n" }
+                if refused.reason == .pendingApproval {
+                    out += "    once merged, an approver can approve it in place: setu approve \(refused.path)\n"
+                }
             }
         }
         return out
@@ -100,9 +109,10 @@ struct PlanCommand: ParsableCommand {
             var entitlements: [MergePlan.EntitlementChange]
             var catalog: [MergePlan.CatalogChange]
             var refused: [RefusedChange]
+            var approvals: [MergePlan.InPlaceApproval]
         }
         let document = Document(base: parts.base, head: parts.head, mergedBy: plan.mergedBy, entitlements: plan.entitlementChanges,
-                                catalog: plan.catalogChanges, refused: plan.refused)
+                                catalog: plan.catalogChanges, refused: plan.refused, approvals: plan.approvals)
         return try prettyJSON(document)
     }
 

@@ -16,10 +16,14 @@ struct Setu: ParsableCommand {
 
         Start with `setu validate --repo PATH` in a marketplace repository, or `setu init DIR` for a new one.
         """,
+        version: "setu \(Setu.version) (manifests apiVersion setu/v1)",
         subcommands: [
-            ValidateCommand.self, StatusCommand.self, PlanCommand.self, CatalogCommand.self, SchemaCommand.self, KeygenCommand.self,
+            ValidateCommand.self, StatusCommand.self, PlanCommand.self, ApproveCommand.self, CatalogCommand.self, SchemaCommand.self, KeygenCommand.self,
             InitCommand.self, ImportOpenAPICommand.self, ServeCommand.self, DemoCommand.self,
         ])
+
+    /// The release: its minor number is the last issue the release completes.
+    static let version = "0.13.0"
 
     /// Runs the command, mapping failures to the documented exit codes: a usage
     /// mistake or an I/O failure exits 2 with one clear line, never a stack trace.

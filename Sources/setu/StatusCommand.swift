@@ -99,6 +99,9 @@ struct StatusReport: Encodable {
         var rule: String
         var message: String
         var needs: [String]
+        /// For a change waiting for approval: the version waiting, and the command an approver runs to approve it in place.
+        var blob: String?
+        var approve: String?
     }
 
     var revision: String
@@ -126,7 +129,9 @@ struct StatusReport: Encodable {
         entitlements = derived.entitlements
         func changes(_ reason: RefusedChange.Reason) -> [Change] {
             outcome.state.refused(reason).map {
-                Change(path: $0.path, commit: $0.commit, by: $0.by, rule: $0.rule, message: $0.message, needs: $0.needs)
+                Change(path: $0.path, commit: $0.commit, by: $0.by, rule: $0.rule, message: $0.message, needs: $0.needs,
+                       blob: reason == .pendingApproval ? $0.blob : nil,
+                       approve: reason == .pendingApproval && $0.blob != nil ? "setu approve \($0.path) && git push" : nil)
             }
         }
         pendingApprovals = changes(.pendingApproval)
@@ -219,6 +224,10 @@ struct StatusReport: Encodable {
             for change in changes {
                 out += "  \(change.path)  (\(change.commit.prefix(7)) by \(change.by))\n    \(change.message)\n"
                 if !change.needs.isEmpty { out += "    \(needsLabel): \(change.needs.joined(separator: ", "))\n" }
+                if let approve = change.approve {
+                    out += "    to approve it in place, an approver runs: \(approve)\n"
+                    out += "    the consumer runs nothing more: ask one of them, or resubmit it on a branch for them to merge\n"
+                }
             }
         }
         section("pending approvals", pendingApprovals, needsLabel: "can approve")

@@ -244,6 +244,20 @@ struct CommandLineTests {
         #expect(missing.stderr == "error: no API 'cbse/marksheet' in the catalog; `setu catalog` lists them\n")
     }
 
+    @Test func importTakesTitleSummaryAndTagsFromTheDocumentsInfoAndTags() throws {
+        let cbse = projectRoot.appendingPathComponent("Tests/Fixtures/apisetu/cbse.openapi.yaml").path
+        let imported = try setu("import-openapi", cbse, "--publisher", "cbse")
+        #expect(imported.status == 0)
+        #expect(imported.stdout.contains("  title: Central Board of Secondary Education\n"))
+        #expect(imported.stdout.contains("  summary: CBSE (http://www.cbse.nic.in/) is issuing marksheets, passing certificates, migration certificates etc.\n"))
+        // API Setu marks every operation `APIs`; the document's own category is what describes it.
+        #expect(imported.stdout.contains("  tags: [open-data]\n"))
+        let chosen = try setu("import-openapi", cbse, "--publisher", "cbse", "--title", "CBSE certificates",
+                              "--summary", "Marksheets and certificates.", "--tag", "Education", "--tag", "class-xii")
+        #expect(chosen.stdout.contains("  title: CBSE certificates\n  summary: Marksheets and certificates.\n"))
+        #expect(chosen.stdout.contains("  tags: [class-xii, education]\n"))
+    }
+
     @Test("import-openapi turns each real API Setu document into a manifest that validates")
     func importRealDocuments() throws {
         let specs = sharedFolder.appendingPathComponent("apisetu-specs").path

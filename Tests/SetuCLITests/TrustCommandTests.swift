@@ -48,6 +48,7 @@ struct TrustCommandTests {
               subscriptions/acme-bank/cbse-class-xii-marksheet.yaml (pending-approval, by merge by director.systems@incometax.example of commits by dev@acme.example)
                 waiting for an approver of cbse to merge it
                 needs one of: registrar@cbse.example
+                once merged, an approver can approve it in place: setu approve subscriptions/acme-bank/cbse-class-xii-marksheet.yaml
 
             """)
         let json = try setu("plan", "main..acme/marksheet", "--repo", fixture.path, "--merged-by", "director.systems@incometax.example", "--format", "json")
@@ -55,6 +56,99 @@ struct TrustCommandTests {
         let refused = document["refused"] as! [[String: Any]]
         #expect(refused.map { $0["reason"] as! String } == ["pending-approval"])
         #expect(refused[0]["pendingContent"] == nil)
+    }
+
+    @Test func approveCommitsTheApprovalOfTheVersionWaitingAndStatusAndPlanSayWhatToRun() throws {
+        let fixture = try marketplaceWithBranch()
+        let path = "subscriptions/acme-bank/cbse-class-xii-marksheet.yaml"
+        try fixture.git("merge", "-q", "--ff-only", "acme/marksheet")
+        let blob = try fixture.git("rev-parse", "HEAD:" + path)
+
+        let status = try setu("status", "--repo", fixture.path, "--today", "2026-11-28")
+        #expect(status.stdout.contains("    to approve it in place, an approver runs: setu approve \(path) && git push\n"))
+        let json = try JSONSerialization.jsonObject(with: Data(try setu("status", "--repo", fixture.path, "--format", "json").stdout.utf8)) as! [String: Any]
+        let pending = (json["pendingApprovals"] as! [[String: Any]])[0]
+        #expect(pending["blob"] as? String == blob)
+        #expect(pending["approve"] as? String == "setu approve \(path) && git push")
+
+        let printed = try setu("approve", path, "--repo", fixture.path, "--print")
+        #expect(printed.status == 0)
+        #expect(printed.stdout == "Approve acme-bank's subscription to cbse/class-xii-marksheet (standard)\n\nSetu-Approve: \(path) \(blob)\n")
+
+        // The approver approves on a branch of their own; `setu plan` shows what the approval does.
+        try fixture.git("checkout", "-q", "-b", "cbse/approve")
+        let approved = try run(setuExecutable(), ["approve", path, "--repo", fixture.path], environment: [
+            "GIT_AUTHOR_NAME": "CBSE Registrar", "GIT_AUTHOR_EMAIL": "registrar@cbse.example",
+            "GIT_COMMITTER_NAME": "CBSE Registrar", "GIT_COMMITTER_EMAIL": "registrar@cbse.example",
+            "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
+        ])
+        #expect(approved.status == 0, "\(approved.stderr)")
+        #expect(approved.stdout.hasPrefix("approved acme-bank's subscription to cbse/class-xii-marksheet (standard) at blob \(blob.prefix(12)) in commit "))
+        #expect(try fixture.git("log", "-1", "--format=%B").contains("Setu-Approve: \(path) \(blob)"))
+        let plan = try setu("plan", "main..cbse/approve", "--repo", fixture.path, "--merged-by", "dev@acme.example", "--today", "2026-11-28")
+        #expect(plan.stdout.contains("  + acme-bank gains cbse/class-xii-marksheet (standard)\n"))
+        #expect(plan.stdout.contains("approvals in place\n  + approves \(path) at blob \(blob.prefix(12))\n"))
+
+        try fixture.git("checkout", "-q", "main")
+        try fixture.git("merge", "-q", "--ff-only", "cbse/approve")
+        let after = try setu("status", "--repo", fixture.path, "--today", "2026-11-28")
+        #expect(after.stdout.contains("  active  acme-bank/cbse-class-xii-marksheet  cbse/class-xii-marksheet  standard  approved by registrar@cbse.example"))
+        let again = try setu("approve", path, "--repo", fixture.path)
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("nothing at \(path) waits for approval at HEAD"))
+        #expect(again.stderr.contains("the version on the branch is already in force"))
+    }
+
+    @Test func theCatalogShowsWhatIsInForceAndWithPendingWhatIsNot() throws {
+        let fixture = try marketplaceWithBranch()
+        let acme = "ACME Dev <dev@acme.example>"
+        // Someone outside cbse retitles its API, and someone who is not an admin lists a publisher of their own.
+        try fixture.edit("catalog/cbse/class-xii-marksheet.yaml", replacing: "title: Class XII Marksheet", with: "title: Free Marksheets")
+        try fixture.write("catalog/rogue/publisher.yaml", try fixture.read("catalog/incometax/publisher.yaml")
+            .replacingOccurrences(of: "name: incometax", with: "name: rogue"))
+        try fixture.write("catalog/rogue/pan.yaml", try fixture.read("catalog/incometax/pan-verification.yaml")
+            .replacingOccurrences(of: "name: pan-verification", with: "name: pan")
+            .replacingOccurrences(of: "basePath: /pan/v3", with: "basePath: /rogue/pan"))
+        try fixture.commitAll("Retitle and list", author: acme)
+
+        let list = try setu("catalog", "--repo", fixture.path)
+        #expect(list.status == 0)
+        #expect(list.stdout.contains("Class XII Marksheet"))
+        #expect(!list.stdout.contains("Free Marksheets"))
+        #expect(!list.stdout.contains("rogue/pan"))
+        #expect(list.stdout.contains("7 APIs at HEAD ("))
+        let show = try setu("catalog", "show", "cbse/class-xii-marksheet", "--repo", fixture.path)
+        #expect(show.stdout.hasPrefix("Class XII Marksheet  (cbse/class-xii-marksheet"))
+        let rogue = try setu("catalog", "show", "rogue/pan", "--repo", fixture.path)
+        #expect(rogue.status == 2)
+
+        let pending = try setu("catalog", "--repo", fixture.path, "--pending")
+        #expect(pending.stdout.contains("""
+            changes not in force
+              catalog/cbse/class-xii-marksheet.yaml  unauthorized (
+            """))
+        #expect(pending.stdout.contains("    changing catalog/cbse/class-xii-marksheet.yaml needs a member of publisher cbse or a platform admin\n"))
+        #expect(pending.stdout.contains("  catalog/rogue/pan.yaml  unauthorized ("))
+        let json = try JSONSerialization.jsonObject(with: Data(try setu("catalog", "--repo", fixture.path, "--pending", "--format", "json").stdout.utf8)) as! [String: Any]
+        #expect((json["pending"] as! [[String: Any]]).map { $0["path"] as! String }
+                == ["catalog/cbse/class-xii-marksheet.yaml", "catalog/rogue/pan.yaml", "catalog/rogue/publisher.yaml"])
+        #expect((json["apis"] as! [[String: Any]]).count == 7)
+
+        let byPublisher = try setu("catalog", "--repo", fixture.path, "--publisher", "transport", "--format", "json")
+        #expect((try JSONSerialization.jsonObject(with: Data(byPublisher.stdout.utf8)) as! [[String: Any]]).map { $0["id"] as! String }
+                == ["transport/driving-licence", "transport/vehicle-registration"])
+        let byTag = try setu("catalog", "--repo", fixture.path, "--tag", "KYC", "--format", "json")
+        #expect((try JSONSerialization.jsonObject(with: Data(byTag.stdout.utf8)) as! [[String: Any]]).map { $0["id"] as! String }
+                == ["incometax/pan-verification"])
+        let asWritten = try setu("catalog", "--repo", fixture.path, "--worktree")
+        #expect(asWritten.stdout.contains("Free Marksheets"))
+        #expect(asWritten.stdout.contains("at work tree, as written"))
+    }
+
+    @Test func versionIsPrinted() throws {
+        let result = try setu("--version")
+        #expect(result.status == 0)
+        #expect(result.stdout.hasPrefix("setu 0."))
     }
 
     @Test func planListsCatalogChanges() throws {
@@ -106,6 +200,8 @@ struct TrustCommandTests {
               subscriptions/acme-bank/cbse-class-xii-marksheet.yaml  (\(head) by merge by dev@acme.example of commits by dev@acme.example)
                 waiting for an approver of cbse to merge it
                 can approve: registrar@cbse.example
+                to approve it in place, an approver runs: setu approve subscriptions/acme-bank/cbse-class-xii-marksheet.yaml && git push
+                the consumer runs nothing more: ask one of them, or resubmit it on a branch for them to merge
 
             0 active, 1 pending, 0 expired, 0 invalid; 0 unauthorized and 0 invalid changes
 
