@@ -89,6 +89,13 @@ public struct DerivedEntitlements: Sendable, Hashable {
     /// Every API id in the catalog, sorted: subscriptions naming another one are told the closest.
     public var apiIDs: [String]
 
+    /// How many entitlements are in each state (every state, zero included).
+    public var counts: [Entitlement.State: Int] {
+        var counts = Dictionary(uniqueKeysWithValues: Entitlement.State.allCases.map { ($0, 0) })
+        for entitlement in entitlements { counts[entitlement.state, default: 0] += 1 }
+        return counts
+    }
+
     /// Keeps what a full derivation found.
     public init(_ report: EntitlementReport, today: String) {
         revision = report.state.revision
@@ -130,8 +137,11 @@ public enum EntitlementDerivation {
     /// other entitlement stays as it was, its expiry judged again by `today`.
     /// Returns `nil` when something else changed (a policy, the catalog, a
     /// consumer's registration), which can reach any entitlement: then `derive`.
+    ///
+    /// `contents`, when given, lists the paths of a folder of `state` (`policies`,
+    /// `catalog/cbse`): without it, one pass over every path of the state finds them.
     public static func update(_ previous: consuming DerivedEntitlements, to state: EffectiveState, touched: Set<String>,
-                              today: String) -> DerivedEntitlements? {
+                              today: String, contents: ((String) -> Set<String>)? = nil) -> DerivedEntitlements? {
         var consumers = Set<String>()
         for path in touched {
             guard let consumer = MarketplacePath.subscriptionConsumer(path) else { return nil }
@@ -159,12 +169,17 @@ public enum EntitlementDerivation {
             // over the state's paths, which at tens of thousands is most of this update's time.
             var paths: [String] = []
             var catalog: [Substring: [String]] = [:]
-            for path in state.files.keys {
-                let folder = folder(path)
-                if folder.utf8.starts(with: "catalog/".utf8) {
-                    catalog[folder, default: []].append(path)
-                } else if consumerFolders.contains(folder) || folder == "policies" {
-                    paths.append(path)
+            if let contents {
+                paths = Array(contents("policies"))
+                for folder in consumerFolders { paths += contents(String(folder)) }
+            } else {
+                for path in state.files.keys {
+                    let folder = folder(path)
+                    if folder.utf8.starts(with: "catalog/".utf8) {
+                        catalog[folder, default: []].append(path)
+                    } else if consumerFolders.contains(folder) || folder == "policies" {
+                        paths.append(path)
+                    }
                 }
             }
             var publisherFolders = Set<Substring>()
@@ -173,7 +188,7 @@ public enum EntitlementDerivation {
                     if let publisher = subscription.api.split(separator: "/").first { publisherFolders.insert("catalog/\(publisher)") }
                 }
             }
-            for folder in publisherFolders { paths += catalog[folder] ?? [] }
+            for folder in publisherFolders { paths += contents.map { Array($0(String(folder))) } ?? catalog[folder] ?? [] }
             let validation = MarketplaceValidator().validate(
                 paths.sorted().map { SourceFile(path: $0, content: .prepared(state.files[$0]!.file)) }, knownAPIs: derived.apiIDs)
             var errors = derived.firstErrors.filter { !(isAffected($0.key) && MarketplacePath.isSubscription($0.key)) }

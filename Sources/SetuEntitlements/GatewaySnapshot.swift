@@ -87,6 +87,16 @@ public struct GatewaySnapshot: Sendable {
     /// Listing APIs by API id, so a call to one is refused with a reason rather than "not found".
     public var listings: [String: Listing]
 
+    /// Names everything but the entitlements (routes, credentials, plans, consent providers,
+    /// partners, listings): a snapshot made from another by `replacingEntitlements` keeps it,
+    /// so what was compiled from them can be kept too.
+    public private(set) var catalogID = UInt64.random(in: 1...UInt64.max)
+    /// Names the entitlements.
+    public private(set) var entitlementsID = UInt64.random(in: 1...UInt64.max)
+    /// For a snapshot made by `replacingEntitlements`: the `entitlementsID` it was made from,
+    /// and the consumers whose entitlements may differ from it.
+    public private(set) var changedFrom: (entitlementsID: UInt64, consumers: Set<String>)?
+
     /// A snapshot from its parts.
     public init(revision: String, routes: [String: Route], credentials: [String: [Credential]],
                 entitlements: [String: [String: Entitlement]], inactive: [String: [String: Entitlement]],
@@ -138,18 +148,51 @@ public struct GatewaySnapshot: Sendable {
         }
         self.credentials = credentials
         self.partners = partners
-        var active: [String: [String: Entitlement]] = [:]
-        var inactive: [String: [String: Entitlement]] = [:]
-        for entitlement in report.entitlements {
-            if entitlement.state == .active {
-                active[entitlement.consumer, default: [:]][entitlement.api] = entitlement
-            } else if active[entitlement.consumer]?[entitlement.api] == nil {
-                inactive[entitlement.consumer, default: [:]][entitlement.api] = entitlement
-            }
-        }
-        entitlements = active
-        self.inactive = inactive
+        entitlements = [:]
+        inactive = [:]
         plans = marketplace.plans
         consentProviders = marketplace.consentProviders
+        for entitlement in report.entitlements { take(entitlement) }
+    }
+
+    /// Files an entitlement as active, or, when the consumer has no active one for the API, inactive.
+    private mutating func take(_ entitlement: Entitlement) {
+        if entitlement.state == .active {
+            entitlements[entitlement.consumer, default: [:]][entitlement.api] = entitlement
+        } else if entitlements[entitlement.consumer]?[entitlement.api] == nil {
+            inactive[entitlement.consumer, default: [:]][entitlement.api] = entitlement
+        }
+    }
+
+    /// The snapshot at `revision` with the entitlements of `consumers` (every consumer's
+    /// when nil) taken again from `all`, which is sorted by consumer as derivation sorts it.
+    /// Everything else is kept as it is, with its `catalogID`.
+    public func replacingEntitlements(of consumers: Set<String>?, from all: [Entitlement], revision: String) -> GatewaySnapshot {
+        var next = self
+        next.revision = revision
+        next.entitlementsID = UInt64.random(in: 1...UInt64.max)
+        guard let consumers else {
+            next.entitlements = [:]
+            next.inactive = [:]
+            for entitlement in all { next.take(entitlement) }
+            next.changedFrom = nil
+            return next
+        }
+        for consumer in consumers {
+            next.entitlements[consumer] = nil
+            next.inactive[consumer] = nil
+            // The consumer's entitlements are one run of `all`: found by binary search.
+            var low = 0, high = all.count
+            while low < high {
+                let middle = (low + high) / 2
+                if all[middle].consumer < consumer { low = middle + 1 } else { high = middle }
+            }
+            while low < all.count, all[low].consumer == consumer {
+                next.take(all[low])
+                low += 1
+            }
+        }
+        next.changedFrom = (entitlementsID, consumers)
+        return next
     }
 }

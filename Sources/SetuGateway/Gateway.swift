@@ -96,13 +96,20 @@ public final class Gateway: Sendable {
 
     /// Compiles a snapshot with the keys fetched so far and serves it; under `installed`'s lock.
     private func compile(_ snapshot: GatewaySnapshot) {
-        let compiled = RoutingTable(snapshot, counters: counters, fetchedKeys: fetchedKeys.withLock { $0 })
-        for route in compiled.routes {
-            for problem in route.validationProblems { logger.warning("\(problem)") }
+        let previous = current.withLock { $0 }
+        let compiled = RoutingTable(snapshot, counters: counters, fetchedKeys: fetchedKeys.withLock { $0 }, previous: previous)
+        let recompiledRoutes = previous?.snapshot.catalogID != snapshot.catalogID
+        if recompiledRoutes {
+            for route in compiled.routes {
+                for problem in route.validationProblems { logger.warning("\(problem)") }
+            }
         }
         for problem in compiled.consent.problems { logger.warning("\(problem)") }
         current.withLock { $0 = compiled }
         installs.add(1, ordering: .releasing)
+        // Cells of entitlements no longer in force are forgotten when every entitlement was
+        // compiled again: at a change of the catalog or of the day, and at least daily.
+        guard compiled.snapshot.changedFrom == nil, previous?.snapshot.entitlementsID != snapshot.entitlementsID else { return }
         var kept = Set<PlanCounters.Key>()
         for (consumer, byAPI) in snapshot.entitlements {
             for api in byAPI.keys { kept.insert(PlanCounters.Key(consumer: consumer, api: api)) }

@@ -25,21 +25,41 @@ public final class RoutingTable: Sendable {
     let partnerConsumers: [String: String]
 
     /// - Parameter fetchedKeys: keys each consent provider's JWKS served, by provider.
-    init(_ snapshot: GatewaySnapshot, counters: PlanCounters?, fetchedKeys: [String: [ConsentKey]] = [:]) {
+    /// - Parameter previous: the table this one replaces: what was compiled from the same
+    ///   parts of the snapshot is taken from it (`GatewaySnapshot.catalogID`,
+    ///   `entitlementsID`), so a reconcile that changed a few consumers' entitlements
+    ///   compiles only theirs.
+    init(_ snapshot: GatewaySnapshot, counters: PlanCounters?, fetchedKeys: [String: [ConsentKey]] = [:], previous: RoutingTable? = nil) {
         self.snapshot = snapshot
         consent = ConsentVerifier(snapshot.consentProviders, fetched: fetchedKeys)
-        var partners: [String: String] = [:]
-        for (consumer, partner) in snapshot.partners { partners[partner.provider + "\n" + partner.clientId] = consumer }
-        partnerConsumers = partners
-        routes = snapshot.routes.values.map(CompiledRoute.init).sorted { $0.basePath.utf8.count > $1.basePath.utf8.count }
-        credentials = snapshot.credentials.mapValues { $0.map(CompiledCredential.init) }
+        let same = previous.flatMap { $0.snapshot.catalogID == snapshot.catalogID ? $0 : nil }
+        if let same {
+            partnerConsumers = same.partnerConsumers
+            routes = same.routes
+            credentials = same.credentials
+        } else {
+            var partners: [String: String] = [:]
+            for (consumer, partner) in snapshot.partners { partners[partner.provider + "\n" + partner.clientId] = consumer }
+            partnerConsumers = partners
+            routes = snapshot.routes.values.map(CompiledRoute.init).sorted { $0.basePath.utf8.count > $1.basePath.utf8.count }
+            credentials = snapshot.credentials.mapValues { $0.map(CompiledCredential.init) }
+        }
         let plans = snapshot.plans.mapValues(CompiledPlan.init)
-        active = snapshot.entitlements.mapValues { byAPI in
+        func compile(_ byAPI: [String: Entitlement]) -> [String: CompiledEntitlement] {
             byAPI.mapValues { entitlement in
                 let plan = plans[entitlement.plan]
                 return CompiledEntitlement(entitlement, plan: plan,
                                            cell: plan == nil ? nil : counters?.cell(consumer: entitlement.consumer, api: entitlement.api))
             }
+        }
+        if let same, same.snapshot.entitlementsID == snapshot.entitlementsID {
+            active = same.active
+        } else if let same, let change = snapshot.changedFrom, change.entitlementsID == same.snapshot.entitlementsID {
+            var active = same.active
+            for consumer in change.consumers { active[consumer] = snapshot.entitlements[consumer].map(compile) }
+            self.active = active
+        } else {
+            active = snapshot.entitlements.mapValues(compile)
         }
     }
 

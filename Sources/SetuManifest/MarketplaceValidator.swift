@@ -82,8 +82,47 @@ public struct MarketplaceValidator: Sendable {
         return run.report().diagnostics.filter { diagnostic in
             diagnostic.severity == .error && diagnostic.file == file.path
                 && (["file.", "yaml.", "manifest.", "schema."].contains { diagnostic.rule.hasPrefix($0) }
-                    || ["name.path", "credential.hash"].contains(diagnostic.rule))
+                    || ["name.path", "name.unique", "credential.hash"].contains(diagnostic.rule))
         }
+    }
+
+    /// The rules that span manifests (references, base paths, consumers' types and
+    /// credentials, upstreams) over files already read and checked on their own
+    /// (`prepare`), using what reading them found: nothing is classified, loaded or
+    /// decoded again. History replay asks this of every change that would take effect,
+    /// with the few files the change can reach. OpenAPI documents are not read: a caller
+    /// whose files need them (a subscription naming operations, an API with a document)
+    /// uses `validate`. Only errors are returned.
+    /// - Parameter checkedUpstreams: APIs (by id) whose upstream was checked before against
+    ///   the same platform, and is not checked again.
+    public func checkReferences(_ files: [PreparedFile], checkedUpstreams: Set<String> = [],
+                                knownAPIs: [String]? = nil) -> [Diagnostic] {
+        var run = ValidationRun(limits: limits, files: [])
+        run.knownAPIs = knownAPIs
+        run.checkedUpstreams = checkedUpstreams
+        var platforms: [Platform] = []
+        for file in files {
+            run.bytesByPath[file.path] = file.bytes
+            for manifest in file.loaded?.manifests ?? [] {
+                switch manifest.entity {
+                case .platform(let platform): platforms.append(platform)
+                case .plan(let plan): run.marketplace.plans[manifest.name] = plan
+                case .consentProvider(let provider): run.marketplace.consentProviders[manifest.name] = provider
+                case .alertRule: break
+                case .publisher(let publisher): run.marketplace.publishers[publisher.name] = publisher
+                case .api(let api, let fields, _):
+                    run.apiSpecFields[api.id] = fields
+                    run.marketplace.apis[api.id] = api
+                case .consumer(let consumer): run.marketplace.consumers[consumer.name] = consumer
+                case .subscription(let subscription): run.marketplace.subscriptions[subscription.id] = subscription
+                }
+            }
+        }
+        run.marketplace.platform = platforms.first
+        run.checkAPIs()
+        run.checkConsumers()
+        run.checkSubscriptions()
+        return run.diagnostics.filter { $0.severity == .error }
     }
 
     /// Validates the given files, reporting every problem in one pass.
@@ -269,6 +308,8 @@ struct ValidationRun {
     var unreadable: Set<String> = []
     var referencedOpenAPI: Set<String> = []
     var knownAPIs: [String]?
+    /// APIs whose upstream is not checked (`MarketplaceValidator.checkReferences`).
+    var checkedUpstreams: Set<String> = []
     var today: String?
     var fileCount = 0
     var manifestCount = 0
@@ -688,7 +729,7 @@ struct ValidationRun {
                        fix: marketplace.plans.isEmpty ? "define it as a Plan in policies/plans.yaml"
                            : "use one of: \(marketplace.plans.keys.sorted().joined(separator: ", ")), or define it in policies/plans.yaml")
             }
-            if let url = api.upstreamURL {
+            if let url = api.upstreamURL, !checkedUpstreams.contains(api.id) {
                 checkUpstream(url, origin: origin)
             }
         }

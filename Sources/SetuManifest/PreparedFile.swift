@@ -41,6 +41,22 @@ public struct PreparedFile: Sendable, Hashable {
         } ?? []
     }
 
+    /// The consumers the file holds, decoded.
+    public var consumers: [Consumer] {
+        loaded?.manifests.compactMap { manifest in
+            if case .consumer(let consumer) = manifest.entity { return consumer }
+            return nil
+        } ?? []
+    }
+
+    /// Whether an API the file holds names an OpenAPI document.
+    public var referencesOpenAPI: Bool {
+        loaded?.manifests.contains { manifest in
+            if case .api(_, _, let openapi) = manifest.entity { return openapi != nil }
+            return false
+        } ?? false
+    }
+
     /// The publishers the file holds, decoded.
     public var publishers: [Publisher] {
         loaded?.manifests.compactMap { manifest in

@@ -23,7 +23,7 @@ enum AdminRouter {
         }
         router.post("/reconcile") { _, _ in
             let status = await reconciler.reconcileNow()
-            var response = json(status.json())
+            var response = json(status.summaryJSON())
             if status.lastAttempt?.result == "failed" { response.status = .internalServerError }
             return response
         }

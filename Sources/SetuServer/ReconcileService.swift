@@ -25,6 +25,12 @@ public final class ReconcileService: Service, Sendable {
     private let current: Mutex<ReconcileStatus>
     private let requests: AsyncStream<Request>
     private let requestContinuation: AsyncStream<Request>.Continuation
+    /// The status waiting to be written to `<state>/status.json`, and the writer's wake-ups: a
+    /// large marketplace's status takes longer to encode than a reconcile takes, so it is
+    /// written after the reconcile has answered, the latest one only.
+    private let unwritten = Mutex<ReconcileStatus?>(nil)
+    private let statusWrites: AsyncStream<Void>
+    private let statusWriteContinuation: AsyncStream<Void>.Continuation
 
     init(configuration: ServeConfiguration, gateway: Gateway, metrics: GatewayMetrics, logger: Logger) {
         self.configuration = configuration
@@ -34,6 +40,7 @@ public final class ReconcileService: Service, Sendable {
         self.logger = logger
         current = Mutex(ReconcileStatus(source: reconciler.sourceDescription, branch: configuration.branch))
         (requests, requestContinuation) = AsyncStream.makeStream(of: Request.self, bufferingPolicy: .unbounded)
+        (statusWrites, statusWriteContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The status now.
@@ -63,6 +70,11 @@ public final class ReconcileService: Service, Sendable {
         let continuation = requestContinuation
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
+                for await _ in self.statusWrites {
+                    if let status = self.unwritten.withLock({ $0.take() }) { self.writeStatusFile(status) }
+                }
+            }
+            group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
                     if Task.isCancelled { break }
@@ -78,8 +90,11 @@ public final class ReconcileService: Service, Sendable {
             } onGracefulShutdown: {
                 continuation.finish()
             }
+            statusWriteContinuation.finish()
             group.cancelAll()
         }
+        // The last status is written before the service ends.
+        if let status = unwritten.withLock({ $0.take() }) { writeStatusFile(status) }
     }
 
     @discardableResult
@@ -97,28 +112,27 @@ public final class ReconcileService: Service, Sendable {
         let at = Timestamp.rfc3339(milliseconds: HitLog.nowMilliseconds())
         let status: ReconcileStatus
         switch result {
-        case .success(.applied(let outcome, let report, let snapshot)):
+        case .success(.applied(let step, let snapshot)):
             gateway.install(snapshot)
             let attempt = ReconcileStatus.Attempt(at: at, result: "applied", durationMs: milliseconds, revision: snapshot.revision)
-            var ended: [Entitlement] = []
+            let counts = step.derived.counts
             status = current.withLock { status in
-                ended = status.endedEntitlements(by: report.entitlements)
-                status.applied(outcome, report: report, snapshot: snapshot, attempt: attempt)
+                status.applied(step.outcome, derived: step.derived, counts: counts, snapshot: snapshot, attempt: attempt)
                 return status
             }
-            for entitlement in ended {
+            metrics.reconcile(succeeded: true, seconds: milliseconds / 1000, revision: snapshot.revision,
+                              entitlements: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }))
+            logger.info("reconciled", metadata: ["revision": "\(snapshot.revision)", "ms": "\(Int(milliseconds))",
+                                                 "replayed": "\(step.outcome.replayedCommits)",
+                                                 "entitlements": "\(step.derivedWhole ? "derived again" : "updated")"])
+            if let rewritten = step.outcome.rewrittenHistory { logger.warning("\(rewritten)") }
+            for entitlement in step.ended {
                 logger.notice("entitlement ended", metadata: [
                     "consumer": "\(entitlement.consumer)", "subscription": "\(entitlement.subscription)",
                     "api": "\(entitlement.api)", "plan": "\(entitlement.plan)",
-                    "why": "\(entitlement.reason ?? "its subscription was removed")", "revision": "\(snapshot.revision)"])
+                    "why": "\(entitlement.state == .active ? "its subscription was removed" : entitlement.reason ?? entitlement.state.rawValue)",
+                    "revision": "\(snapshot.revision)"])
             }
-            var states: [String: Int] = [:]
-            for entitlement in report.entitlements { states[entitlement.state.rawValue, default: 0] += 1 }
-            for state in ["active", "pending", "expired", "invalid"] where states[state] == nil { states[state] = 0 }
-            metrics.reconcile(succeeded: true, seconds: milliseconds / 1000, revision: snapshot.revision, entitlements: states)
-            logger.info("reconciled", metadata: ["revision": "\(snapshot.revision)", "ms": "\(Int(milliseconds))",
-                                                 "replayed": "\(outcome.replayedCommits)"])
-            if let rewritten = outcome.rewrittenHistory { logger.warning("\(rewritten)") }
         case .success(.unchanged(let revision)):
             let attempt = ReconcileStatus.Attempt(at: at, result: "unchanged", durationMs: milliseconds, revision: revision)
             status = current.withLock { status in
@@ -136,7 +150,8 @@ public final class ReconcileService: Service, Sendable {
             metrics.reconcile(succeeded: false, seconds: milliseconds / 1000, revision: nil, entitlements: nil)
             logger.error("reconcile failed; the last good snapshot keeps serving", metadata: ["error": "\(error)"])
         }
-        writeStatusFile(status)
+        unwritten.withLock { $0 = status }
+        statusWriteContinuation.yield()
         return status
     }
 
@@ -162,5 +177,25 @@ extension ReconcileStatus {
     /// The status as JSON, as `/status` serves it.
     public func json() -> [UInt8] {
         ((try? ReconcileStatus.encoder.encode(self)) ?? Data("{}".utf8)).map { $0 } + [UInt8(ascii: "\n")]
+    }
+
+    /// What `POST /reconcile` answers: the status without its lists (entitlements, changes not
+    /// in force, problems, quotas), which `/status` has.
+    public func summaryJSON() -> [UInt8] {
+        struct Summary: Encodable {
+            var ready: Bool
+            var revision: String?
+            var servingSince: String?
+            var trustRoot: String?
+            var verification: String?
+            var rewrittenHistory: String?
+            var lastAttempt: Attempt?
+            var conditions: [Condition]
+            var counts: [String: Int]
+        }
+        let summary = Summary(ready: ready, revision: revision, servingSince: servingSince, trustRoot: trustRoot,
+                              verification: verification, rewrittenHistory: rewrittenHistory, lastAttempt: lastAttempt,
+                              conditions: conditions, counts: counts)
+        return ((try? ReconcileStatus.encoder.encode(summary)) ?? Data("{}".utf8)).map { $0 } + [UInt8(ascii: "\n")]
     }
 }

@@ -98,24 +98,25 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
     }
 
     /// Takes in a reconcile that produced a snapshot now serving.
-    mutating func applied(_ outcome: ReplayOutcome, report: EntitlementReport, snapshot: GatewaySnapshot, attempt: Attempt) {
+    mutating func applied(_ outcome: ReplayOutcome, derived: DerivedEntitlements, counts entitlementCounts: [Entitlement.State: Int],
+                          snapshot: GatewaySnapshot, attempt: Attempt) {
         ready = true
         revision = snapshot.revision
         servingSince = attempt.at
         trustRoot = outcome.trustRoot.hex
-        verification = report.validation.marketplace.platform?.verification.rawValue ?? "none"
+        verification = derived.verification
         rewrittenHistory = outcome.rewrittenHistory
         lastAttempt = attempt
-        entitlements = report.entitlements
+        entitlements = derived.entitlements
         var counts = ["routes": snapshot.routes.count, "credentials": snapshot.credentials.values.reduce(0) { $0 + $1.count }]
         for state in Entitlement.State.allCases {
-            counts["entitlements.\(state.rawValue)"] = report.entitlements.filter { $0.state == state }.count
+            counts["entitlements.\(state.rawValue)"] = entitlementCounts[state] ?? 0
         }
         self.counts = counts
         pendingApprovals = outcome.state.refused(.pendingApproval)
         unauthorized = outcome.state.refused(.unauthorized)
         invalid = outcome.state.refused(.invalid)
-        problems = report.validation.diagnostics.filter { $0.severity == .error }.map {
+        problems = derived.firstErrors.values.sorted().map {
             Problem(file: $0.file, line: $0.location.line, column: $0.location.column, rule: $0.rule,
                     message: $0.message, fix: $0.fix)
         }
@@ -126,18 +127,6 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
                           : "the branch head is serving; \(invalid.count) invalid \(invalid.count == 1 ? "change is" : "changes are") not in force: "
                             + invalid.map { "\($0.path): \($0.message)" }.joined(separator: "; ")),
         ]
-    }
-
-    /// The entitlements active in this status that `entitlements` no longer has active:
-    /// each as it is now (invalid or expired, with the reason), or as it was when its
-    /// subscription is gone.
-    func endedEntitlements(by entitlements: [Entitlement]) -> [Entitlement] {
-        var now: [String: Entitlement] = [:]
-        for entitlement in entitlements where now[entitlement.path]?.state != .active { now[entitlement.path] = entitlement }
-        return self.entitlements.filter { $0.state == .active }.compactMap { before in
-            guard let after = now[before.path] else { return before }
-            return after.state == .active && after.api == before.api ? nil : after
-        }
     }
 
     /// Takes in a reconcile that found nothing new.

@@ -18,7 +18,8 @@ public struct ReconcileError: Error, Sendable, CustomStringConvertible {
 /// the reconcile service runs it on a thread of its own, one at a time.
 final class Reconciler: @unchecked Sendable {
     enum Outcome {
-        case applied(ReplayOutcome, EntitlementReport, GatewaySnapshot)
+        /// A new snapshot to serve, and what the step found.
+        case applied(MarketplaceEngine.Step, GatewaySnapshot)
         case unchanged(revision: String)
     }
 
@@ -26,12 +27,12 @@ final class Reconciler: @unchecked Sendable {
     /// The commit and day of the snapshot last built: entitlements expire by date, so a
     /// new day is a change even without new commits.
     private var last: (head: ObjectID, day: String)?
-    /// The last replay, kept so the next one continues from it instead of reading the
-    /// stored state back from disk.
-    private var lastReplay: ReplayOutcome?
+    /// The marketplace as of the last reconcile, which the next one continues from.
+    private var engine: MarketplaceEngine
 
     init(configuration: ServeConfiguration) {
         self.configuration = configuration
+        engine = MarketplaceEngine(stateDirectory: configuration.stateDirectory)
     }
 
     func reconcile(force: Bool) throws -> Outcome {
@@ -47,13 +48,9 @@ final class Reconciler: @unchecked Sendable {
             return .unchanged(revision: head.hex)
         }
         let trustRoot = try configuration.trustRoot.map { try repository.resolveCommit($0) }
-        let outcome = try TrustEngine.replay(repository, head: head, trustRoot: trustRoot,
-                                             stateDirectory: configuration.stateDirectory, previous: lastReplay)
-        lastReplay = outcome
-        let report = EntitlementDerivation.derive(outcome.state, today: day)
-        let snapshot = GatewaySnapshot(report)
+        let step = try engine.step(repository, to: head, trustRoot: trustRoot, today: day, snapshot: true)
         last = (head, day)
-        return .applied(outcome, report, snapshot)
+        return .applied(step, step.snapshot!)
     }
 
     var sourceDescription: String {

@@ -143,6 +143,8 @@ public struct ReplayOutcome: Sendable {
     public var rewrittenHistory: String?
     /// Who owns and approves what at the state, as replay left it.
     var view: TrustView?
+    /// Where the state's files are, as replay left it.
+    var references: ReferenceIndex?
     /// How the state directory's copy relates to this state, when it has one.
     var journal: ReplayStore.Journal?
     /// The state being written to the state directory on another thread, when it is.
@@ -229,13 +231,13 @@ public enum TrustEngine {
                 // Handed over rather than shared, so the replay changes the state in place instead of copying it.
                 var state = EffectiveState(revision: "")
                 swap(&state, &stored.state)
-                var replay = HistoryReplay(state: consume state, view: stored.view)
+                var replay = HistoryReplay(state: consume state, view: stored.view, references: kept != nil ? previous?.references : nil)
                 try replay.apply(newer, from: reader)
                 var journal = stored.journal
                 journal?.paths.formUnion(replay.touchedPaths)
                 var outcome = ReplayOutcome(state: replay.state, trustRoot: stored.trustRoot, replayedCommits: newer.count,
                                             incremental: true, startRevision: stored.head.hex, touchedPaths: replay.touchedPaths,
-                                            rewrittenHistory: nil, view: replay.view, journal: journal)
+                                            rewrittenHistory: nil, view: replay.view, references: replay.references, journal: journal)
                 if let store, !newer.isEmpty || kept != nil {
                     try save(&outcome, to: store)
                 }
@@ -248,74 +250,23 @@ public enum TrustEngine {
         replay.applyTrustRoot(id: chain[0].hex, files: try reader.tree(of: chain[0]))
         try replay.apply(Array(chain.dropFirst()), from: reader)
         var outcome = ReplayOutcome(state: replay.state, trustRoot: chain[0], replayedCommits: chain.count,
-                                    incremental: false, rewrittenHistory: rewritten, view: replay.view)
+                                    incremental: false, rewrittenHistory: rewritten, view: replay.view, references: replay.references)
         if let store {
             try save(&outcome, to: store)
         }
         return outcome
     }
 
-    /// The entitlements at an outcome's state, judged by `today`. With a
-    /// `stateDirectory`, those derived last time are kept there, and a run whose
-    /// new commits changed only subscriptions updates them (`EntitlementDerivation.update`)
-    /// instead of validating the whole marketplace again.
-    public static func entitlements(of outcome: ReplayOutcome, today: String,
-                                    stateDirectory: String? = nil) throws -> DerivedEntitlements {
-        let run = try entitlements(of: outcome, today: today, stateDirectory: stateDirectory,
-                                   kept: stateDirectory.map(readKeptEntitlements))
-        try run.finishSaving()
-        return run.derived
-    }
-
     /// Starts reading the entitlements kept in a state directory on another
-    /// thread, so the read overlaps replaying history; hand it to `entitlements`.
-    public static func readKeptEntitlements(in stateDirectory: String) -> KeptEntitlements {
-        KeptEntitlements(Background { EntitlementStore(stateDirectory).load() })
-    }
-
-    /// `entitlements(of:today:stateDirectory:)` with the kept ones read ahead
-    /// (`readKeptEntitlements`); the new ones are written back on another thread
-    /// while the caller goes on: `EntitlementRun.finishSaving` waits for that.
-    public static func entitlements(of outcome: ReplayOutcome, today: String, stateDirectory: String?,
-                                    kept: KeptEntitlements?) throws -> EntitlementRun {
-        // Taken, not copied: the update changes the kept entitlements in place, which
-        // would copy all of them if the reader still held them too.
-        var stored = try kept?.read.take()?.flatMap { $0.trustRoot == outcome.trustRoot.hex ? $0.derived : nil }
-        if let unchanged = stored, unchanged.revision == outcome.state.revision, unchanged.today == today {
-            return EntitlementRun(derived: unchanged, saving: nil)
-        }
-        var derived: DerivedEntitlements?
-        if let previous = stored.take(), outcome.incremental, previous.revision == outcome.startRevision {
-            derived = EntitlementDerivation.update(consume previous, to: outcome.state, touched: outcome.touchedPaths, today: today)
-        }
-        let result = derived ?? DerivedEntitlements(EntitlementDerivation.derive(outcome.state, today: today), today: today)
-        let trustRoot = outcome.trustRoot.hex
-        let saving = stateDirectory.map { directory in
-            Background { try EntitlementStore(directory).save(result, trustRoot: trustRoot) }
-        }
-        return EntitlementRun(derived: result, saving: saving)
+    /// thread, so the read overlaps replaying history (`MarketplaceEngine`).
+    static func readKeptEntitlements(in stateDirectory: String) -> KeptEntitlements {
+        KeptEntitlements(read: Background { EntitlementStore(stateDirectory).load() })
     }
 }
 
 /// Entitlements being read from a state directory (`TrustEngine.readKeptEntitlements`).
-public struct KeptEntitlements: Sendable {
+struct KeptEntitlements: Sendable {
     let read: Background<(trustRoot: String, derived: DerivedEntitlements)?>
-
-    init(_ read: Background<(trustRoot: String, derived: DerivedEntitlements)?>) {
-        self.read = read
-    }
-}
-
-/// Derived entitlements, and their writing to the state directory if it is still going on.
-public struct EntitlementRun: Sendable {
-    /// The entitlements.
-    public let derived: DerivedEntitlements
-    let saving: Background<Void>?
-
-    /// Waits until the entitlements are written to the state directory; throws what writing them threw.
-    public func finishSaving() throws {
-        try saving?.value()
-    }
 }
 
 /// Work started on another thread at once, whose result is waited for when asked.

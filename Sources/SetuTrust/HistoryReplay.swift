@@ -75,7 +75,9 @@ public struct ReplayCommit: Sendable {
         /// The approvals a commit message carries: each line `Setu-Approve: <path> <blob>`,
         /// the blob written in full.
         public static func all(in message: String) -> [InPlaceApproval] {
-            message.split(whereSeparator: \.isNewline).compactMap { line in
+            // Asked of every commit replayed: most messages hold no trailer, which a search says at once.
+            guard message.contains("pprove:") || message.contains("PPROVE:") else { return [] }
+            return message.split(whereSeparator: \.isNewline).compactMap { line in
                 let words = line.split(whereSeparator: \.isWhitespace)
                 guard words.count == 3, words[0].lowercased() == trailer.lowercased() + ":" else { return nil }
                 let blob = words[2].lowercased()
@@ -124,8 +126,8 @@ public struct HistoryReplay: Sendable {
     private let validator = MarketplaceValidator()
     /// Versions read and checked ahead of time, by path and blob id.
     private var prepared: [String: PreparedFile] = [:]
-    /// Where the state's files are, for the rules that span manifests; built when first needed.
-    private var references: ReferenceIndex?
+    /// Where the state's files are, for the rules that span manifests.
+    private(set) var references = ReferenceIndex()
 
     /// Starts from an effective state (empty before the trust root).
     public init(state: EffectiveState) {
@@ -134,9 +136,10 @@ public struct HistoryReplay: Sendable {
 
     /// Starts from an effective state and, when known, who owns and approves
     /// what in it (else read from the state's registrations).
-    init(state: EffectiveState, view: TrustView?) {
+    init(state: EffectiveState, view: TrustView?, references: ReferenceIndex? = nil) {
         self.state = state
         self.view = view ?? TrustView(files: state.files)
+        self.references = references ?? ReferenceIndex()
     }
 
     /// Applies the trust root's whole tree: trusted as it is, valid files only,
@@ -168,7 +171,7 @@ public struct HistoryReplay: Sendable {
         }
         state.revision = id
         view = TrustView(files: state.files)
-        references = nil
+        references = ReferenceIndex()
     }
 
     /// Applies one commit of the first-parent chain.
@@ -213,12 +216,12 @@ public struct HistoryReplay: Sendable {
             case .put(let file):
                 state.refused[candidate.path] = nil
                 state.files[candidate.path] = file
-                references?.update(candidate.path, file: file.file)
+                references.update(candidate.path, file: file.file)
                 changed.append(candidate.path)
             case .remove:
                 state.refused[candidate.path] = nil
                 if state.files.removeValue(forKey: candidate.path) != nil {
-                    references?.update(candidate.path, file: nil)
+                    references.update(candidate.path, file: nil)
                     changed.append(candidate.path)
                 }
             case .pending(let refused):
@@ -358,7 +361,6 @@ public struct HistoryReplay: Sendable {
         var remaining = candidates.filter { !($0.file == nil && MarketplacePath.isSubscription($0.path)) }
         var kept = candidates.filter { $0.file == nil && MarketplacePath.isSubscription($0.path) }
         guard !remaining.isEmpty else { return kept }
-        if references == nil { references = ReferenceIndex(files: state.files) }
         func refuse(_ candidate: Candidate, _ rule: String, _ message: String) {
             state.refused[candidate.path] = RefusedChange(path: candidate.path, commit: commit, by: candidate.by, reason: .invalid,
                                                           rule: rule, message: message, blob: candidate.blob)
@@ -366,14 +368,26 @@ public struct HistoryReplay: Sendable {
         while !remaining.isEmpty {
             var overrides: [String: PreparedFile?] = [:]
             for candidate in remaining { overrides[candidate.path] = .some(candidate.file) }
-            let scope = references!.scope(of: remaining.map { ($0.path, $0.file) }, in: state.files)
-            func files(_ useOverrides: Bool) -> [SourceFile] {
+            let changes = remaining.map { ($0.path, $0.file) }
+            // Most changes are judged on the few files they name, as already read; the rest on
+            // every file they can reach, read as a marketplace.
+            var checkedUpstreams = Set<String>()
+            let focus = references.focus(of: changes, in: state.files, policies: view.policyPaths, checkedUpstreams: &checkedUpstreams)
+            let scope = focus ?? references.scope(of: changes, in: state.files, policies: view.policyPaths, consumers: view.consumerMembers.keys)
+            func files(_ useOverrides: Bool) -> [PreparedFile] {
                 scope.sorted().compactMap { path in
-                    let file = useOverrides ? (overrides[path] ?? state.files[path]?.file) : state.files[path]?.file
-                    return file.map { SourceFile(path: path, content: .prepared($0)) }
+                    useOverrides ? (overrides[path] ?? state.files[path]?.file) : state.files[path]?.file
                 }
             }
-            let errors = ReferenceCheck.errors(in: files(true)) { [references] in references?.apiIDs }
+            var index = references
+            func check(_ useOverrides: Bool) -> [String: Diagnostic] {
+                let known = { [state] in index.apiIDs(in: state.files) }
+                guard focus == nil else {
+                    return ReferenceCheck.errors(in: files(useOverrides), checkedUpstreams: checkedUpstreams, knownAPIs: known)
+                }
+                return ReferenceCheck.errors(in: files(useOverrides).map { SourceFile(path: $0.path, content: .prepared($0)) }, knownAPIs: known)
+            }
+            let errors = check(true)
             let own = remaining.filter { errors[$0.path] != nil }
             if !own.isEmpty {
                 for candidate in own {
@@ -388,7 +402,7 @@ public struct HistoryReplay: Sendable {
             // a publisher's withdrawal ends are not among them.
             var broken = errors.filter { overrides[$0.key] == nil && !MarketplacePath.isSubscription($0.key) }
             if !broken.isEmpty {
-                let before = ReferenceCheck.errors(in: files(false))
+                let before = check(false)
                 broken = broken.filter { before[$0.key].map(DiagnosticFormatter.headline) != DiagnosticFormatter.headline($0.value) }
             }
             guard let (path, problem) = broken.min(by: { $0.key < $1.key }) else { break }
@@ -503,6 +517,8 @@ struct TrustView: Sendable {
     var publisherMembers: [String: Set<String>] = [:]
     var publisherApprovers: [String: Set<String>] = [:]
     var consumerMembers: [String: Set<String>] = [:]
+    /// The files under `policies/`.
+    var policyPaths: Set<String> = []
     var keyOwners: [SSHPublicKey: String] = [:]
     private var keysByPath: [String: [SSHPublicKey: String]] = [:]
 
@@ -525,6 +541,7 @@ struct TrustView: Sendable {
         publisherMembers = try readGroups()
         publisherApprovers = try readGroups()
         consumerMembers = try readGroups()
+        policyPaths = Set(try reader.readStrings())
         for _ in 0..<(try reader.readCount()) {
             let path = try reader.readString()
             var keys: [SSHPublicKey: String] = [:]
@@ -547,6 +564,7 @@ struct TrustView: Sendable {
                 writer.write(groups[name]!.sorted())
             }
         }
+        writer.write(policyPaths.sorted())
         writer.write(keysByPath.count)
         for path in keysByPath.keys.sorted() {
             writer.write(path)
@@ -567,6 +585,9 @@ struct TrustView: Sendable {
     /// publisher and consumer registration. They are validated together, in one
     /// pass, since a trust root or a stored state brings all of them at once.
     mutating func update(paths: [String], files: [String: EffectiveFile]) {
+        for path in paths where path.hasPrefix("policies/") {
+            if files[path] != nil { policyPaths.insert(path) } else { policyPaths.remove(path) }
+        }
         let ownership = paths.filter(MarketplacePath.isRegistration)
         guard !ownership.isEmpty else { return }
         let present = ownership.compactMap { path in files[path].map { SourceFile(path: path, content: .prepared($0.file)) } }

@@ -61,12 +61,11 @@ struct StatusCommand: ParsableCommand {
         let repository = try Repository(path: repo)
         let head = try repository.resolveCommit(rev)
         // The kept entitlements are read while history is replayed; the replay and the
-        // entitlements are written back while the next step goes on.
-        let kept = trust.state.map(TrustEngine.readKeptEntitlements)
-        let outcome = try TrustEngine.replay(repository, head: head, trustRoot: trust.trustRootID(in: repository),
-                                             stateDirectory: trust.state, saveInBackground: true)
-        let run = try TrustEngine.entitlements(of: outcome, today: trust.date, stateDirectory: trust.state, kept: kept)
-        var status = StatusReport(revision: "\(rev) (\(head.short))", head: head.hex, outcome: outcome, derived: run.derived)
+        // entitlements are written back while the report is made.
+        var engine = MarketplaceEngine(stateDirectory: trust.state)
+        let step = try engine.step(repository, to: head, trustRoot: trust.trustRootID(in: repository), today: trust.date)
+        let outcome = step.outcome
+        var status = StatusReport(revision: "\(rev) (\(head.short))", head: head.hex, outcome: outcome, derived: step.derived)
         if let state = trust.state, FileManager.default.fileExists(atPath: state + "/quotas.json") {
             do {
                 status.quotas = try PlanCounters.read(state + "/quotas.json")
@@ -82,8 +81,7 @@ struct StatusCommand: ParsableCommand {
             case .json: report = try status.json()
             case .text: report = status.text()
             }
-            try outcome.finishSaving()
-            try run.finishSaving()
+            try engine.finishSaving()
             write(report)
             Foundation.exit(0)
         }

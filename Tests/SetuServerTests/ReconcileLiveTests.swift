@@ -82,7 +82,12 @@ import Testing
         let conditions = try #require(current["conditions"] as? [[String: Any]])
         let reconciledCondition = try #require(conditions.first { $0["type"] as? String == "Reconciled" })
         #expect((reconciledCondition["message"] as? String)?.contains("subscriptions/acme-bank/pan-verification.yaml: ") == true)
-        let file = try String(contentsOfFile: daemon.state.child("state/status.json"), encoding: .utf8)
+        // The status file is written just after the reconcile answers.
+        var file = ""
+        for _ in 0..<100 where !file.contains("subscriptions/acme-bank/pan-verification.yaml") {
+            try await Task.sleep(for: .milliseconds(50))
+            file = (try? String(contentsOfFile: daemon.state.child("state/status.json"), encoding: .utf8)) ?? ""
+        }
         #expect(file.contains("subscriptions/acme-bank/pan-verification.yaml"))
         await upstream.stop()
     }

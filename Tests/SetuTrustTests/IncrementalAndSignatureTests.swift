@@ -295,22 +295,38 @@ struct IncrementalEntitlementTests {
         try fixture.copyExampleMarketplace()
         try fixture.commitAll("Create the marketplace", author: admin)
         let repository = try Repository(path: fixture.path)
-        let state = TemporaryDirectory()
-        var outcome = try TrustEngine.replay(repository, head: repository.resolveCommit("HEAD"), stateDirectory: state.path)
-        var derived = try TrustEngine.entitlements(of: outcome, today: "2026-11-28", stateDirectory: state.path)
+        // One engine lives through every step, as in `setu serve`; each step is also taken by a
+        // new engine on a state directory of its own, as by one `setu status --state` after another.
+        let liveState = TemporaryDirectory(), commandState = TemporaryDirectory()
+        var live = MarketplaceEngine(stateDirectory: liveState.path)
+        let head = try repository.resolveCommit("HEAD")
+        let first = try live.step(repository, to: head, today: "2026-11-28", snapshot: true)
+        #expect(first.derivedWhole)
+        var command = MarketplaceEngine(stateDirectory: commandState.path)
+        _ = try command.step(repository, to: head, today: "2026-11-28")
+        try command.finishSaving()
+        var outcome = first.outcome
+        var derived = first.derived
 
-        /// Makes a change, then checks the updated entitlements (and those `TrustEngine` keeps) against a full derivation.
+        /// Makes a change, then checks the updated entitlements (and the live engine's snapshot) against a full derivation.
         func step(_ what: Comment, today: String = "2026-11-28", updates: Bool = true, _ change: () throws -> Void) throws {
             try change()
             let head = try repository.resolveCommit("HEAD")
-            outcome = try TrustEngine.replay(repository, head: head, stateDirectory: state.path)
-            let full = DerivedEntitlements(EntitlementDerivation.derive(try TrustEngine.replay(repository, head: head).state, today: today),
-                                           today: today)
-            let updated = EntitlementDerivation.update(derived, to: outcome.state, touched: outcome.touchedPaths, today: today)
-            #expect((updated != nil) == updates, what)
-            if let updated { #expect(updated == full, what) }
-            derived = try TrustEngine.entitlements(of: outcome, today: today, stateDirectory: state.path)
-            #expect(derived == full, what)
+            let whole = EntitlementDerivation.derive(try TrustEngine.replay(repository, head: head).state, today: today)
+            let full = DerivedEntitlements(whole, today: today)
+            let stepped = try live.step(repository, to: head, today: today, snapshot: true)
+            #expect(stepped.derivedWhole == !updates, what)
+            #expect(stepped.derived == full, what)
+            let expected = GatewaySnapshot(whole)
+            #expect(stepped.snapshot?.entitlements == expected.entitlements, what)
+            #expect(stepped.snapshot?.inactive == expected.inactive, what)
+            var fresh = MarketplaceEngine(stateDirectory: commandState.path)
+            let taken = try fresh.step(repository, to: head, today: today)
+            try fresh.finishSaving()
+            #expect(taken.derivedWhole == !updates, what)
+            #expect(taken.derived == full, what)
+            outcome = stepped.outcome
+            derived = stepped.derived
         }
 
         try step("a subscription straight to main is pending") {

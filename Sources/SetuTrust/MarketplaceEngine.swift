@@ -1,0 +1,136 @@
+import SetuEntitlements
+import SetuGit
+import SetuManifest
+
+/// One branch's marketplace, brought up to date commit by commit: its effective state
+/// (history replay), its entitlements and, for the gateway, its snapshot. A step after a
+/// few commits costs work in proportion to what they changed: only the new commits are
+/// replayed, and when they changed only subscriptions, only those consumers'
+/// entitlements are derived again and only theirs change in the snapshot. A change that
+/// can reach any entitlement (a policy, the catalog, a registration) or a new day
+/// derives them all.
+///
+/// `setu status --state` opens one on the state directory for one step; `setu serve`
+/// keeps one for the life of the process and steps it at every reconcile. With a state
+/// directory, each step's replay and entitlements are written there on other threads,
+/// so the next process starts where this one stopped.
+public struct MarketplaceEngine: Sendable {
+    /// Where the replay and the entitlements are kept between processes.
+    public let stateDirectory: String?
+    private var outcome: ReplayOutcome?
+    private var derived: DerivedEntitlements?
+    private var snapshot: GatewaySnapshot?
+    /// The entitlements kept in the state directory, being read on another thread until the first step takes them.
+    private var kept: KeptEntitlements?
+    private var savingEntitlements: Background<Void>?
+
+    /// What one step found.
+    public struct Step: Sendable {
+        /// The replay up to the new head.
+        public var outcome: ReplayOutcome
+        /// The entitlements at the new head.
+        public var derived: DerivedEntitlements
+        /// The gateway's snapshot, when the step was asked for it.
+        public var snapshot: GatewaySnapshot?
+        /// Whether every entitlement was derived again (and the whole marketplace validated).
+        public var derivedWhole: Bool
+        /// Entitlements that were active before the step and are not after it: each as it is
+        /// now (invalid or expired, with why), or as it was when its subscription is gone.
+        /// Empty for the first step of a process.
+        public var ended: [Entitlement]
+    }
+
+    /// An engine that starts, at its first step, from what the state directory keeps (if any).
+    public init(stateDirectory: String?) {
+        self.stateDirectory = stateDirectory
+        kept = stateDirectory.map(TrustEngine.readKeptEntitlements)
+    }
+
+    /// Brings the marketplace to `head`.
+    /// - Parameters:
+    ///   - today: the day expiry is judged by, `YYYY-MM-DD`.
+    ///   - snapshot: whether to build the gateway's snapshot.
+    public mutating func step(_ repository: Repository, to head: ObjectID, trustRoot: ObjectID? = nil, today: String,
+                              snapshot wantsSnapshot: Bool = false, limits: LoadLimits = .standard) throws -> Step {
+        var outcome = try TrustEngine.replay(repository, head: head, trustRoot: trustRoot, stateDirectory: stateDirectory,
+                                             previous: self.outcome, saveInBackground: stateDirectory != nil, limits: limits)
+        var previous = derived.take()
+        if previous == nil, let read = kept.take() {
+            previous = try read.read.take()?.flatMap { $0.trustRoot == outcome.trustRoot.hex ? $0.derived : nil }
+        }
+        // What changed since the entitlements before: nothing, a few consumers' subscriptions, or anything.
+        var changed: Set<String>?
+        var report: EntitlementReport?
+        let next: DerivedEntitlements
+        if let unchanged = previous, unchanged.revision == outcome.state.revision, unchanged.today == today {
+            next = unchanged
+            changed = []
+        } else if let before = previous.take(), outcome.incremental, before.revision == outcome.startRevision,
+                  let updated = Self.update(before, to: &outcome, today: today) {
+            next = updated
+            changed = before.today == today ? Set(outcome.touchedPaths.compactMap(MarketplacePath.subscriptionConsumer)) : nil
+        } else {
+            let whole = EntitlementDerivation.derive(outcome.state, today: today)
+            next = DerivedEntitlements(whole, today: today)
+            report = whole
+        }
+        var built: GatewaySnapshot?
+        var ended: [Entitlement] = []
+        if wantsSnapshot {
+            let before = snapshot
+            if let before, report == nil {
+                built = changed?.isEmpty == true && before.revision == next.revision
+                    ? before : before.replacingEntitlements(of: changed, from: next.entitlements, revision: next.revision)
+            } else {
+                let whole = report ?? EntitlementDerivation.derive(outcome.state, today: today)
+                built = GatewaySnapshot(whole)
+                changed = nil
+            }
+            if let before, let built { ended = Self.ended(from: before, to: built, consumers: changed, entitlements: next.entitlements) }
+            snapshot = built
+        }
+        if let stateDirectory {
+            try savingEntitlements?.value()
+            let trustRoot = outcome.trustRoot.hex
+            let saved = next
+            savingEntitlements = Background { try EntitlementStore(stateDirectory).save(saved, trustRoot: trustRoot) }
+        }
+        self.outcome = outcome
+        derived = next
+        return Step(outcome: outcome, derived: next, snapshot: built, derivedWhole: report != nil, ended: ended)
+    }
+
+    /// Waits until the last step's replay and entitlements are written to the state
+    /// directory; throws what writing them threw.
+    public func finishSaving() throws {
+        try outcome?.finishSaving()
+        try savingEntitlements?.value()
+    }
+
+    /// `EntitlementDerivation.update` with the folders of the state read from the replay's index.
+    private static func update(_ previous: consuming DerivedEntitlements, to outcome: inout ReplayOutcome,
+                               today: String) -> DerivedEntitlements? {
+        var index = outcome.references ?? ReferenceIndex()
+        let files = outcome.state.files
+        let updated = EntitlementDerivation.update(previous, to: outcome.state, touched: outcome.touchedPaths, today: today) { folder in
+            index.paths(in: folder, of: files)
+        }
+        outcome.references = index
+        return updated
+    }
+
+    /// The entitlements active in `before` that are not in `after`, among `consumers` (all when nil).
+    private static func ended(from before: GatewaySnapshot, to after: GatewaySnapshot, consumers: Set<String>?,
+                              entitlements: [Entitlement]) -> [Entitlement] {
+        let names = consumers.map(Array.init) ?? Array(before.entitlements.keys)
+        var ended: [Entitlement] = []
+        for consumer in names.sorted() {
+            let now = after.entitlements[consumer] ?? [:]
+            for (api, entitlement) in (before.entitlements[consumer] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                if let current = now[api], current.path == entitlement.path { continue }
+                ended.append(entitlements.first { $0.path == entitlement.path && $0.api == api } ?? entitlement)
+            }
+        }
+        return ended
+    }
+}
