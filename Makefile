@@ -18,9 +18,12 @@ demo: build
 	$(SETU) demo --example . --state .setu-demo
 
 # The command-line tests run the `setu` this builds.
+# Every target declares what it imports: the build fails on an import it does not declare.
+IMPORT_CHECK = --explicit-target-dependency-import-check error
+
 test: deps
-	$(SWIFT) build
-	$(SWIFT) test
+	$(SWIFT) build $(IMPORT_CHECK)
+	$(SWIFT) test $(IMPORT_CHECK)
 
 # Export the schemas beside the example, where its yaml-language-server lines point.
 schemas: build

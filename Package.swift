@@ -32,6 +32,17 @@ let package = Package(
             pkgConfig: "libgit2",
             providers: [.apt(["libgit2-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
+        // Work spread over cores, values decoded once, work started on another thread.
+        .target(name: "SetuConcurrency"),
+        // The binary record form of state kept between runs, and state files replaced durably.
+        .target(name: "SetuStorage"),
+        // Text formats written on hot paths: JSON strings, RFC 3339 and HTTP dates.
+        .target(name: "SetuFormats"),
         .target(
             name: "SetuGit",
             dependencies: ["CLibGit2"]
@@ -39,6 +50,9 @@ let package = Package(
         .target(
             name: "SetuManifest",
             dependencies: [
+                "CLibYAML",
+                "SetuConcurrency",
+                "SetuStorage",
                 .product(name: "Yams", package: "Yams"),
             ],
             resources: [
@@ -53,16 +67,24 @@ let package = Package(
                 .embedInCode("Schemas/alert-rule.schema.json"),
             ]
         ),
+        // A marketplace's files as validation reads them: from a commit, or from the work tree.
+        .target(
+            name: "SetuSources",
+            dependencies: ["SetuGit", "SetuManifest"]
+        ),
         .target(
             name: "SetuEntitlements",
-            dependencies: ["SetuManifest"]
+            dependencies: ["SetuManifest", "SetuConcurrency"]
         ),
         .target(
             name: "SetuTrust",
             dependencies: [
+                "SetuConcurrency",
+                "SetuEntitlements",
                 "SetuGit",
                 "SetuManifest",
-                "SetuEntitlements",
+                "SetuSources",
+                "SetuStorage",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
@@ -70,6 +92,7 @@ let package = Package(
         .target(
             name: "SetuHits",
             dependencies: [
+                "SetuFormats",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -78,8 +101,10 @@ let package = Package(
             name: "SetuGateway",
             dependencies: [
                 "SetuEntitlements",
-                "SetuManifest",
+                "SetuFormats",
                 "SetuHits",
+                "SetuManifest",
+                "SetuStorage",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -94,12 +119,14 @@ let package = Package(
         .target(
             name: "SetuServer",
             dependencies: [
-                "SetuGateway",
-                "SetuTrust",
                 "SetuEntitlements",
-                "SetuManifest",
+                "SetuFormats",
+                "SetuGateway",
                 "SetuGit",
                 "SetuHits",
+                "SetuManifest",
+                "SetuStorage",
+                "SetuTrust",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -112,21 +139,22 @@ let package = Package(
         .executableTarget(
             name: "setu",
             dependencies: [
-                "SetuServer",
-                "SetuGateway",
-                "SetuHits",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                "SetuGit",
-                "SetuManifest",
-                "SetuTrust",
                 "SetuEntitlements",
+                "SetuGateway",
+                "SetuGit",
+                "SetuHits",
+                "SetuManifest",
+                "SetuServer",
+                "SetuSources",
+                "SetuTrust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             linkerSettings: [
                 // jemalloc in place of glibc's malloc: replay and the gateway allocate from
@@ -144,7 +172,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SetuManifestTests",
-            dependencies: ["SetuManifest", "SetuTrust", "SetuGit", "SetuTestSupport"]
+            dependencies: ["SetuGit", "SetuManifest", "SetuSources", "SetuStorage", "SetuTestSupport", "SetuTrust"]
         ),
         .testTarget(
             name: "SetuTrustTests",
@@ -152,7 +180,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SetuServerTests",
-            dependencies: ["SetuServer", "SetuGateway", "SetuHits", "SetuEntitlements", "SetuManifest", "SetuTestSupport",
+            dependencies: ["SetuServer", "SetuGateway", "SetuHits", "SetuEntitlements", "SetuFormats", "SetuManifest", "SetuTestSupport",
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -164,7 +192,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SetuCLITests",
-            dependencies: ["SetuManifest", "SetuTestSupport"]
+            dependencies: ["SetuManifest", "SetuSources", "SetuTestSupport"]
         ),
     ]
 )

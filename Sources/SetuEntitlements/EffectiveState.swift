@@ -1,3 +1,4 @@
+import SetuConcurrency
 import SetuManifest
 
 /// Who approved a subscription, and where.

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import SetuEntitlements
+import SetuFormats
 import SetuHits
 
 /// A refusal, answered as `application/problem+json` (RFC 9457).

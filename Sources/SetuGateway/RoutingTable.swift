@@ -1,5 +1,6 @@
 import Crypto
 import SetuEntitlements
+import SetuFormats
 import SetuHits
 import SetuManifest
 

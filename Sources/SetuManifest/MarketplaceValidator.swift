@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import SetuConcurrency
 
 /// A file of a marketplace repository, as read from a commit or a work tree.
 public struct SourceFile: Sendable {

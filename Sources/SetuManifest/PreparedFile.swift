@@ -1,3 +1,6 @@
+import SetuConcurrency
+import SetuStorage
+
 /// One version of a file, read once: its bytes, its manifests decoded, and the
 /// problems it has on its own (YAML, kind and place, schema, name against path).
 ///

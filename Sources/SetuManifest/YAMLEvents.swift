@@ -1,7 +1,7 @@
-// libyaml, as Yams builds it: its parser's events turn straight into values.
+// libyaml, Debian's (the same release Yams builds in): its parser's events turn straight into values.
 // Yams exposes no event API, and building its node tree (with a duplicate-key
 // check that hashes every key node) cost three times libyaml's own parsing.
-import CYaml
+import CLibYAML
 
 /// The common case of loading, done from libyaml's events without a parse tree:
 /// plain, untagged YAML without anchors, aliases or repeated keys, within the

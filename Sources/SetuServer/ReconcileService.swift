@@ -1,10 +1,12 @@
 import Foundation
 import Logging
 import NIOPosix
+import ServiceLifecycle
 import SetuEntitlements
+import SetuFormats
 import SetuGateway
 import SetuHits
-import ServiceLifecycle
+import SetuStorage
 import Synchronization
 
 /// The reconcile loop as a service: reconciles at start, every interval, and whenever
@@ -70,8 +72,10 @@ public final class ReconcileService: Service, Sendable {
         let continuation = requestContinuation
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
+                // Encoded and written on the thread pool: the event loops serve the admin listener.
                 for await _ in self.statusWrites {
-                    if let status = self.unwritten.withLock({ $0.take() }) { self.writeStatusFile(status) }
+                    guard let status = self.unwritten.withLock({ $0.take() }) else { continue }
+                    try? await NIOThreadPool.singleton.runIfActive { self.writeStatusFile(status) }
                 }
             }
             group.addTask {
@@ -107,13 +111,14 @@ public final class ReconcileService: Service, Sendable {
         } catch {
             result = .failure(error)
         }
+        // The reconcile ends when its snapshot is serving.
+        if case .success(.applied(_, let snapshot)) = result { gateway.install(snapshot) }
         let elapsed = ContinuousClock.now - started
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         let at = Timestamp.rfc3339(milliseconds: HitLog.nowMilliseconds())
         let status: ReconcileStatus
         switch result {
         case .success(.applied(let step, let snapshot)):
-            gateway.install(snapshot)
             let attempt = ReconcileStatus.Attempt(at: at, result: "applied", durationMs: milliseconds, revision: snapshot.revision)
             let counts = step.derived.counts
             status = current.withLock { status in
@@ -160,7 +165,7 @@ public final class ReconcileService: Service, Sendable {
         let path = configuration.stateDirectory + "/status.json"
         do {
             let data = try ReconcileStatus.encoder.encode(status)
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+            try AtomicFile.replace(path, with: [UInt8](data))
         } catch {
             logger.error("cannot write \(path): \(error)")
         }

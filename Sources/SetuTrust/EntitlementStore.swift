@@ -1,5 +1,6 @@
 import SetuEntitlements
 import SetuManifest
+import SetuStorage
 
 /// Keeps the entitlements last derived in a state directory
 /// (`<state>/trust/entitlements.bin`), so a run after a few new commits
@@ -18,7 +19,7 @@ struct EntitlementStore {
     /// The kept derivation and the trust root of the replay it came from, or
     /// `nil` when there is none or it cannot be used (then a full derivation follows).
     func load() -> (trustRoot: String, derived: DerivedEntitlements)? {
-        guard let bytes = StateFile.read(path), bytes.starts(with: Self.magic) else { return nil }
+        guard let bytes = AtomicFile.read(path), bytes.starts(with: Self.magic) else { return nil }
         var reader = ByteReader(bytes[Self.magic.count...])
         do {
             guard try reader.readInt() == Self.format else { return nil }
@@ -62,7 +63,7 @@ struct EntitlementStore {
         for entitlement in derived.entitlements {
             write(entitlement, to: &writer)
         }
-        try StateFile.replace(path, with: Self.magic + writer.bytes, what: "the entitlements")
+        try replaceStateFile(path, with: Self.magic + writer.bytes, what: "the entitlements")
     }
 
     private func write(_ entitlement: Entitlement, to writer: inout ByteWriter) {

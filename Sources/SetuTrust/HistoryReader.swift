@@ -1,7 +1,9 @@
 import Dispatch
+import SetuConcurrency
 import SetuEntitlements
 import SetuGit
 import SetuManifest
+import SetuSources
 
 /// Reads a branch's history from git into the values `HistoryReplay` decides on.
 public struct HistoryReader {
@@ -267,35 +269,4 @@ public enum TrustEngine {
 /// Entitlements being read from a state directory (`TrustEngine.readKeptEntitlements`).
 struct KeptEntitlements: Sendable {
     let read: Background<(trustRoot: String, derived: DerivedEntitlements)?>
-}
-
-/// Work started on another thread at once, whose result is waited for when asked.
-final class Background<Value: Sendable>: @unchecked Sendable {
-    private let finished = DispatchSemaphore(value: 0)
-    // Written by the work, then read (or taken) only between waiting on `finished`
-    // and signalling it again, which lets one caller at a time in.
-    private var result: Result<Value, Error>?
-
-    init(_ work: @escaping @Sendable () throws -> Value) {
-        DispatchQueue.global().async {
-            self.result = Result(catching: work)
-            self.finished.signal()
-        }
-    }
-
-    func value() throws -> Value {
-        finished.wait()
-        finished.signal()
-        return try result!.get()
-    }
-
-    /// Waits for the work and hands its result over, keeping nothing: the caller's value
-    /// is then the only reference to its storage. Nil once taken.
-    func take() throws -> Value? {
-        finished.wait()
-        defer { finished.signal() }
-        let taken = result
-        result = nil
-        return try taken?.get()
-    }
 }

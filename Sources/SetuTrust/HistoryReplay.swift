@@ -1,6 +1,7 @@
 import SetuEntitlements
 import SetuGit
 import SetuManifest
+import SetuStorage
 
 /// One path's change in a commit: its new content, or `nil` for a deletion.
 public struct FileChange: Sendable {

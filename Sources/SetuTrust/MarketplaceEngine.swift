@@ -1,3 +1,4 @@
+import SetuConcurrency
 import SetuEntitlements
 import SetuGit
 import SetuManifest

@@ -1,8 +1,10 @@
 import Crypto
 import Foundation
+import SetuConcurrency
 import SetuEntitlements
 import SetuGit
 import SetuManifest
+import SetuStorage
 
 /// Keeps the replay result in a state directory so the next run replays only
 /// new commits. Each file in force is stored with what reading it found
@@ -54,7 +56,7 @@ struct ReplayStore {
     /// A delta that does not belong to the base or does not read is left out: the base is an
     /// earlier state of the same history, so replay continues from there.
     func load() -> Stored? {
-        guard let bytes = StateFile.read(basePath), bytes.starts(with: Self.baseMagic) else { return nil }
+        guard let bytes = AtomicFile.read(basePath), bytes.starts(with: Self.baseMagic) else { return nil }
         var stored: Stored
         do {
             var outer = ByteReader(bytes[Self.baseMagic.count...])
@@ -93,7 +95,7 @@ struct ReplayStore {
     }
 
     private func applyDelta(to stored: inout Stored) {
-        guard let bytes = StateFile.read(deltaPath), bytes.starts(with: Self.deltaMagic) else { return }
+        guard let bytes = AtomicFile.read(deltaPath), bytes.starts(with: Self.deltaMagic) else { return }
         var reader = ByteReader(bytes[Self.deltaMagic.count...])
         do {
             guard try reader.readInt() == Self.format, try reader.readString() == stored.journal?.baseID,
@@ -154,7 +156,7 @@ struct ReplayStore {
                 if let change { write(change, to: &writer) }
             }
             view.write(to: &writer)
-            try StateFile.replace(deltaPath, with: Self.deltaMagic + writer.bytes, what: "the replay state")
+            try replaceStateFile(deltaPath, with: Self.deltaMagic + writer.bytes, what: "the replay state")
             return journal
         }
         var body = ByteWriter()
@@ -178,7 +180,7 @@ struct ReplayStore {
         writer.write(Self.format)
         writer.write(baseID)
         writer.write(section: body.bytes[...])
-        try StateFile.replace(basePath, with: Self.baseMagic + writer.bytes, what: "the replay state")
+        try replaceStateFile(basePath, with: Self.baseMagic + writer.bytes, what: "the replay state")
         guard unlink(deltaPath) == 0 || errno == ENOENT else {
             throw ManifestError(code: .io, message: "cannot remove \(deltaPath): \(String(cString: strerror(errno)))")
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import SetuGit
 import SetuManifest
+import SetuSources
 import SetuTrust
 
 /// Where to read a marketplace from: a revision of a repository, or its work tree.

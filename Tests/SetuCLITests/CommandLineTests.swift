@@ -1,5 +1,6 @@
 import Foundation
 import SetuManifest
+import SetuSources
 import SetuTestSupport
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import SetuGit
 import SetuManifest
+import SetuSources
 import SetuTestSupport
 import SetuTrust
 import Testing

@@ -1,5 +1,7 @@
-import Foundation
 @testable import SetuManifest
+import Foundation
+import SetuSources
+import SetuStorage
 import SetuTestSupport
 import Testing
 

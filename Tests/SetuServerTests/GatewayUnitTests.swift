@@ -1,11 +1,12 @@
-import Foundation
 @testable import SetuGateway
-import Synchronization
-import SetuEntitlements
-import SetuHits
 @testable import SetuManifest
 @testable import SetuServer
+import Foundation
+import SetuEntitlements
+import SetuFormats
+import SetuHits
 import SetuTestSupport
+import Synchronization
 import Testing
 
 struct RoutingTests {

@@ -1,4 +1,5 @@
 import Foundation
+import SetuFormats
 import SetuHits
 import SetuTestSupport
 import Testing

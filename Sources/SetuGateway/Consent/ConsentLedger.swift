@@ -1,6 +1,8 @@
 import Foundation
+import SetuFormats
 import SetuHits
 import SetuManifest
+import SetuStorage
 import Synchronization
 
 /// What the gateway remembers of consents used: each transaction id (or token id) seen
@@ -153,7 +155,7 @@ public final class ConsentLedger: Sendable {
         guard let file, !journal.isEmpty || compact else { return }
         do {
             if let live {
-                try StateFiles.replace(file, with: Self.encode(live))
+                try AtomicFile.replace(file, with: [UInt8](Self.encode(live)))
                 state.withLock { $0.lines = live.count }
             } else {
                 let descriptor = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)

@@ -1,5 +1,6 @@
 import Foundation
 import SetuEntitlements
+import SetuFormats
 import SetuHits
 import SetuManifest
 

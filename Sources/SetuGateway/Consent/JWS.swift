@@ -1,6 +1,7 @@
-import _CryptoExtras
 @preconcurrency import Crypto
+import _CryptoExtras
 import Foundation
+import SetuFormats
 import SetuHits
 import SetuManifest
 

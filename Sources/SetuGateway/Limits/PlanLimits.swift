@@ -1,6 +1,8 @@
 import Foundation
+import SetuFormats
 import SetuHits
 import SetuManifest
+import SetuStorage
 import Synchronization
 
 /// A plan's limits in the units the request path counts in, with the header that states
@@ -252,7 +254,7 @@ public final class PlanCounters: Sendable {
     }
 
     /// Writes the quotas to the state file when they changed since the last write
-    /// (`StateFiles.replace`).
+    /// (`AtomicFile.replace`).
     /// - Parameter limits: the quota in force for a consumer and an API, written beside its use.
     /// - Throws: the file system's error.
     public func save(limits: (String, String) -> (Int64, Plan.QuotaPeriod)? = { _, _ in nil }) throws {
@@ -263,7 +265,7 @@ public final class PlanCounters: Sendable {
         let data = try encoder.encode(state)
         let text = String(decoding: data, as: UTF8.self)
         guard written.withLock({ $0 != text }) else { return }
-        try StateFiles.replace(file, with: data)
+        try AtomicFile.replace(file, with: [UInt8](data))
         written.withLock { $0 = text }
     }
 

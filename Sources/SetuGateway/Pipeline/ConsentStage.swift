@@ -1,3 +1,4 @@
+import SetuFormats
 import SetuHits
 import SetuManifest
 

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOSSL
+import SetuFormats
 import SetuHits
 
 /// What one event loop keeps for the connections it serves: its pool of upstream

@@ -1,5 +1,6 @@
 import Foundation
 import SetuManifest
+import SetuSources
 
 /// Builds the demo's marketplace repository from the example marketplace, with the
 /// history a real one would have: an admin sets up the policies; each publisher registers

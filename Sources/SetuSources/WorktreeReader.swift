@@ -1,4 +1,5 @@
 import Foundation
+import SetuManifest
 
 /// Reads a marketplace's files from a folder on disk (a work tree), for
 /// validating changes before they are committed.

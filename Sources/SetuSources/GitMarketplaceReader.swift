@@ -13,7 +13,7 @@ public enum GitMarketplaceReader {
     }
 
     /// What a tree entry holds, as validation sees it.
-    static func content(of entry: TreeFile, in repository: Repository, limits: LoadLimits) throws -> SourceFile.Content {
+    public static func content(of entry: TreeFile, in repository: Repository, limits: LoadLimits) throws -> SourceFile.Content {
         switch entry.kind {
         case .symlink:
             return .symlink
