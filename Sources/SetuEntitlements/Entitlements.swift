@@ -205,8 +205,17 @@ public enum EntitlementDerivation {
         // The rest stay as they are, in place, and keep their order unless a new day
         // moved one between active and expired.
         if !consumers.isEmpty {
-            removeRuns(of: derived.entitlements.indices.filter { isAffected(derived.entitlements[$0].path) },
-                       from: &derived.entitlements)
+            // A consumer's entitlements are one run of the list, sorted by consumer first, and
+            // each sits in its consumer's folder: found by binary search, not by a pass over all.
+            var affected: [Int] = []
+            for consumer in consumers.sorted() {
+                var index = lowerBound(ofConsumer: consumer, in: derived.entitlements)
+                while index < derived.entitlements.count, derived.entitlements[index].consumer == consumer {
+                    if isAffected(derived.entitlements[index].path) { affected.append(index) }
+                    index += 1
+                }
+            }
+            removeRuns(of: affected, from: &derived.entitlements)
         }
         var reordered = false
         if today != previousToday {
@@ -242,6 +251,16 @@ public enum EntitlementDerivation {
             entitlements.removeSubrange(indices[start]...indices[end - 1])
             end = start
         }
+    }
+
+    /// The index of a consumer's first entitlement in a list sorted by `order` (or where it would go).
+    private static func lowerBound(ofConsumer consumer: String, in sorted: [Entitlement]) -> Int {
+        var low = 0, high = sorted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if sorted[middle].consumer < consumer { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     /// Where an entitlement goes in a list sorted by `order`.

@@ -94,9 +94,13 @@ public struct MarketplaceValidator: Sendable {
     /// with the few files the change can reach. OpenAPI documents are not read: a caller
     /// whose files need them (a subscription naming operations, an API with a document)
     /// uses `validate`. Only errors are returned.
-    /// - Parameter checkedUpstreams: APIs (by id) whose upstream was checked before against
-    ///   the same platform, and is not checked again.
-    public func checkReferences(_ files: [PreparedFile], checkedUpstreams: Set<String> = [],
+    /// - Parameters:
+    ///   - judging: the files whose rules are wanted (nil: all); a family of rules (APIs,
+    ///     consumers, subscriptions) runs only when one of its files is among them, since
+    ///     the others were judged when they took effect.
+    ///   - checkedUpstreams: APIs (by id) whose upstream was checked before against the
+    ///     same platform, and is not checked again.
+    public func checkReferences(_ files: [PreparedFile], judging: Set<String>? = nil, checkedUpstreams: Set<String> = [],
                                 knownAPIs: [String]? = nil) -> [Diagnostic] {
         var run = ValidationRun(limits: limits, files: [])
         run.knownAPIs = knownAPIs
@@ -120,9 +124,12 @@ public struct MarketplaceValidator: Sendable {
             }
         }
         run.marketplace.platform = platforms.first
-        run.checkAPIs()
-        run.checkConsumers()
-        run.checkSubscriptions()
+        func judged(_ origins: some Sequence<ManifestOrigin>) -> Bool {
+            judging.map { judging in origins.contains { judging.contains($0.file) } } ?? true
+        }
+        if judged(run.marketplace.apis.values.lazy.map(\.origin)) { run.checkAPIs() }
+        if judged(run.marketplace.consumers.values.lazy.map(\.origin)) { run.checkConsumers() }
+        if judged(run.marketplace.subscriptions.values.lazy.map(\.origin)) { run.checkSubscriptions() }
         return run.diagnostics.filter { $0.severity == .error }
     }
 

@@ -72,10 +72,13 @@ public final class ReconcileService: Service, Sendable {
         let continuation = requestContinuation
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                // Encoded and written on the thread pool: the event loops serve the admin listener.
+                // Encoded and written on the thread pool, as the event loops serve the admin
+                // listener; at most once a second, as encoding a large marketplace's status
+                // costs more than a reconcile after one commit.
                 for await _ in self.statusWrites {
                     guard let status = self.unwritten.withLock({ $0.take() }) else { continue }
                     try? await NIOThreadPool.singleton.runIfActive { self.writeStatusFile(status) }
+                    try? await Task.sleep(for: .seconds(1))
                 }
             }
             group.addTask {

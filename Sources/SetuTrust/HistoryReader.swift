@@ -203,11 +203,13 @@ public enum TrustEngine {
     /// that is no longer on the history is detected and replayed from the root.
     ///
     /// A long-running caller passes the outcome it got last time as `previous`: it stands
-    /// for the stored state, which is then not read back from the state directory.
+    /// for the stored state, which is then not read back from the state directory. It is
+    /// taken over, not copied: the caller keeps no other reference to it, so the replay
+    /// changes its tens of thousands of files in place.
     /// With `saveInBackground`, the state is written on another thread while the
     /// caller goes on, and `ReplayOutcome.finishSaving` waits for it.
     public static func replay(_ repository: Repository, head: ObjectID, trustRoot: ObjectID? = nil,
-                              stateDirectory: String? = nil, previous: ReplayOutcome? = nil,
+                              stateDirectory: String? = nil, previous: consuming ReplayOutcome? = nil,
                               saveInBackground: Bool = false, limits: LoadLimits = .standard) throws -> ReplayOutcome {
         func save(_ outcome: inout ReplayOutcome, to store: ReplayStore) throws {
             guard saveInBackground else {
@@ -220,27 +222,31 @@ public enum TrustEngine {
         let reader = HistoryReader(repository: repository, limits: limits)
         let store = stateDirectory.map(ReplayStore.init)
         var rewritten: String?
-        let kept = previous.flatMap { outcome in
-            ObjectID(hex: outcome.state.revision).map {
-                ReplayStore.Stored(trustRoot: outcome.trustRoot, head: $0, state: outcome.state,
-                                   view: outcome.view ?? TrustView(files: outcome.state.files),
-                                   journal: (try? outcome.saving?.value()) ?? outcome.journal)
-            }
+        var kept: ReplayStore.Stored?
+        var keptReferences: ReferenceIndex?
+        if var last = previous.take(), let head = ObjectID(hex: last.state.revision) {
+            var state = EffectiveState(revision: "")
+            swap(&state, &last.state)
+            let view = last.view ?? TrustView(files: state.files)
+            kept = ReplayStore.Stored(trustRoot: last.trustRoot, head: head, state: consume state, view: view,
+                                      journal: (try? last.saving?.value()) ?? last.journal)
+            keptReferences = last.references
         }
-        if var stored = kept ?? store?.load(),
+        let fromKept = kept != nil
+        if var stored = kept.take() ?? store?.load(),
            trustRoot == nil || stored.trustRoot == trustRoot {
             if let newer = try reader.commitsAfter(stored.head, upTo: head) {
                 // Handed over rather than shared, so the replay changes the state in place instead of copying it.
                 var state = EffectiveState(revision: "")
                 swap(&state, &stored.state)
-                var replay = HistoryReplay(state: consume state, view: stored.view, references: kept != nil ? previous?.references : nil)
+                var replay = HistoryReplay(state: consume state, view: stored.view, references: keptReferences)
                 try replay.apply(newer, from: reader)
                 var journal = stored.journal
                 journal?.paths.formUnion(replay.touchedPaths)
                 var outcome = ReplayOutcome(state: replay.state, trustRoot: stored.trustRoot, replayedCommits: newer.count,
                                             incremental: true, startRevision: stored.head.hex, touchedPaths: replay.touchedPaths,
                                             rewrittenHistory: nil, view: replay.view, references: replay.references, journal: journal)
-                if let store, !newer.isEmpty || kept != nil {
+                if let store, !newer.isEmpty || fromKept {
                     try save(&outcome, to: store)
                 }
                 return outcome

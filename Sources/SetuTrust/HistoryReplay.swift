@@ -384,7 +384,8 @@ public struct HistoryReplay: Sendable {
             func check(_ useOverrides: Bool) -> [String: Diagnostic] {
                 let known = { [state] in index.apiIDs(in: state.files) }
                 guard focus == nil else {
-                    return ReferenceCheck.errors(in: files(useOverrides), checkedUpstreams: checkedUpstreams, knownAPIs: known)
+                    return ReferenceCheck.errors(in: files(useOverrides), judging: useOverrides ? Set(overrides.keys) : scope,
+                                                 checkedUpstreams: checkedUpstreams, knownAPIs: known)
                 }
                 return ReferenceCheck.errors(in: files(useOverrides).map { SourceFile(path: $0.path, content: .prepared($0)) }, knownAPIs: known)
             }

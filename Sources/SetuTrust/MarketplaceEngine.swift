@@ -53,8 +53,10 @@ public struct MarketplaceEngine: Sendable {
     ///   - snapshot: whether to build the gateway's snapshot.
     public mutating func step(_ repository: Repository, to head: ObjectID, trustRoot: ObjectID? = nil, today: String,
                               snapshot wantsSnapshot: Bool = false, limits: LoadLimits = .standard) throws -> Step {
+        // Handed over, so the replay changes the files in place; a failed step leaves the
+        // engine to start again from the state directory.
         var outcome = try TrustEngine.replay(repository, head: head, trustRoot: trustRoot, stateDirectory: stateDirectory,
-                                             previous: self.outcome, saveInBackground: stateDirectory != nil, limits: limits)
+                                             previous: self.outcome.take(), saveInBackground: stateDirectory != nil, limits: limits)
         var previous = derived.take()
         if previous == nil, let read = kept.take() {
             previous = try read.read.take()?.flatMap { $0.trustRoot == outcome.trustRoot.hex ? $0.derived : nil }

@@ -19,12 +19,14 @@ enum ReferenceCheck {
 
     /// `errors(in:)` over files read and checked on their own, without reading any of them
     /// again (`MarketplaceValidator.checkReferences`).
-    static func errors(in files: [PreparedFile], checkedUpstreams: Set<String>, knownAPIs: () -> [String]? = { nil }) -> [String: Diagnostic] {
+    static func errors(in files: [PreparedFile], judging: Set<String>, checkedUpstreams: Set<String>,
+                       knownAPIs: () -> [String]? = { nil }) -> [String: Diagnostic] {
         let present = Set(files.map(\.path))
         let validator = MarketplaceValidator()
-        let errors = firstErrors(validator.checkReferences(files, checkedUpstreams: checkedUpstreams), in: present)
+        let errors = firstErrors(validator.checkReferences(files, judging: judging, checkedUpstreams: checkedUpstreams), in: present)
         guard errors.values.contains(where: { $0.rule == "ref.api" }), let known = knownAPIs() else { return errors }
-        return firstErrors(validator.checkReferences(files, checkedUpstreams: checkedUpstreams, knownAPIs: known), in: present)
+        return firstErrors(validator.checkReferences(files, judging: judging, checkedUpstreams: checkedUpstreams, knownAPIs: known),
+                           in: present)
     }
 
     private static func firstErrors(_ diagnostics: [Diagnostic], in present: Set<String>) -> [String: Diagnostic] {
@@ -167,7 +169,9 @@ struct ReferenceIndex: Sendable {
     /// `checkedUpstreams` gets the APIs whose upstream is as it was when last checked.
     mutating func focus(of changes: [(path: String, file: PreparedFile?)], in files: [String: EffectiveFile],
                         policies: Set<String>, checkedUpstreams: inout Set<String>) -> Set<String>? {
-        var focus = Set(changes.map(\.path)).union(policies)
+        // Subscriptions' rules look at consumers, APIs and publishers only; the others' at the policies too.
+        var focus = Set(changes.map(\.path))
+        if changes.contains(where: { !MarketplacePath.isSubscription($0.path) }) { focus.formUnion(policies) }
         for (path, file) in changes {
             guard let file, !path.hasPrefix("policies/") else { return nil }
             let parts = path.split(separator: "/")
@@ -208,6 +212,10 @@ struct ReferenceIndex: Sendable {
             }
         }
         let changed = Set(changes.map(\.path))
+        // An API the changes leave as it is had its upstream checked when it took effect.
+        for path in focus where !changed.contains(path) && Self.mayHoldAPIs(path) {
+            checkedUpstreams.formUnion(apiIndex(files).idsOf[path] ?? [])
+        }
         return focus.filter { files[$0] != nil || changed.contains($0) }
     }
 
