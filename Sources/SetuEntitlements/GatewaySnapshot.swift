@@ -14,14 +14,14 @@ public struct GatewaySnapshot: Sendable {
         /// The upstream timeout in milliseconds.
         public var timeoutMilliseconds: Int
         public var consent: API.Consent
-        public var operations: [Operation]
+        public var operations: [APIOperation]
         /// How requests are checked against the OpenAPI document.
         public var validation: API.Validation
         /// The OpenAPI document in JSON Schema form, which the operations' schemas point into.
         public var schemaDocument: JSONValue?
 
         public init(api: String, publisher: String, category: Publisher.Category, basePath: String, upstreamURL: String,
-                    timeoutMilliseconds: Int, consent: API.Consent, operations: [Operation],
+                    timeoutMilliseconds: Int, consent: API.Consent, operations: [APIOperation],
                     validation: API.Validation = .enforce, schemaDocument: JSONValue? = nil) {
             self.validation = validation
             self.schemaDocument = schemaDocument

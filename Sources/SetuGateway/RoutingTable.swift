@@ -157,7 +157,7 @@ struct CompiledOperation: Sendable {
     /// Whether the body schema carries API Setu's `consentArtifact`.
     let carriesConsentArtifact: Bool
 
-    init(_ operation: Operation, validation: API.Validation = .off, schemas: [String: JSONSchema] = [:]) {
+    init(_ operation: APIOperation, validation: API.Validation = .off, schemas: [String: JSONSchema] = [:]) {
         method = operation.method.uppercased()
         template = operation.path
         operationId = operation.operationId

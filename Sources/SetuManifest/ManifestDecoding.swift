@@ -77,10 +77,11 @@ enum ManifestDecoding {
         let selector = spec["selector"] ?? .null
         return AlertRule(
             name: name,
-            metric: spec["metric"]?.stringValue ?? "",
+            // A value the schema refuses keeps the file out of force; what it decodes to is never used.
+            metric: spec["metric"]?.stringValue.flatMap(AlertRule.Metric.init) ?? .errorRate,
             threshold: spec["threshold"]?.numberValue ?? 0,
             window: spec["window"]?.stringValue ?? "",
-            severity: spec["severity"]?.stringValue ?? "warning",
+            severity: spec["severity"]?.stringValue.flatMap(AlertRule.Severity.init) ?? .warning,
             publisher: selector["publisher"]?.stringValue,
             api: selector["api"]?.stringValue,
             consumer: selector["consumer"]?.stringValue,

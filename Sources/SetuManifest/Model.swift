@@ -83,11 +83,27 @@ public struct ConsentProvider: Sendable, Hashable {
 
 /// A condition on live traffic that fires an alert.
 public struct AlertRule: Sendable, Hashable {
+    /// What a rule watches.
+    public enum Metric: String, Sendable, Hashable, CaseIterable {
+        case errorRate = "error-rate"
+        case latencyP50 = "latency-p50"
+        case latencyP95 = "latency-p95"
+        case latencyP99 = "latency-p99"
+        case denialRate = "denial-rate"
+        case quotaUse = "quota-use"
+        case upstreamFailures = "upstream-failures"
+    }
+
+    /// How urgent a firing rule is.
+    public enum Severity: String, Sendable, Hashable, CaseIterable {
+        case warning, critical
+    }
+
     public var name: String
-    public var metric: String
+    public var metric: Metric
     public var threshold: Double
     public var window: String
-    public var severity: String
+    public var severity: Severity
     public var publisher: String?
     public var api: String?
     public var consumer: String?
@@ -118,7 +134,7 @@ public struct Publisher: Sendable, Hashable {
 }
 
 /// One operation of an API, from its OpenAPI document.
-public struct Operation: Sendable, Hashable {
+public struct APIOperation: Sendable, Hashable {
     /// `GET`, `POST`, …
     public var method: String
     /// The path template, e.g. `/hscer` or `/users/{id}`.
@@ -166,7 +182,7 @@ public struct API: Sendable, Hashable {
     /// The consent setting written in the manifest, if any.
     public var consentSetting: Consent?
     /// Operations from the OpenAPI document.
-    public var operations: [Operation]
+    public var operations: [APIOperation]
     /// The OpenAPI document with its schemas in JSON Schema 2020-12's form, which the
     /// operations' schema pointers point into.
     public var schemaDocument: JSONValue?

@@ -23,7 +23,7 @@ public struct OpenAPIDocument: Sendable, Hashable {
     /// Tags only operations name are left out: API Setu marks every operation `APIs`.
     public var tags: [String]
     /// Every operation, sorted by path then method.
-    public var operations: [Operation]
+    public var operations: [APIOperation]
     /// The document with its schemas in JSON Schema 2020-12's form (`OpenAPISchemaDialect`).
     public var schemaDocument: JSONValue
 
@@ -31,7 +31,7 @@ public struct OpenAPIDocument: Sendable, Hashable {
     public static let methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"]
 
     /// A reason the document is not usable, with where it is.
-    public struct Problem: Error, Sendable, Equatable {
+    public struct ReadError: Error, Sendable, Equatable {
         public var pointer: JSONPointer
         public var message: String
 
@@ -42,44 +42,44 @@ public struct OpenAPIDocument: Sendable, Hashable {
         }
     }
 
-    /// Reads the document; throws a `Problem` when it is not OpenAPI 3.
-    public init(_ value: JSONValue) throws(Problem) {
+    /// Reads the document; throws a `ReadError` when it is not OpenAPI 3.
+    public init(_ value: JSONValue) throws(ReadError) {
         guard case .object = value else {
-            throw Problem(pointer: JSONPointer(), message: "is not an OpenAPI document: the top level must be a mapping")
+            throw ReadError(pointer: JSONPointer(), message: "is not an OpenAPI document: the top level must be a mapping")
         }
         guard let version = value["openapi"]?.stringValue else {
             let swagger = value["swagger"] != nil
-            throw Problem(pointer: JSONPointer(), message: swagger
+            throw ReadError(pointer: JSONPointer(), message: swagger
                 ? "is a Swagger 2 document; Setu needs OpenAPI 3 (convert it, e.g. with swagger2openapi)"
                 : "is not an OpenAPI 3 document: it has no 'openapi' version field")
         }
         guard version.hasPrefix("3.") else {
-            throw Problem(pointer: JSONPointer(["openapi"]), message: "is '\(version)'; Setu reads OpenAPI 3.x documents")
+            throw ReadError(pointer: JSONPointer(["openapi"]), message: "is '\(version)'; Setu reads OpenAPI 3.x documents")
         }
         guard let info = value["info"]?.objectValue, let title = info["title"]?.stringValue else {
-            throw Problem(pointer: JSONPointer(["info"]), message: "must have a title (info.title)")
+            throw ReadError(pointer: JSONPointer(["info"]), message: "must have a title (info.title)")
         }
         guard let paths = value["paths"]?.objectValue else {
-            throw Problem(pointer: JSONPointer(), message: "has no 'paths' mapping")
+            throw ReadError(pointer: JSONPointer(), message: "has no 'paths' mapping")
         }
-        var operations: [Operation] = []
+        var operations: [APIOperation] = []
         var tags = value["tags"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
         for category in info["x-apisguru-categories"]?.arrayValue?.compactMap(\.stringValue) ?? [] where !tags.contains(category) {
             tags.append(category)
         }
         for (path, item) in paths {
             guard path.hasPrefix("/") else {
-                throw Problem(pointer: JSONPointer(["paths", path]), message: "is not a path: paths start with '/'")
+                throw ReadError(pointer: JSONPointer(["paths", path]), message: "is not a path: paths start with '/'")
             }
             guard case .object(let methods) = item else {
-                throw Problem(pointer: JSONPointer(["paths", path]), message: "must be a mapping of operations")
+                throw ReadError(pointer: JSONPointer(["paths", path]), message: "must be a mapping of operations")
             }
             for method in Self.methods {
                 guard let operation = methods[method] else { continue }
                 guard case .object = operation else {
-                    throw Problem(pointer: JSONPointer(["paths", path, method]), message: "must be a mapping")
+                    throw ReadError(pointer: JSONPointer(["paths", path, method]), message: "must be a mapping")
                 }
-                operations.append(Operation(method: method.uppercased(), path: path,
+                operations.append(APIOperation(method: method.uppercased(), path: path,
                                             operationId: operation["operationId"]?.stringValue,
                                             summary: operation["summary"]?.stringValue,
                                             request: OperationRequest(document: value, path: path, method: method)))

@@ -369,12 +369,12 @@ public enum YAMLLoader {
 /// where a YAML value may start, outside quotes and comments) and refuses a file
 /// with too many of them, or with one used as, or inside, a mapping key.
 enum AliasScan {
-    struct Problem {
+    struct Finding {
         var location: SourceLocation
         var message: String
     }
 
-    static func check(_ bytes: [UInt8], limits: LoadLimits) -> Problem? {
+    static func check(_ bytes: [UInt8], limits: LoadLimits) -> Finding? {
         // Fast path: no asterisk, no alias.
         guard bytes.contains(UInt8(ascii: "*")) else { return nil }
         var aliases = 0
@@ -414,7 +414,7 @@ enum AliasScan {
                     let location = SourceLocation(line: line, column: index - lineStart + 1)
                     if firstAlias == nil { firstAlias = location }
                     if aliases > limits.maxAliases {
-                        return Problem(location: location, message: "the file uses more than \(limits.maxAliases) aliases")
+                        return Finding(location: location, message: "the file uses more than \(limits.maxAliases) aliases")
                     }
                     var end = index + 1
                     while end < bytes.count, !isTerminator(bytes[end]) { end += 1 }
@@ -422,7 +422,7 @@ enum AliasScan {
                     while after < bytes.count, bytes[after] == space || bytes[after] == tab { after += 1 }
                     if after < bytes.count, bytes[after] == UInt8(ascii: ":"),
                        after + 1 == bytes.count || [space, tab, newline, UInt8(ascii: "\r")].contains(bytes[after + 1]) {
-                        return Problem(location: location, message: "an alias is used as a mapping key")
+                        return Finding(location: location, message: "an alias is used as a mapping key")
                     }
                 }
             case UInt8(ascii: "?"):
@@ -441,7 +441,7 @@ enum AliasScan {
             index += 1
         }
         if hasComplexKeys, let firstAlias {
-            return Problem(location: firstAlias, message: "aliases cannot be combined with complex mapping keys")
+            return Finding(location: firstAlias, message: "aliases cannot be combined with complex mapping keys")
         }
         return nil
     }

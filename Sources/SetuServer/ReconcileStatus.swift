@@ -34,7 +34,7 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
     }
 
     /// A problem in the manifests in force.
-    public struct Problem: Codable, Sendable, Equatable {
+    public struct FileError: Codable, Sendable, Equatable {
         /// The file, from the repository root.
         public var file: String
         /// Where in the file, from 1.
@@ -77,7 +77,7 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
     public var unauthorized: [RefusedChange]
     public var invalid: [RefusedChange]
     /// Errors in the manifests in force (their files serve nothing).
-    public var problems: [Problem]
+    public var problems: [FileError]
     /// Quota use in the current period by consumer and API, with the quota in force.
     public var quotas: [QuotaUse] = []
 
@@ -117,7 +117,7 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
         unauthorized = outcome.state.refused(.unauthorized)
         invalid = outcome.state.refused(.invalid)
         problems = derived.firstErrors.values.sorted().map {
-            Problem(file: $0.file, line: $0.location.line, column: $0.location.column, rule: $0.rule,
+            FileError(file: $0.file, line: $0.location.line, column: $0.location.column, rule: $0.rule,
                     message: $0.message, fix: $0.fix)
         }
         conditions = [

@@ -69,7 +69,7 @@ struct OpenAPITests {
 
     @Test func swaggerTwoIsRefusedWithAPointer() throws {
         let value = try YAMLLoader.load(Array("swagger: '2.0'\ninfo: {title: x}\npaths: {}\n".utf8), file: "s").get()[0].value
-        #expect(throws: OpenAPIDocument.Problem(pointer: JSONPointer(), message: "is a Swagger 2 document; Setu needs OpenAPI 3 (convert it, e.g. with swagger2openapi)")) {
+        #expect(throws: OpenAPIDocument.ReadError(pointer: JSONPointer(), message: "is a Swagger 2 document; Setu needs OpenAPI 3 (convert it, e.g. with swagger2openapi)")) {
             try OpenAPIDocument(value)
         }
     }

@@ -10,7 +10,7 @@ import Synchronization
 import Testing
 
 struct RoutingTests {
-    func route(_ api: String, _ basePath: String, operations: [SetuManifest.Operation] = []) -> GatewaySnapshot.Route {
+    func route(_ api: String, _ basePath: String, operations: [APIOperation] = []) -> GatewaySnapshot.Route {
         GatewaySnapshot.Route(api: api, publisher: String(api.split(separator: "/")[0]), category: .service, basePath: basePath,
                               upstreamURL: "https://upstream.example", timeoutMilliseconds: 1000, consent: .none, operations: operations)
     }
@@ -35,9 +35,9 @@ struct RoutingTests {
 
     @Test func operationsMatchByTemplateAndMethodPreferringLiterals() throws {
         let api = route("p/users", "/u", operations: [
-            SetuManifest.Operation(method: "get", path: "/users/{id}", operationId: "getUser", summary: nil),
-            SetuManifest.Operation(method: "GET", path: "/users/me", operationId: "getMe", summary: nil),
-            SetuManifest.Operation(method: "DELETE", path: "/users/{id}", operationId: "deleteUser", summary: nil),
+            APIOperation(method: "get", path: "/users/{id}", operationId: "getUser", summary: nil),
+            APIOperation(method: "GET", path: "/users/me", operationId: "getMe", summary: nil),
+            APIOperation(method: "DELETE", path: "/users/{id}", operationId: "deleteUser", summary: nil),
         ])
         let compiled = CompiledRoute(api)
         guard case .operation(let me) = compiled.match(method: "GET", path: "/users/me") else { Issue.record("no match"); return }

@@ -4,7 +4,7 @@
 /// UTC day the request arrived. Refusal: 401 with `WWW-Authenticate`.
 enum AuthenticateStage {
     /// - Parameter tokens: the event loop's verified bearer tokens; nil verifies every one.
-    static func run(_ exchange: Exchange, tokens: ConsentTokenCache?) throws(Problem) {
+    static func run(_ exchange: Exchange, tokens: ConsentTokenCache?) throws(ProblemDetails) {
         guard let table = exchange.table else { throw .notReady() }
         var clientId: String?
         var key: String?
@@ -68,7 +68,7 @@ enum AuthenticateStage {
     }
 
     private static func verify(_ token: Substring, table: RoutingTable, tokens: ConsentTokenCache?,
-                               now: Int64) throws(Problem) -> VerifiedConsent {
+                               now: Int64) throws(ProblemDetails) -> VerifiedConsent {
         if let cached = tokens?.lookup(token, nowMilliseconds: now) { return cached }
         do {
             let consent = try table.consent.verifyToken(token, nowMilliseconds: now)

@@ -2,7 +2,7 @@
 /// the day the request arrived, and for the operation called when the subscription lists
 /// its operations. Refusal: 403 saying which.
 enum AuthorizeStage {
-    static func run(_ exchange: Exchange) throws(Problem) {
+    static func run(_ exchange: Exchange) throws(ProblemDetails) {
         guard let table = exchange.table, let route = exchange.route, let consumer = exchange.consumer else {
             throw .notReady()
         }

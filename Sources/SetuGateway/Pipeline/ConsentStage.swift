@@ -8,7 +8,7 @@ import SetuManifest
 /// called, has not been used for this transaction before, and has uses left in its
 /// `permission.frequency`. A required consent that is missing is 403 `consent-required`.
 enum ConsentStage {
-    static func run(_ exchange: Exchange, body: RequestBody, ledger: ConsentLedger, nowMilliseconds now: Int64) throws(Problem) {
+    static func run(_ exchange: Exchange, body: RequestBody, ledger: ConsentLedger, nowMilliseconds now: Int64) throws(ProblemDetails) {
         guard let table = exchange.table, let route = exchange.route?.route, route.consent != .none else { return }
         let takesArtifact = exchange.operation?.carriesConsentArtifact ?? false
         var document: JSONValue?

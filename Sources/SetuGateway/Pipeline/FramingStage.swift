@@ -14,7 +14,7 @@ import NIOHTTP1
 /// - paths with dot segments, `;` parameters or encoded `/`, `\`, `.` or NUL, which an
 ///   upstream could read as a different resource than the one routed and authorized.
 enum FramingStage {
-    static func run(_ exchange: Exchange, limits: GatewayConfiguration) throws(Problem) {
+    static func run(_ exchange: Exchange, limits: GatewayConfiguration) throws(ProblemDetails) {
         let request = exchange.request
         var hosts = 0
         var host: String?
@@ -74,7 +74,7 @@ enum FramingStage {
                 throw .badRequest("Transfer-Encoding must end with chunked in a request, or its length is unknown (RFC 9112 §6.1).")
             }
             guard codings.count == 1 else {
-                throw Problem(slug: "unsupported-transfer-coding", status: .notImplemented, title: "Transfer coding not supported",
+                throw ProblemDetails(slug: "unsupported-transfer-coding", status: .notImplemented, title: "Transfer coding not supported",
                               detail: "The gateway accepts only Transfer-Encoding: chunked, not \(transferEncoding).",
                               closesConnection: true)
             }
@@ -93,7 +93,7 @@ enum FramingStage {
 
     /// Sets the routed path and the query from an origin-form target, or from an
     /// absolute-form one that names the `Host` sent.
-    private static func splitTarget(_ exchange: Exchange) throws(Problem) {
+    private static func splitTarget(_ exchange: Exchange) throws(ProblemDetails) {
         var target = Substring(exchange.request.target)
         if target.utf8.contains(UInt8(ascii: "#")) {
             throw .badTarget("The request target has a fragment (#); fragments are never sent to a server.")

@@ -4,7 +4,7 @@ import SetuHits
 /// (per UTC day or month). Every answer under a limited plan carries `RateLimit-Policy` and
 /// `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10); a refusal is 429 with `Retry-After`.
 enum LimitStage {
-    static func run(_ exchange: Exchange, nowMicroseconds now: Int64) throws(Problem) {
+    static func run(_ exchange: Exchange, nowMicroseconds now: Int64) throws(ProblemDetails) {
         guard let granted = exchange.granted, let plan = granted.plan, let cell = granted.cell else { return }
         let rate = cell.takeRate(plan, nowMicroseconds: now)
         var state = "\"rate\";r=\(rate.remaining);t=\(seconds(rate.wait, per: 1_000_000))"

@@ -10,7 +10,7 @@ enum RequestPipeline {
     /// Runs the stages on a request that has just arrived.
     /// - Throws: the refusal of the first stage that refuses.
     static func admit(_ exchange: Exchange, configuration: GatewayConfiguration, random: inout RequestIdentityStage.Random,
-                      tokens: ConsentTokenCache?) throws(Problem) {
+                      tokens: ConsentTokenCache?) throws(ProblemDetails) {
         RequestIdentityStage.run(exchange, random: &random)
         try FramingStage.run(exchange, limits: configuration)
         try RouteStage.run(exchange)
@@ -21,7 +21,7 @@ enum RequestPipeline {
     /// Runs the stages that come before the proxy, once the request is ready to go.
     /// - Throws: the refusal of the first stage that refuses.
     /// - Parameter body: the body, when it was read whole.
-    static func release(_ exchange: Exchange, body: ByteBuffer?, ledger: ConsentLedger) throws(Problem) {
+    static func release(_ exchange: Exchange, body: ByteBuffer?, ledger: ConsentLedger) throws(ProblemDetails) {
         let now = HitLog.nowMicroseconds()
         let body = RequestBody(body)
         try ConsentStage.run(exchange, body: body, ledger: ledger, nowMilliseconds: now / 1000)

@@ -2,7 +2,7 @@
 /// when the API has an OpenAPI document, the operation by method and path template.
 /// Refusals: 503 before the first reconcile, 404 (no API, a listing API, no operation), 405.
 enum RouteStage {
-    static func run(_ exchange: Exchange) throws(Problem) {
+    static func run(_ exchange: Exchange) throws(ProblemDetails) {
         guard let table = exchange.table else { throw .notReady() }
         let path = exchange.path
         guard let (route, rest) = table.route(for: path) else {

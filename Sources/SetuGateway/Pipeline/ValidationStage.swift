@@ -7,7 +7,7 @@ import SetuManifest
 /// take), naming the first failing parameter or JSON pointer; `report` passes the request on
 /// and notes the failure in the hit.
 enum ValidationStage {
-    static func run(_ exchange: Exchange, body: RequestBody) throws(Problem) {
+    static func run(_ exchange: Exchange, body: RequestBody) throws(ProblemDetails) {
         guard let operation = exchange.operation, let check = operation.check, check.mode != .off else { return }
         let path = exchange.rest.split(separator: "/", omittingEmptySubsequences: true)
         let headers = exchange.request.headers

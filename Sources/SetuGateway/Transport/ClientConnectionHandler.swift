@@ -268,7 +268,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         let request = GatewayRequest(method: head.method, target: head.uri, version: head.version, headers: head.headers,
                                      clientIP: clientIP, receivedMilliseconds: HitLog.nowMilliseconds())
         let exchange = Exchange(request: request, table: loop.table)
-        do throws(Problem) {
+        do throws(ProblemDetails) {
             try RequestPipeline.admit(exchange, configuration: configuration, random: &loop.random,
                                       tokens: configuration.cachesConsentTokens ? loop.tokens : nil)
         } catch {
@@ -348,7 +348,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     private func startProxy() {
         guard let exchange, let route = exchange.route else { return }
-        do throws(Problem) {
+        do throws(ProblemDetails) {
             try RequestPipeline.release(exchange, body: requestEnded ? (body ?? ByteBuffer()) : nil, ledger: gateway.ledger)
         } catch {
             answer(error)
@@ -469,7 +469,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     // MARK: Answers
 
     /// Answers a refusal, or an upstream's failure before its answer began.
-    private func answer(_ problem: Problem) {
+    private func answer(_ problem: ProblemDetails) {
         guard let context else { return }
         guard !answerStarted else {
             abort(decision: problem.decision)
@@ -670,7 +670,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         return exchange
     }
 
-    static func problem(for error: HTTPParserError, requestLineBytes: Int, configuration: GatewayConfiguration) -> Problem {
+    static func problem(for error: HTTPParserError, requestLineBytes: Int, configuration: GatewayConfiguration) -> ProblemDetails {
         switch error {
         case .headerOverflow:
             // The method, the version and their spaces take at most a few dozen bytes more.

@@ -12,7 +12,7 @@ final class ConnectionLimitHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        let problem = Problem.tooManyConnections(limit: limit)
+        let problem = ProblemDetails.tooManyConnections(limit: limit)
         let requestId = RequestIdentityStage.requestId(nil)
         let body = problem.body(requestId: requestId)
         var headers = HTTPHeaders([("Content-Type", "application/problem+json"), ("Content-Length", String(body.readableBytes)),
