@@ -1,6 +1,7 @@
 import Dispatch
 
 /// Work started on another thread at once, whose result is waited for when asked.
+// @unchecked: `result` is written once by the work, then read only while holding `finished`.
 public final class Background<Value: Sendable>: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     // Written by the work, then read (or taken) only between waiting on `finished`

@@ -25,6 +25,7 @@ public enum Parallel {
 }
 
 /// Collects results written from concurrent iterations, each index exactly once.
+// @unchecked: each index is written by one iteration only, and read after all of them end.
 final class ConcurrentResults<Value>: @unchecked Sendable {
     private let storage: UnsafeMutablePointer<Value?>
     private let count: Int
@@ -50,6 +51,7 @@ final class ConcurrentResults<Value>: @unchecked Sendable {
 }
 
 /// Hands a value that is only read (a buffer of work) to concurrent iterations.
+// @unchecked: what it wraps is only read while shared, and outlives the work that reads it.
 public struct UnsafeSendable<Value>: @unchecked Sendable {
     public let value: Value
     public init(_ value: Value) { self.value = value }

@@ -68,6 +68,7 @@ public struct HitLogError: Error, Sendable, CustomStringConvertible {
 /// accepted, so the lines across files are numbered without gaps. Rotation (by day and by
 /// size) and `close` fsync the file; `reopen` closes and reopens the current file for an
 /// outside log rotator. `close` writes every accepted hit before it returns.
+// @unchecked: its mutable state is behind `lock`, which its writer thread waits on; the rest never changes.
 public final class HitLog: @unchecked Sendable {
     /// Counts since the log was opened.
     public struct Statistics: Sendable, Equatable {

@@ -93,6 +93,7 @@ public struct SchemaViolation: Sendable, Equatable {
 /// Nodes are mutated only while `SchemaCompiler` builds and links them; after
 /// `JSONSchema.init` returns they are never written again, which is what makes
 /// sharing them across threads safe.
+// @unchecked: never written once the schema is compiled (above).
 final class SchemaNode: @unchecked Sendable {
     var constant: Bool?
     var types: [String]?

@@ -82,6 +82,7 @@ public struct YAMLDocument: Sendable {
 
 /// Holds a file's Yams parse trees, one per document, never mutated once built:
 /// given, or built from the source on first use (most files never need them).
+// @unchecked: `built` is touched only under `lock`; Yams' nodes are not Sendable, but never change once built.
 final class ParseTrees: @unchecked Sendable {
     private let lock = NSLock()
     private var built: [Node]?

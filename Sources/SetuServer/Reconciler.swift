@@ -16,6 +16,7 @@ public struct ReconcileError: Error, Sendable, CustomStringConvertible {
 /// One reconcile, start to end: fetch → resolve the branch → unchanged? stop → replay →
 /// derive entitlements → build the gateway snapshot. Synchronous and blocking (libgit2);
 /// the reconcile service runs it on a thread of its own, one at a time.
+// @unchecked: only the reconcile service uses it, one reconcile at a time.
 final class Reconciler: @unchecked Sendable {
     enum Outcome {
         /// A new snapshot to serve, and what the step found.

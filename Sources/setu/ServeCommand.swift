@@ -5,6 +5,7 @@ import SetuGateway
 import SetuHits
 import SetuManifest
 import SetuServer
+import Synchronization
 
 /// Options of the daemon, shared by `setu serve` and `setu demo`.
 struct DaemonOptions: ParsableArguments {
@@ -204,9 +205,8 @@ func runDaemon(_ configuration: ServeConfiguration, whenListening: @escaping @Se
 }
 
 /// Collects the bound addresses and reports once both listeners are up.
-final class ListeningAddresses: @unchecked Sendable {
-    private let lock = NSLock()
-    private var addresses: [String: ServeConfiguration.Address] = [:]
+final class ListeningAddresses: Sendable {
+    private let addresses = Mutex<[String: ServeConfiguration.Address]>([:])
     private let whenListening: @Sendable ([String: ServeConfiguration.Address]) -> Void
 
     init(whenListening: @escaping @Sendable ([String: ServeConfiguration.Address]) -> Void) {
@@ -214,7 +214,7 @@ final class ListeningAddresses: @unchecked Sendable {
     }
 
     func add(_ name: String, _ address: ServeConfiguration.Address) {
-        let complete: [String: ServeConfiguration.Address]? = lock.withLock {
+        let complete: [String: ServeConfiguration.Address]? = addresses.withLock { addresses in
             addresses[name] = address
             return addresses.count == 2 ? addresses : nil
         }

@@ -112,6 +112,7 @@ func prettyJSON(_ value: some Encodable) throws -> String {
 
 /// A value handed from the main thread to the task that runs an async command and back;
 /// the semaphore orders the accesses.
+// @unchecked: the semaphore orders every access, one thread at a time.
 final class HandOff<Value>: @unchecked Sendable {
     var value: Value
     init(_ value: Value) { self.value = value }
