@@ -109,7 +109,7 @@ public struct RefusedChange: Sendable, Hashable, Codable {
     /// Why it did not take effect.
     public var reason: Reason
     /// The rule id, e.g. `trust.owner` or `schema.type`.
-    public var rule: String
+    public var rule: RuleID
     /// What is wrong, or what is needed: "waiting for an approver of cbse to merge it".
     public var message: String
     /// Who could make it take effect (approvers or owners), when that is a list of people.
@@ -125,7 +125,7 @@ public struct RefusedChange: Sendable, Hashable, Codable {
     }
 
     /// Creates a refused change.
-    public init(path: String, commit: String, by: String, reason: Reason, rule: String, message: String,
+    public init(path: String, commit: String, by: String, reason: Reason, rule: RuleID, message: String,
                 needs: [String] = [], blob: String? = nil, pending: PreparedFile? = nil) {
         self.path = path
         self.commit = commit

@@ -148,7 +148,7 @@ public enum EntitlementDerivation {
             consumers.insert(consumer)
         }
         // Past the repository's size limits, validation stops reading files part way: only a full one knows where.
-        guard !previous.firstErrors.values.contains(where: { $0.rule.hasPrefix("repo.") }) else { return nil }
+        guard !previous.firstErrors.values.contains(where: { $0.rule.family == .repo }) else { return nil }
         let previousToday = previous.today
         var derived = consume previous
         // Asked of every path in the state: a slice and a set lookup, no splitting.

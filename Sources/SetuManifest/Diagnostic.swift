@@ -42,7 +42,7 @@ public struct Diagnostic: Error, Sendable, Hashable, Comparable {
     /// Which value in the document, when the problem is in one.
     public var pointer: JSONPointer?
     /// The stable id of the rule broken, e.g. `schema.type` or `name.path`.
-    public var rule: String
+    public var rule: RuleID
     /// What is wrong.
     public var message: String
     /// What would fix it.
@@ -50,7 +50,7 @@ public struct Diagnostic: Error, Sendable, Hashable, Comparable {
 
     /// Creates a diagnostic.
     public init(_ severity: Severity = .error, file: String, location: SourceLocation = .start,
-                pointer: JSONPointer? = nil, rule: String, message: String, fix: String? = nil) {
+                pointer: JSONPointer? = nil, rule: RuleID, message: String, fix: String? = nil) {
         self.severity = severity
         self.file = file
         self.location = location

@@ -95,7 +95,7 @@ public struct DiagnosticFormatter: Sendable {
     private func json(_ report: ValidationReport, revision: String?) -> String {
         let items = report.diagnostics.map {
             JSONReport.Item(file: $0.file, line: $0.location.line, column: $0.location.column, severity: $0.severity.rawValue,
-                            rule: $0.rule, pointer: $0.pointer?.description, message: Self.sentence($0), fix: $0.fix)
+                            rule: $0.rule.rawValue, pointer: $0.pointer?.description, message: Self.sentence($0), fix: $0.fix)
         }
         let document = JSONReport(valid: report.isValid, revision: revision, files: report.fileCount, manifests: report.manifestCount,
                                   errors: report.errorCount, warnings: report.warningCount, diagnostics: items)
@@ -112,7 +112,7 @@ public struct DiagnosticFormatter: Sendable {
             var message = Self.sentence(diagnostic)
             if let fix = diagnostic.fix { message += "\nfix: " + fix }
             out += "::\(level) file=\(Self.escapeProperty(diagnostic.file)),line=\(diagnostic.location.line),col=\(diagnostic.location.column),"
-                + "title=\(Self.escapeProperty(diagnostic.rule))::\(Self.escapeData(message))\n"
+                + "title=\(Self.escapeProperty(diagnostic.rule.rawValue))::\(Self.escapeData(message))\n"
         }
         out += summary(report, revision: revision) + "\n"
         return out

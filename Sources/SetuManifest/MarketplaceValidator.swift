@@ -27,8 +27,8 @@ public struct MarketplaceValidator: Sendable {
         run.buildMarketplace()
         return run.report().diagnostics.filter { diagnostic in
             diagnostic.severity == .error && diagnostic.file == file.path
-                && (["file.", "yaml.", "manifest.", "schema."].contains { diagnostic.rule.hasPrefix($0) }
-                    || ["name.path", "name.unique", "credential.hash"].contains(diagnostic.rule))
+                && ([.file, .yaml, .manifest, .schema].contains { diagnostic.rule.family == $0 }
+                    || [.namePath, .nameUnique, .credentialHash].contains(diagnostic.rule))
         }
     }
 

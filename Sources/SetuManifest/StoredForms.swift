@@ -69,7 +69,7 @@ extension Diagnostic {
         writer.write(location.column)
         writer.write(pointer != nil)
         if let pointer { writer.write(pointer.tokens) }
-        writer.write(rule)
+        writer.write(rule.rawValue)
         writer.write(message)
         writer.write(fix)
     }
@@ -92,7 +92,7 @@ extension Diagnostic {
         let file = try reader.readString()
         let location = SourceLocation(line: try reader.readInt(), column: try reader.readInt())
         let pointer = try reader.readBool() ? JSONPointer(try reader.readStrings()) : nil
-        self.init(severity, file: file, location: location, pointer: pointer, rule: try reader.readString(),
+        self.init(severity, file: file, location: location, pointer: pointer, rule: RuleID(rawValue: try reader.readString()),
                   message: try reader.readString(), fix: try reader.readOptionalString())
     }
 }

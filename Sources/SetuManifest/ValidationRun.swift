@@ -63,7 +63,7 @@ struct ValidationRun {
 
     mutating func checkRepositoryLimits() {
         if files.count > limits.maxFiles {
-            diagnostics.append(Diagnostic(file: ".", rule: "repo.too-large",
+            diagnostics.append(Diagnostic(file: ".", rule: .repoTooLarge,
                                           message: "the repository has \(files.count) files under \(marketplaceRoots.joined(separator: ", ")), over the limit of \(limits.maxFiles)"))
         }
     }
@@ -83,20 +83,20 @@ struct ValidationRun {
             switch file.content {
             case .symlink:
                 unreadable.insert(file.path)
-                diagnostics.append(Diagnostic(file: file.path, rule: "file.symlink",
+                diagnostics.append(Diagnostic(file: file.path, rule: .fileSymlink,
                                               message: "symbolic links are not allowed in a marketplace",
                                               fix: "replace the link with the file it points to"))
                 continue
             case .submodule:
                 unreadable.insert(file.path)
-                diagnostics.append(Diagnostic(file: file.path, rule: "file.submodule",
+                diagnostics.append(Diagnostic(file: file.path, rule: .fileSubmodule,
                                               message: "submodules are not allowed in a marketplace",
                                               fix: "remove the submodule (git rm) and commit its files directly"))
                 continue
             case .tooLarge(let size):
                 unreadable.insert(file.path)
                 if role != .ignored {
-                    diagnostics.append(Diagnostic(file: file.path, rule: "file.too-large",
+                    diagnostics.append(Diagnostic(file: file.path, rule: .fileTooLarge,
                                                   message: "file is \(size) bytes, over the limit of \(limits.maxFileBytes) bytes; it was not read",
                                                   fix: "split it into smaller files"))
                 }
@@ -111,7 +111,7 @@ struct ValidationRun {
             case .ignored:
                 continue
             case .misplaced(let fix):
-                diagnostics.append(Diagnostic(file: file.path, rule: "file.location",
+                diagnostics.append(Diagnostic(file: file.path, rule: .fileLocation,
                                               message: "this file is not where any manifest belongs", fix: fix))
                 continue
             case .openapi:
@@ -121,7 +121,7 @@ struct ValidationRun {
             default:
                 totalBytes += bytes.count
                 if totalBytes > limits.maxRepositoryBytes {
-                    diagnostics.append(Diagnostic(file: file.path, rule: "repo.too-large",
+                    diagnostics.append(Diagnostic(file: file.path, rule: .repoTooLarge,
                                                   message: "the manifests add up to more than \(limits.maxRepositoryBytes) bytes; this file and the rest were not read"))
                     break
                 }
@@ -180,42 +180,42 @@ struct ValidationRun {
         var loaded = LoadedFile(path: path)
         loaded.documentCount = documents.count
         if documents.isEmpty {
-            loaded.diagnostics.append(Diagnostic(file: path, rule: "manifest.empty", message: "the file holds no manifest",
+            loaded.diagnostics.append(Diagnostic(file: path, rule: .manifestEmpty, message: "the file holds no manifest",
                                                  fix: "add a manifest, or delete the file"))
             return loaded
         }
         if role.singleDocument, documents.count > 1 {
-            loaded.diagnostics.append(Diagnostic(file: path, location: locate(1, nil), rule: "manifest.single-document",
+            loaded.diagnostics.append(Diagnostic(file: path, location: locate(1, nil), rule: .manifestSingleDocument,
                                                  message: "\(path.split(separator: "/").last!) holds exactly one manifest, but this file has \(documents.count)",
                                                  fix: "move the other documents to files of their own"))
         }
         let allowed = role.allowedKinds
         for (index, document) in documents.enumerated() {
             let origin = ManifestOrigin(file: path, document: index)
-            func report(_ pointer: JSONPointer, _ rule: String, _ message: String, _ fix: String?) {
+            func report(_ pointer: JSONPointer, _ rule: RuleID, _ message: String, _ fix: String?) {
                 loaded.diagnostics.append(Diagnostic(file: path, location: locate(index, pointer), pointer: pointer,
                                                      rule: rule, message: message, fix: fix))
             }
             guard case .object = document else {
-                report(JSONPointer(), "schema.type", "must be a mapping with apiVersion, kind, metadata and spec, not \(render(document))", nil)
+                report(JSONPointer(), .schemaType, "must be a mapping with apiVersion, kind, metadata and spec, not \(render(document))", nil)
                 continue
             }
             let expected = allowed.map(\.rawValue).joined(separator: ", ")
             guard let kindName = document["kind"]?.stringValue else {
-                report(JSONPointer(), "manifest.kind", "is missing 'kind'", "add 'kind: \(allowed.first?.rawValue ?? "")'; this file may hold: \(expected)")
+                report(JSONPointer(), .manifestKind, "is missing 'kind'", "add 'kind: \(allowed.first?.rawValue ?? "")'; this file may hold: \(expected)")
                 continue
             }
             guard let kind = ManifestKind(rawValue: kindName) else {
                 let suggestion = closest(to: kindName, in: ManifestKind.allCases.map(\.rawValue)).map { " (did you mean '\($0)'?)" } ?? ""
-                report(JSONPointer(["kind"]), "manifest.kind", "'\(kindName)' is not a kind of manifest\(suggestion)", "this file may hold: \(expected)")
+                report(JSONPointer(["kind"]), .manifestKind, "'\(kindName)' is not a kind of manifest\(suggestion)", "this file may hold: \(expected)")
                 continue
             }
             guard allowed.contains(kind) else {
-                report(JSONPointer(["kind"]), "manifest.location", "a \(kind.rawValue) does not belong in \(path)", Self.home(of: kind))
+                report(JSONPointer(["kind"]), .manifestLocation, "a \(kind.rawValue) does not belong in \(path)", Self.home(of: kind))
                 continue
             }
             for violation in schemas?.schema(for: kind).violations(of: document) ?? [] {
-                report(violation.pointer, violation.rule ?? "schema." + kebab(violation.keyword),
+                report(violation.pointer, violation.rule.map(RuleID.init(rawValue:)) ?? .schema(violation.keyword),
                        violation.message, violation.fix)
             }
             guard let name = document["metadata"]?["name"]?.stringValue, !name.isEmpty else { continue }
@@ -270,13 +270,13 @@ struct ValidationRun {
             switch manifest.role {
             case .publisher(let folder), .consumer(let folder):
                 if name != folder {
-                    report(origin, ["metadata", "name"], "name.path",
+                    report(origin, ["metadata", "name"], .namePath,
                            "is '\(name)', but the folder says '\(folder)'",
                            fix: "rename the folder to \(name), or set metadata.name to \(folder)")
                 }
             case .apis(_, let stem), .subscriptions(_, let stem):
                 if manifest.documentsInFile == 1, name != stem {
-                    report(origin, ["metadata", "name"], "name.path",
+                    report(origin, ["metadata", "name"], .namePath,
                            "is '\(name)', but the file is named '\(stem).yaml'",
                            fix: "rename the file to \(name).yaml, or set metadata.name to \(stem)")
                 }
@@ -289,7 +289,7 @@ struct ValidationRun {
             default: break
             }
             if let first = seen[id] {
-                report(origin, ["metadata", "name"], "name.unique",
+                report(origin, ["metadata", "name"], .nameUnique,
                        "\(id) is already defined in \(first.file)",
                        fix: "give this \(manifest.kind.rawValue) another name, or remove one of them")
                 continue
@@ -313,7 +313,7 @@ struct ValidationRun {
         manifests = []
         marketplace.platform = platforms.first
         if platforms.isEmpty {
-            diagnostics.append(Diagnostic(file: "policies/platform.yaml", rule: "platform.missing",
+            diagnostics.append(Diagnostic(file: "policies/platform.yaml", rule: .platformMissing,
                                           message: "the marketplace has no Platform policy",
                                           fix: "add policies/platform.yaml (setu init writes one)"))
         }
@@ -326,7 +326,7 @@ struct ValidationRun {
         let pointer = ["spec", "openapi"]
         let folder = origin.file.split(separator: "/").dropLast().map(String.init)
         guard !written.hasPrefix("/"), !written.contains("\\"), !written.contains("://") else {
-            report(origin, pointer, "openapi.path", "'\(written)' must be a path relative to this file",
+            report(origin, pointer, .openapiPath, "'\(written)' must be a path relative to this file",
                    fix: "put the document beside this file and name it, e.g. openapi: \(origin.file.split(separator: "/").last!.dropLast(5)).openapi.yaml")
             return nil
         }
@@ -340,7 +340,7 @@ struct ValidationRun {
                 parts.append(String(component))
             }
             if parts.count < folder.count || Array(parts.prefix(folder.count)) != folder {
-                report(origin, pointer, "openapi.path",
+                report(origin, pointer, .openapiPath,
                        "'\(written)' leads outside \(folder.joined(separator: "/"))/; an OpenAPI document must stay inside its publisher's folder",
                        fix: "move the document into \(folder.joined(separator: "/"))/ and point at it there")
                 return nil
@@ -349,13 +349,13 @@ struct ValidationRun {
         let path = parts.joined(separator: "/")
         referencedOpenAPI.insert(path)
         guard FileRole.of(path) == .openapi else {
-            report(origin, pointer, "openapi.path", "'\(written)' must name a file ending in .openapi.yaml or .openapi.json",
+            report(origin, pointer, .openapiPath, "'\(written)' must name a file ending in .openapi.yaml or .openapi.json",
                    fix: "rename the document, e.g. to \(path.split(separator: "/").last!.split(separator: ".").first!).openapi.yaml")
             return nil
         }
         guard openapiFiles.contains(path) else {
             if !unreadable.contains(path) {
-                report(origin, pointer, "openapi.missing", "'\(written)' does not exist (looked for \(path))",
+                report(origin, pointer, .openapiMissing, "'\(written)' does not exist (looked for \(path))",
                        fix: "add the OpenAPI document at \(path), or correct the path")
             }
             return nil
@@ -366,7 +366,7 @@ struct ValidationRun {
 
     // MARK: Reporting
 
-    mutating func report(_ origin: ManifestOrigin, _ tokens: [String], _ rule: String, _ message: String,
+    mutating func report(_ origin: ManifestOrigin, _ tokens: [String], _ rule: RuleID, _ message: String,
                          fix: String? = nil, severity: Diagnostic.Severity = .error) {
         let pointer = JSONPointer(tokens)
         diagnostics.append(Diagnostic(severity, file: origin.file, location: location(of: pointer, in: origin), pointer: pointer,

@@ -129,17 +129,17 @@ public enum YAMLLoader {
     /// thing that stops the file from being read (rule ids `yaml.*`).
     public static func load(_ bytes: [UInt8], file: String, limits: LoadLimits = .standard) -> Result<[YAMLDocument], Diagnostic> {
         guard bytes.count <= limits.maxFileBytes else {
-            return .failure(Diagnostic(file: file, rule: "file.too-large",
+            return .failure(Diagnostic(file: file, rule: .fileTooLarge,
                                        message: "file is \(bytes.count) bytes, over the limit of \(limits.maxFileBytes) bytes",
                                        fix: "split it into smaller files"))
         }
         if let offset = firstInvalidUTF8(bytes) {
-            return .failure(Diagnostic(file: file, location: location(ofByte: offset, in: bytes), rule: "yaml.utf8",
+            return .failure(Diagnostic(file: file, location: location(ofByte: offset, in: bytes), rule: .yamlUtf8,
                                        message: "invalid UTF-8 byte 0x\(String(bytes[offset], radix: 16, uppercase: true))",
                                        fix: "save the file as UTF-8"))
         }
         if let problem = AliasScan.check(bytes, limits: limits) {
-            return .failure(Diagnostic(file: file, location: problem.location, rule: "yaml.aliases", message: problem.message,
+            return .failure(Diagnostic(file: file, location: problem.location, rule: .yamlAliases, message: problem.message,
                                        fix: "write the values out instead of using anchors and aliases"))
         }
         if let documents = YAMLEvents.load(bytes, limits: limits) {
@@ -168,7 +168,7 @@ public enum YAMLLoader {
         } catch let error as YamlError {
             return .failure(diagnostic(for: error, file: file, bytes: bytes))
         } catch {
-            return .failure(Diagnostic(file: file, rule: "yaml.syntax", message: "\(error)"))
+            return .failure(Diagnostic(file: file, rule: .yamlSyntax, message: "\(error)"))
         }
         return .success(documents)
     }
@@ -177,7 +177,7 @@ public enum YAMLLoader {
 
     private struct LoadProblem: Error {
         var location: SourceLocation
-        var rule: String
+        var rule: RuleID
         var message: String
         var fix: String?
     }
@@ -186,12 +186,12 @@ public enum YAMLLoader {
         budget -= 1
         let here = node.mark.map(SourceLocation.init) ?? .start
         if budget < 0 {
-            throw LoadProblem(location: here, rule: "yaml.aliases",
+            throw LoadProblem(location: here, rule: .yamlAliases,
                               message: "the file expands to more than \(limits.maxNodes) values once aliases are followed",
                               fix: "write the values out instead of nesting aliases")
         }
         if depth > limits.maxDepth {
-            throw LoadProblem(location: here, rule: "yaml.depth",
+            throw LoadProblem(location: here, rule: .yamlDepth,
                               message: "values nest deeper than \(limits.maxDepth) levels",
                               fix: "flatten the structure")
         }
@@ -210,7 +210,7 @@ public enum YAMLLoader {
             members.reserveCapacity(mapping.count)
             for (key, value) in mapping {
                 guard case .scalar(let keyScalar) = key else {
-                    throw LoadProblem(location: key.mark.map(SourceLocation.init) ?? here, rule: "yaml.key",
+                    throw LoadProblem(location: key.mark.map(SourceLocation.init) ?? here, rule: .yamlKey,
                                       message: "mapping keys must be plain values, not lists or mappings",
                                       fix: "use a string as the key")
                 }
@@ -218,7 +218,7 @@ public enum YAMLLoader {
             }
             return .object(members)
         case .alias:
-            throw LoadProblem(location: here, rule: "yaml.aliases", message: "unresolved alias")
+            throw LoadProblem(location: here, rule: .yamlAliases, message: "unresolved alias")
         }
     }
 
@@ -235,9 +235,9 @@ public enum YAMLLoader {
             return .null
         case Tag.Name.bool.rawValue, Tag.Name.int.rawValue, Tag.Name.float.rawValue:
             if let value = coreValue(text), value != .null { return value }
-            throw LoadProblem(location: location, rule: "yaml.tag", message: "'\(text)' is not a valid \(tag)")
+            throw LoadProblem(location: location, rule: .yamlTag, message: "'\(text)' is not a valid \(tag)")
         default:
-            throw LoadProblem(location: location, rule: "yaml.tag", message: "unsupported tag \(tag)",
+            throw LoadProblem(location: location, rule: .yamlTag, message: "unsupported tag \(tag)",
                               fix: "remove the tag; manifests use plain YAML values")
         }
         guard scalar.style == .plain || scalar.style == .any else { return .string(text) }
@@ -301,18 +301,18 @@ public enum YAMLLoader {
             var message = problem
             if let context, !context.text.isEmpty { message += " (\(context.text) at \(context.mark.line):\(context.mark.column))" }
             let nesting = problem.contains("Maximum nesting level")
-            return Diagnostic(file: file, location: location, rule: nesting ? "yaml.depth" : "yaml.syntax",
+            return Diagnostic(file: file, location: location, rule: nesting ? .yamlDepth : .yamlSyntax,
                               message: nesting ? "values nest too deeply for the YAML parser" : message,
                               fix: nesting ? "flatten the structure" : "fix the YAML syntax at this point")
         case .duplicatedKeysInMapping(let duplicates, let context):
-            return Diagnostic(file: file, location: SourceLocation(context.mark), rule: "yaml.duplicate-key",
+            return Diagnostic(file: file, location: SourceLocation(context.mark), rule: .yamlDuplicateKey,
                               message: "the mapping has the key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) more than once",
                               fix: "keep one of them")
         case .reader(let problem, let offset, _, _):
             return Diagnostic(file: file, location: offset.map { location(ofByte: $0, in: bytes) } ?? .start,
-                              rule: "yaml.syntax", message: problem, fix: "remove the character")
+                              rule: .yamlSyntax, message: problem, fix: "remove the character")
         default:
-            return Diagnostic(file: file, rule: "yaml.syntax", message: "\(error)")
+            return Diagnostic(file: file, rule: .yamlSyntax, message: "\(error)")
         }
     }
 

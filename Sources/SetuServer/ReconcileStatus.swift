@@ -117,7 +117,7 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
         unauthorized = outcome.state.refused(.unauthorized)
         invalid = outcome.state.refused(.invalid)
         problems = derived.firstErrors.values.sorted().map {
-            FileError(file: $0.file, line: $0.location.line, column: $0.location.column, rule: $0.rule,
+            FileError(file: $0.file, line: $0.location.line, column: $0.location.column, rule: $0.rule.rawValue,
                     message: $0.message, fix: $0.fix)
         }
         conditions = [

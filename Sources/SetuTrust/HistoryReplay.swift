@@ -270,7 +270,7 @@ public struct HistoryReplay: Sendable {
         let trustsEveryone = view.verification == .none
         let isOwner = trustsEveryone || owners.includesAny(of: emails)
 
-        func refuse(_ reason: RefusedChange.Reason, _ rule: String, _ message: String, needs: [String] = []) -> Candidate? {
+        func refuse(_ reason: RefusedChange.Reason, _ rule: RuleID, _ message: String, needs: [String] = []) -> Candidate? {
             state.refused[change.path] = RefusedChange(path: change.path, commit: commit, by: by, reason: reason, rule: rule,
                                                        message: message, needs: needs, blob: change.blob)
             return nil
@@ -285,7 +285,7 @@ public struct HistoryReplay: Sendable {
                 allowed = !emails.isDisjoint(with: view.approvers(of: publisher))
             }
             guard allowed else {
-                return refuse(.unauthorized, "trust.owner", "deleting \(change.path) needs \(owners.description)", needs: owners.emails.sorted())
+                return refuse(.unauthorized, .trustOwner, "deleting \(change.path) needs \(owners.description)", needs: owners.emails.sorted())
             }
             guard state.files[change.path] != nil else {
                 state.refused[change.path] = nil
@@ -295,7 +295,7 @@ public struct HistoryReplay: Sendable {
         }
 
         guard isOwner else {
-            return refuse(.unauthorized, "trust.owner", "changing \(change.path) needs \(owners.description)", needs: owners.emails.sorted())
+            return refuse(.unauthorized, .trustOwner, "changing \(change.path) needs \(owners.description)", needs: owners.emails.sorted())
         }
         let file: PreparedFile
         switch version(of: change) {
@@ -313,7 +313,7 @@ public struct HistoryReplay: Sendable {
                 approval = Approval(commit: commit, approver: makers.first?.email ?? "anyone")
             } else {
                 guard let publisher = TrustView.publisher(ofSubscription: file) else {
-                    return refuse(.invalid, "ref.api", "the subscription names no API")
+                    return refuse(.invalid, .refApi, "the subscription names no API")
                 }
                 let approvers = view.approvers(of: publisher)
                 let anyApprover = makers.contains { if case .anyApprover = $0 { return !approvers.isEmpty } else { return false } }
@@ -322,7 +322,7 @@ public struct HistoryReplay: Sendable {
                     let message = approvers.isEmpty
                         ? "waiting for approval, but publisher \(publisher) has no approvers"
                         : "waiting for an approver of \(publisher) to merge it"
-                    let pending = RefusedChange(path: change.path, commit: commit, by: by, reason: .pendingApproval, rule: "trust.approval",
+                    let pending = RefusedChange(path: change.path, commit: commit, by: by, reason: .pendingApproval, rule: .trustApproval,
                                                 message: message, needs: approvers.sorted(), blob: change.blob, pending: file)
                     return Candidate(path: change.path, outcome: .pending(pending), by: by, blob: change.blob)
                 }
@@ -362,7 +362,7 @@ public struct HistoryReplay: Sendable {
         var remaining = candidates.filter { !($0.file == nil && MarketplacePath.isSubscription($0.path)) }
         var kept = candidates.filter { $0.file == nil && MarketplacePath.isSubscription($0.path) }
         guard !remaining.isEmpty else { return kept }
-        func refuse(_ candidate: Candidate, _ rule: String, _ message: String) {
+        func refuse(_ candidate: Candidate, _ rule: RuleID, _ message: String) {
             state.refused[candidate.path] = RefusedChange(path: candidate.path, commit: commit, by: candidate.by, reason: .invalid,
                                                           rule: rule, message: message, blob: candidate.blob)
         }
@@ -432,7 +432,7 @@ public struct HistoryReplay: Sendable {
         case let other?:
             // Links, submodules and files over the size limit are refused for what they are.
             let problems = validator.checkFile(SourceFile(path: change.path, content: other))
-            return .failure(problems.first ?? Diagnostic(file: change.path, rule: "file.unreadable", message: "the file cannot be read"))
+            return .failure(problems.first ?? Diagnostic(file: change.path, rule: .fileUnreadable, message: "the file cannot be read"))
         case nil:
             preconditionFailure("a deletion has no version")
         }

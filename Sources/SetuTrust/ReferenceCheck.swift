@@ -13,7 +13,7 @@ enum ReferenceCheck {
     static func errors(in files: [SourceFile], knownAPIs: () -> [String]? = { nil }) -> [String: Diagnostic] {
         let present = Set(files.map(\.path))
         let errors = firstErrors(MarketplaceValidator().validate(files).diagnostics, in: present)
-        guard errors.values.contains(where: { $0.rule == "ref.api" }), let known = knownAPIs() else { return errors }
+        guard errors.values.contains(where: { $0.rule == .refApi }), let known = knownAPIs() else { return errors }
         return firstErrors(MarketplaceValidator().validate(files, knownAPIs: known).diagnostics, in: present)
     }
 
@@ -24,7 +24,7 @@ enum ReferenceCheck {
         let present = Set(files.map(\.path))
         let validator = MarketplaceValidator()
         let errors = firstErrors(validator.checkReferences(files, judging: judging, checkedUpstreams: checkedUpstreams), in: present)
-        guard errors.values.contains(where: { $0.rule == "ref.api" }), let known = knownAPIs() else { return errors }
+        guard errors.values.contains(where: { $0.rule == .refApi }), let known = knownAPIs() else { return errors }
         return firstErrors(validator.checkReferences(files, judging: judging, checkedUpstreams: checkedUpstreams, knownAPIs: known),
                            in: present)
     }

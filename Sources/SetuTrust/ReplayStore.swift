@@ -243,7 +243,7 @@ struct ReplayStore {
         writer.write(change.commit)
         writer.write(change.by)
         writer.write(change.reason.rawValue)
-        writer.write(change.rule)
+        writer.write(change.rule.rawValue)
         writer.write(change.message)
         writer.write(change.needs)
         writer.write(change.blob ?? "")
@@ -256,7 +256,7 @@ struct ReplayStore {
         let commit = try reader.readString()
         let by = try reader.readString()
         guard let reason = RefusedChange.Reason(rawValue: try reader.readString()) else { throw ByteReader.Truncated() }
-        let rule = try reader.readString()
+        let rule = RuleID(rawValue: try reader.readString())
         let message = try reader.readString()
         let needs = try reader.readStrings()
         let blob = try reader.readString()

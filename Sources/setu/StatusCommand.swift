@@ -94,7 +94,7 @@ struct StatusReport: Encodable {
         var path: String
         var commit: String
         var by: String
-        var rule: String
+        var rule: RuleID
         var message: String
         var needs: [String]
         /// For a change waiting for approval: the version waiting, and the command an approver runs to approve it in place.
