@@ -164,7 +164,21 @@ let package = Package(
         ),
         .target(
             name: "SetuTestSupport",
+            dependencies: ["SetuHits"],
             path: "Tests/SetuTestSupport"
+        ),
+        .testTarget(
+            name: "SetuEntitlementsTests",
+            dependencies: ["SetuEntitlements", "SetuManifest", "SetuTestSupport"]
+        ),
+        .testTarget(
+            name: "SetuHitsTests",
+            dependencies: ["SetuHits", "SetuFormats", "SetuTestSupport"]
+        ),
+        .testTarget(
+            name: "SetuGatewayTests",
+            dependencies: ["SetuGateway", "SetuEntitlements", "SetuFormats", "SetuManifest", "SetuTestSupport",
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "SetuGitTests",

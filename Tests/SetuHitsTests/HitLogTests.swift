@@ -4,16 +4,6 @@ import SetuHits
 import SetuTestSupport
 import Testing
 
-/// Reads every hit line in a directory, oldest file first, as JSON objects.
-func hitLines(in directory: String) throws -> [[String: Any]] {
-    try HitFileName.list(in: directory).flatMap { name -> [[String: Any]] in
-        let text = try String(contentsOfFile: directory + "/" + name.fileName, encoding: .utf8)
-        return try text.split(separator: "\n").map { line in
-            try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        }
-    }
-}
-
 func sampleHit(_ index: Int, at milliseconds: Int64 = 1_795_920_494_000) -> HitRecord {
     var hit = HitRecord(timestampMilliseconds: milliseconds, requestId: "req-\(index)", configRevision: "abc123",
                         method: "POST", path: "/pan/v3/pancr/certificate", clientIP: "127.0.0.1")
