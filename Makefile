@@ -22,6 +22,7 @@ demo: build
 IMPORT_CHECK = --explicit-target-dependency-import-check error
 
 test: deps
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 	$(SWIFT) build $(IMPORT_CHECK)
 	$(SWIFT) test $(IMPORT_CHECK)
 

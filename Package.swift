@@ -159,7 +159,7 @@ let package = Package(
             linkerSettings: [
                 // jemalloc in place of glibc's malloc: replay and the gateway allocate from
                 // several threads at once, where glibc's arenas cost a fifth of the run.
-                .linkedLibrary("jemalloc", .when(platforms: [.linux])),
+                .linkedLibrary("jemalloc", .when(platforms: [.linux]))
             ]
         ),
         .target(
@@ -177,8 +177,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SetuGatewayTests",
-            dependencies: ["SetuGateway", "SetuEntitlements", "SetuFormats", "SetuManifest", "SetuTestSupport",
-                           .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "SetuGateway", "SetuEntitlements", "SetuFormats", "SetuManifest", "SetuTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .testTarget(
             name: "SetuGitTests",
@@ -194,15 +196,17 @@ let package = Package(
         ),
         .testTarget(
             name: "SetuServerTests",
-            dependencies: ["SetuServer", "SetuGateway", "SetuHits", "SetuEntitlements", "SetuFormats", "SetuManifest", "SetuTestSupport",
-                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
-                           .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                           .product(name: "Logging", package: "swift-log"),
-                           .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                           .product(name: "Crypto", package: "swift-crypto"),
-                           .product(name: "_CryptoExtras", package: "swift-crypto")]
+            dependencies: [
+                "SetuServer", "SetuGateway", "SetuHits", "SetuEntitlements", "SetuFormats", "SetuManifest", "SetuTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
         ),
         .testTarget(
             name: "SetuCLITests",

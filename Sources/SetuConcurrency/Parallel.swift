@@ -16,7 +16,7 @@ public enum Parallel {
         let chunk = max(1, count / (cores * 8))
         let chunks = (count + chunk - 1) / chunk
         DispatchQueue.concurrentPerform(iterations: chunks) { index in
-            for item in index * chunk ..< min(count, (index + 1) * chunk) {
+            for item in index * chunk..<min(count, (index + 1) * chunk) {
                 results.set(item, body(item))
             }
         }

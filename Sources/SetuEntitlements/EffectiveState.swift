@@ -125,8 +125,10 @@ public struct RefusedChange: Sendable, Hashable, Codable {
     }
 
     /// Creates a refused change.
-    public init(path: String, commit: String, by: String, reason: Reason, rule: RuleID, message: String,
-                needs: [String] = [], blob: String? = nil, pending: PreparedFile? = nil) {
+    public init(
+        path: String, commit: String, by: String, reason: Reason, rule: RuleID, message: String,
+        needs: [String] = [], blob: String? = nil, pending: PreparedFile? = nil
+    ) {
         self.path = path
         self.commit = commit
         self.by = by

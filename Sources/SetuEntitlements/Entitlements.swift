@@ -40,8 +40,10 @@ public struct Entitlement: Sendable, Hashable, Codable {
     public var requestedIn: String?
 
     /// Creates an entitlement.
-    public init(consumer: String, subscription: String, api: String, plan: String, operations: [String]?, notAfter: String?,
-                state: State, reason: String?, approval: Approval?, approvers: [String], path: String, requestedIn: String?) {
+    public init(
+        consumer: String, subscription: String, api: String, plan: String, operations: [String]?, notAfter: String?,
+        state: State, reason: String?, approval: Approval?, approvers: [String], path: String, requestedIn: String?
+    ) {
         self.consumer = consumer
         self.subscription = subscription
         self.api = api
@@ -107,8 +109,10 @@ public struct DerivedEntitlements: Sendable, Hashable {
     }
 
     /// Restores a kept derivation.
-    public init(revision: String, today: String, verification: String, entitlements: [Entitlement],
-                firstErrors: [String: Diagnostic], apiIDs: [String]) {
+    public init(
+        revision: String, today: String, verification: String, entitlements: [Entitlement],
+        firstErrors: [String: Diagnostic], apiIDs: [String]
+    ) {
         self.revision = revision
         self.today = today
         self.verification = verification
@@ -125,8 +129,9 @@ public enum EntitlementDerivation {
     ///   - today: the date to judge expiry by, `YYYY-MM-DD` (UTC).
     public static func derive(_ state: EffectiveState, today: String) -> EntitlementReport {
         let validation = MarketplaceValidator().validate(state.sourceFiles)
-        var entitlements = entitlements(of: validation.marketplace, errors: firstErrors(validation.diagnostics),
-                                        state: state, pending: state.refused.values, today: today)
+        var entitlements = entitlements(
+            of: validation.marketplace, errors: firstErrors(validation.diagnostics),
+            state: state, pending: state.refused.values, today: today)
         entitlements.sort(by: order)
         return EntitlementReport(entitlements: entitlements, validation: validation, state: state)
     }
@@ -140,8 +145,10 @@ public enum EntitlementDerivation {
     ///
     /// `contents`, when given, lists the paths of a folder of `state` (`policies`,
     /// `catalog/cbse`): without it, one pass over every path of the state finds them.
-    public static func update(_ previous: consuming DerivedEntitlements, to state: EffectiveState, touched: Set<String>,
-                              today: String, contents: ((String) -> Set<String>)? = nil) -> DerivedEntitlements? {
+    public static func update(
+        _ previous: consuming DerivedEntitlements, to state: EffectiveState, touched: Set<String>,
+        today: String, contents: ((String) -> Set<String>)? = nil
+    ) -> DerivedEntitlements? {
         var consumers = Set<String>()
         for path in touched {
             guard let consumer = MarketplacePath.subscriptionConsumer(path) else { return nil }
@@ -154,7 +161,8 @@ public enum EntitlementDerivation {
         // Asked of every path in the state: a slice and a set lookup, no splitting.
         func folder(_ path: String) -> Substring {
             let utf8 = path.utf8
-            let slash = utf8.withContiguousStorageIfAvailable { $0.lastIndex(of: UInt8(ascii: "/")) }
+            let slash =
+                utf8.withContiguousStorageIfAvailable { $0.lastIndex(of: UInt8(ascii: "/")) }
                 ?? utf8.lastIndex(of: UInt8(ascii: "/")).map { utf8.distance(from: utf8.startIndex, to: $0) }
             guard let slash else { return "" }
             return path[..<utf8.index(utf8.startIndex, offsetBy: slash)]
@@ -196,8 +204,9 @@ public enum EntitlementDerivation {
                 errors[path] = diagnostic
             }
             derived.firstErrors = errors
-            fresh = Self.entitlements(of: validation.marketplace, errors: errors, state: state,
-                                      pending: state.refused.values.filter { isAffected($0.path) }, today: today)
+            fresh = Self.entitlements(
+                of: validation.marketplace, errors: errors, state: state,
+                pending: state.refused.values.filter { isAffected($0.path) }, today: today)
             fresh.sort(by: order)
         }
         derived.revision = state.revision
@@ -283,8 +292,10 @@ public enum EntitlementDerivation {
     }
 
     /// The entitlements of a marketplace's subscriptions and of the pending changes among `pending`, unsorted.
-    private static func entitlements(of marketplace: Marketplace, errors: [String: Diagnostic], state: EffectiveState,
-                                     pending: some Sequence<RefusedChange>, today: String) -> [Entitlement] {
+    private static func entitlements(
+        of marketplace: Marketplace, errors: [String: Diagnostic], state: EffectiveState,
+        pending: some Sequence<RefusedChange>, today: String
+    ) -> [Entitlement] {
         var entitlements: [Entitlement] = []
         for subscription in marketplace.subscriptions.values {
             let path = subscription.origin.file
@@ -302,10 +313,11 @@ public enum EntitlementDerivation {
         }
         for refused in pending where refused.reason == .pendingApproval {
             guard let pending = refused.pending?.subscriptions.first else { continue }
-            entitlements.append(Entitlement(
-                consumer: pending.consumer, subscription: pending.name, api: pending.api, plan: pending.plan,
-                operations: pending.operations, notAfter: pending.notAfter, state: .pending, reason: refused.message,
-                approval: nil, approvers: refused.needs, path: refused.path, requestedIn: refused.commit))
+            entitlements.append(
+                Entitlement(
+                    consumer: pending.consumer, subscription: pending.name, api: pending.api, plan: pending.plan,
+                    operations: pending.operations, notAfter: pending.notAfter, state: .pending, reason: refused.message,
+                    approval: nil, approvers: refused.needs, path: refused.path, requestedIn: refused.commit))
         }
         return entitlements
     }
@@ -329,8 +341,10 @@ public enum EntitlementDerivation {
         return a.path < b.path
     }
 
-    private static func invalidity(of subscription: Subscription, marketplace: Marketplace,
-                                   errors: [String: Diagnostic], path: String) -> String? {
+    private static func invalidity(
+        of subscription: Subscription, marketplace: Marketplace,
+        errors: [String: Diagnostic], path: String
+    ) -> String? {
         if let diagnostic = errors[path] {
             return DiagnosticFormatter.sentence(diagnostic)
         }

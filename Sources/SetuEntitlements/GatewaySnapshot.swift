@@ -20,9 +20,11 @@ public struct GatewaySnapshot: Sendable {
         /// The OpenAPI document in JSON Schema form, which the operations' schemas point into.
         public var schemaDocument: JSONValue?
 
-        public init(api: String, publisher: String, category: Publisher.Category, basePath: String, upstreamURL: String,
-                    timeoutMilliseconds: Int, consent: API.Consent, operations: [APIOperation],
-                    validation: API.Validation = .enforce, schemaDocument: JSONValue? = nil) {
+        public init(
+            api: String, publisher: String, category: Publisher.Category, basePath: String, upstreamURL: String,
+            timeoutMilliseconds: Int, consent: API.Consent, operations: [APIOperation],
+            validation: API.Validation = .enforce, schemaDocument: JSONValue? = nil
+        ) {
             self.validation = validation
             self.schemaDocument = schemaDocument
             self.api = api
@@ -98,10 +100,12 @@ public struct GatewaySnapshot: Sendable {
     public private(set) var changedFrom: (entitlementsID: UInt64, consumers: Set<String>)?
 
     /// A snapshot from its parts.
-    public init(revision: String, routes: [String: Route], credentials: [String: [Credential]],
-                entitlements: [String: [String: Entitlement]], inactive: [String: [String: Entitlement]],
-                plans: [String: Plan], consentProviders: [String: ConsentProvider], partners: [String: Partner],
-                listings: [String: Listing]) {
+    public init(
+        revision: String, routes: [String: Route], credentials: [String: [Credential]],
+        entitlements: [String: [String: Entitlement]], inactive: [String: [String: Entitlement]],
+        plans: [String: Plan], consentProviders: [String: ConsentProvider], partners: [String: Partner],
+        listings: [String: Listing]
+    ) {
         self.revision = revision
         self.routes = routes
         self.credentials = credentials
@@ -126,11 +130,13 @@ public struct GatewaySnapshot: Sendable {
                 listings[api.id] = Listing(api: api.id, title: api.title, url: api.listingURL)
             }
             guard let basePath = api.basePath, let upstream = api.upstreamURL,
-                  let category = marketplace.publishers[api.publisher]?.category, category != .listing else { continue }
-            routes[basePath] = Route(api: api.id, publisher: api.publisher, category: category, basePath: basePath,
-                                     upstreamURL: upstream, timeoutMilliseconds: api.upstreamTimeout.flatMap(ManifestDuration.milliseconds) ?? 30_000,
-                                     consent: api.consent(for: category), operations: api.operations,
-                                     validation: api.validation, schemaDocument: api.schemaDocument)
+                let category = marketplace.publishers[api.publisher]?.category, category != .listing
+            else { continue }
+            routes[basePath] = Route(
+                api: api.id, publisher: api.publisher, category: category, basePath: basePath,
+                upstreamURL: upstream, timeoutMilliseconds: api.upstreamTimeout.flatMap(ManifestDuration.milliseconds) ?? 30_000,
+                consent: api.consent(for: category), operations: api.operations,
+                validation: api.validation, schemaDocument: api.schemaDocument)
         }
         self.routes = routes
         self.listings = listings
@@ -139,8 +145,9 @@ public struct GatewaySnapshot: Sendable {
         for consumer in marketplace.consumers.values where !broken.contains(consumer.origin.file) {
             for credential in consumer.credentials {
                 credentials[credential.clientId, default: []].append(
-                    Credential(clientId: credential.clientId, consumer: consumer.name, keySHA256: credential.keySHA256,
-                               notBefore: credential.notBefore, notAfter: credential.notAfter))
+                    Credential(
+                        clientId: credential.clientId, consumer: consumer.name, keySHA256: credential.keySHA256,
+                        notBefore: credential.notBefore, notAfter: credential.notAfter))
             }
             if let provider = consumer.partnerProvider, let clientId = consumer.partnerClientId {
                 partners[consumer.name] = Partner(provider: provider, clientId: clientId)

@@ -1,9 +1,9 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
 import SetuEntitlements
-import Foundation
 import SetuHits
 import SetuManifest
 import Synchronization
@@ -57,9 +57,11 @@ public final class Gateway: Sendable {
     ///   - logger: where upstream failures are told, with the upstream's address and the
     ///     system's reason, which clients are never told.
     /// - Throws: `GatewayError` when a certificate authority file cannot be read.
-    public init(configuration: GatewayConfiguration = .init(), hits: HitLog, metrics: GatewayMetrics,
-                counters: PlanCounters? = nil, ledger: ConsentLedger? = nil,
-                logger: Logger = Logger(label: "setu.gateway")) throws {
+    public init(
+        configuration: GatewayConfiguration = .init(), hits: HitLog, metrics: GatewayMetrics,
+        counters: PlanCounters? = nil, ledger: ConsentLedger? = nil,
+        logger: Logger = Logger(label: "setu.gateway")
+    ) throws {
         self.configuration = configuration
         self.counters = try counters ?? PlanCounters(file: nil)
         self.ledger = try ledger ?? ConsentLedger(file: nil)
@@ -232,9 +234,12 @@ public final class Gateway: Sendable {
         let headGuard = RequestHeadGuard()
         try pipeline.addHandler(headGuard)
         try pipeline.addHandler(HTTPResponseEncoder(configuration: encoding))
-        try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes,
-                                                                        informationalResponseStrategy: .drop,
-                                                                        limitConfiguration: limits)))
+        try pipeline.addHandler(
+            ByteToMessageHandler(
+                HTTPRequestDecoder(
+                    leftOverBytesStrategy: .dropBytes,
+                    informationalResponseStrategy: .drop,
+                    limitConfiguration: limits)))
         try pipeline.addHandler(ClientConnectionHandler(loop: loop, headGuard: headGuard))
     }
 }

@@ -56,12 +56,14 @@ public struct GatewayConfiguration: Sendable, Equatable {
     ///   - upstreamIdleTimeoutMilliseconds: 4 s unless given, below the 5 s that common
     ///     servers (Node.js, Apache) keep an idle connection.
     ///   - upstreamCertificateAuthorities: none unless given.
-    public init(maxRequestBodyBytes: Int = 10 << 20, bufferedRequestBodyBytes: Int = 64 << 10, maxInspectedBodyBytes: Int = 1 << 20,
-                maxURIBytes: Int = 8 << 10, maxHeaderBytes: Int = 32 << 10, maxHeaderCount: Int = 100,
-                headerTimeoutMilliseconds: Int = 10_000, bodyTimeoutMilliseconds: Int = 30_000,
-                idleTimeoutMilliseconds: Int = 60_000, maxConnections: Int = 16_384,
-                connectTimeoutMilliseconds: Int = 5000, connectionsPerUpstream: Int = 256,
-                upstreamIdleTimeoutMilliseconds: Int = 4000, upstreamCertificateAuthorities: [String] = []) {
+    public init(
+        maxRequestBodyBytes: Int = 10 << 20, bufferedRequestBodyBytes: Int = 64 << 10, maxInspectedBodyBytes: Int = 1 << 20,
+        maxURIBytes: Int = 8 << 10, maxHeaderBytes: Int = 32 << 10, maxHeaderCount: Int = 100,
+        headerTimeoutMilliseconds: Int = 10_000, bodyTimeoutMilliseconds: Int = 30_000,
+        idleTimeoutMilliseconds: Int = 60_000, maxConnections: Int = 16_384,
+        connectTimeoutMilliseconds: Int = 5000, connectionsPerUpstream: Int = 256,
+        upstreamIdleTimeoutMilliseconds: Int = 4000, upstreamCertificateAuthorities: [String] = []
+    ) {
         self.maxRequestBodyBytes = maxRequestBodyBytes
         self.bufferedRequestBodyBytes = bufferedRequestBodyBytes
         self.maxInspectedBodyBytes = maxInspectedBodyBytes

@@ -49,8 +49,9 @@ public final class RoutingTable: Sendable {
         func compile(_ byAPI: [String: Entitlement]) -> [String: CompiledEntitlement] {
             byAPI.mapValues { entitlement in
                 let plan = plans[entitlement.plan]
-                return CompiledEntitlement(entitlement, plan: plan,
-                                           cell: plan == nil ? nil : counters?.cell(consumer: entitlement.consumer, api: entitlement.api))
+                return CompiledEntitlement(
+                    entitlement, plan: plan,
+                    cell: plan == nil ? nil : counters?.cell(consumer: entitlement.consumer, api: entitlement.api))
             }
         }
         if let same, same.snapshot.entitlementsID == snapshot.entitlementsID {
@@ -311,7 +312,8 @@ struct UpstreamTarget: Sendable, Hashable {
         }
         // A host or path that could break a header or the request line is not an address.
         guard !host.isEmpty, host.utf8.allSatisfy({ ASCIIBytes.isLetterOrDigit($0, or: ".-_:") }),
-              rest.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+            rest.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        else { return nil }
         var path = String(rest)
         while path.hasSuffix("/") { path.removeLast() }
         key = Key(tls: tls, host: String(host).lowercased(), port: port)

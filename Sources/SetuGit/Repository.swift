@@ -1,6 +1,7 @@
 internal import CLibGit2
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// libgit2 needs one global initialisation per process; a global `let` runs it once,
@@ -80,8 +81,9 @@ public final class Repository {
     public static func create(at path: String, initialBranch: String = "main") throws -> Repository {
         _ = libgit2Initialized
         var options = git_repository_init_options()
-        try check(git_repository_init_options_init(&options, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION)),
-                  "git_repository_init_options_init")
+        try check(
+            git_repository_init_options_init(&options, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION)),
+            "git_repository_init_options_init")
         options.flags = GIT_REPOSITORY_INIT_MKPATH.rawValue
         var repository: OpaquePointer?
         let result = initialBranch.withCString { branch in
@@ -136,7 +138,8 @@ public final class Repository {
             let detail = lastErrorMessage()
             throw GitError(
                 code: .revisionNotFound,
-                message: "revision '\(revision)' does not exist in '\(path)': \(detail); name a branch, tag or commit that exists (git log --oneline shows them)",
+                message:
+                    "revision '\(revision)' does not exist in '\(path)': \(detail); name a branch, tag or commit that exists (git log --oneline shows them)",
                 function: "git_revparse_single")
         }
         defer { git_object_free(object) }
@@ -364,7 +367,8 @@ public final class Repository {
         let oldIsTree = old.map { git_tree_entry_filemode($0) == GIT_FILEMODE_TREE } ?? false
         let newIsTree = new.map { git_tree_entry_filemode($0) == GIT_FILEMODE_TREE } ?? false
         if let old, let new, git_tree_entry_filemode(old) == git_tree_entry_filemode(new),
-           git_oid_equal(git_tree_entry_id(old), git_tree_entry_id(new)) != 0 {
+            git_oid_equal(git_tree_entry_id(old), git_tree_entry_id(new)) != 0
+        {
             return
         }
         if oldIsTree || newIsTree {
@@ -410,7 +414,8 @@ public final class Repository {
                 j += 1
                 // Most entries are unchanged: skip them before building their paths.
                 if git_tree_entry_filemode(oldEntry!) == git_tree_entry_filemode(newEntry!),
-                   git_oid_equal(git_tree_entry_id(oldEntry!), git_tree_entry_id(newEntry!)) != 0 {
+                    git_oid_equal(git_tree_entry_id(oldEntry!), git_tree_entry_id(newEntry!)) != 0
+                {
                     continue
                 }
                 let name = String(cString: git_tree_entry_name(newEntry!))
@@ -430,7 +435,8 @@ public final class Repository {
     /// Git's order of tree entries: by name, a folder's name read as if it ended in '/'.
     private func gitOrder(_ a: OpaquePointer, _ b: OpaquePointer) -> Int32 {
         guard var left = git_tree_entry_name(a).map(UnsafeRawPointer.init)?.assumingMemoryBound(to: UInt8.self),
-              var right = git_tree_entry_name(b).map(UnsafeRawPointer.init)?.assumingMemoryBound(to: UInt8.self) else { return 0 }
+            var right = git_tree_entry_name(b).map(UnsafeRawPointer.init)?.assumingMemoryBound(to: UInt8.self)
+        else { return 0 }
         while left.pointee != 0, left.pointee == right.pointee {
             left += 1
             right += 1
@@ -536,8 +542,9 @@ public final class Repository {
         var parents: [OpaquePointer?] = parent.map { [$0] } ?? []
         var commitID = git_oid()
         let result = parents.withUnsafeMutableBufferPointer { buffer in
-            git_commit_create(&commitID, handle, "HEAD", signature, signature, nil, message, tree,
-                              buffer.count, buffer.baseAddress)
+            git_commit_create(
+                &commitID, handle, "HEAD", signature, signature, nil, message, tree,
+                buffer.count, buffer.baseAddress)
         }
         try check(result, "git_commit_create")
         return ObjectID(commitID)
@@ -647,8 +654,9 @@ extension Repository {
     private func fetchAllBranches(from url: String) throws {
         var remote: OpaquePointer?
         guard git_remote_create_anonymous(&remote, handle, url) == 0, let remote else {
-            throw GitError(code: .fetchFailed, message: "cannot use '\(url)' as a remote: \(lastErrorMessage())",
-                           function: "git_remote_create_anonymous")
+            throw GitError(
+                code: .fetchFailed, message: "cannot use '\(url)' as a remote: \(lastErrorMessage())",
+                function: "git_remote_create_anonymous")
         }
         defer { git_remote_free(remote) }
         var options = git_fetch_options()
@@ -663,8 +671,9 @@ extension Repository {
             return git_remote_fetch(remote, &refspecs, &options, "setu: fetch")
         }
         guard result == 0 else {
-            throw GitError(code: .fetchFailed, message: "cannot fetch from '\(url)': \(lastErrorMessage())",
-                           function: "git_remote_fetch")
+            throw GitError(
+                code: .fetchFailed, message: "cannot fetch from '\(url)': \(lastErrorMessage())",
+                function: "git_remote_fetch")
         }
     }
 }

@@ -25,21 +25,27 @@ public final class GatewayMetrics: Sendable {
     /// Registers every series that exists from the start.
     public init() {
         reconcileDuration = registry.makeDurationHistogram(
-            descriptor: .init(namespace: "setu", metricName: "reconcile_duration", unitName: "seconds",
-                              helpText: "Time taken by each reconcile."),
-            buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250),
-                      .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60)])
+            descriptor: .init(
+                namespace: "setu", metricName: "reconcile_duration", unitName: "seconds",
+                helpText: "Time taken by each reconcile."),
+            buckets: [
+                .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+            ])
         droppedHits = registry.makeCounter(
-            descriptor: .init(namespace: "setu", subsystem: "hits", metricName: "dropped", unitName: "total",
-                              helpText: "Hits the hit log dropped: its queue was full or a write failed."))
+            descriptor: .init(
+                namespace: "setu", subsystem: "hits", metricName: "dropped", unitName: "total",
+                helpText: "Hits the hit log dropped: its queue was full or a write failed."))
         // Present from the start, so a scrape before any drop shows 0 rather than nothing.
         droppedHits.increment(by: Int64(0))
         openConnections = registry.makeGauge(
-            descriptor: .init(namespace: "setu", subsystem: "gateway", metricName: "connections", unitName: "open",
-                              helpText: "Client connections open on the gateway."))
+            descriptor: .init(
+                namespace: "setu", subsystem: "gateway", metricName: "connections", unitName: "open",
+                helpText: "Client connections open on the gateway."))
         refusedConnections = registry.makeCounter(
-            descriptor: .init(namespace: "setu", subsystem: "gateway", metricName: "connections_refused", unitName: "total",
-                              helpText: "Client connections refused because the gateway had its maximum open."))
+            descriptor: .init(
+                namespace: "setu", subsystem: "gateway", metricName: "connections_refused", unitName: "total",
+                helpText: "Client connections refused because the gateway had its maximum open."))
         refusedConnections.increment(by: Int64(0))
     }
 
@@ -93,11 +99,14 @@ public final class GatewayMetrics: Sendable {
         requestSeries.withLock { known in
             if let found = known[key] { return found }
             let made = RequestSeries(
-                counter: registry.makeCounter(descriptor: Self.requests, labels: [
-                    ("api", key.api), ("status_class", "\(key.statusClass)xx"), ("decision", key.decision),
-                ]),
-                latency: registry.makeDurationHistogram(descriptor: Self.latency, labels: [("api", key.api)],
-                                                        buckets: Self.latencyBuckets))
+                counter: registry.makeCounter(
+                    descriptor: Self.requests,
+                    labels: [
+                        ("api", key.api), ("status_class", "\(key.statusClass)xx"), ("decision", key.decision),
+                    ]),
+                latency: registry.makeDurationHistogram(
+                    descriptor: Self.latency, labels: [("api", key.api)],
+                    buckets: Self.latencyBuckets))
             known[key] = made
             return made
         }
@@ -152,32 +161,32 @@ public final class GatewayMetrics: Sendable {
 
     private static var requests: MetricNameDescriptor {
         MetricNameDescriptor(
-        namespace: "setu", subsystem: "gateway", metricName: "requests", unitName: "total",
-        helpText: "Requests answered by the gateway, by API, status class and decision.")
+            namespace: "setu", subsystem: "gateway", metricName: "requests", unitName: "total",
+            helpText: "Requests answered by the gateway, by API, status class and decision.")
     }
     private static var latency: MetricNameDescriptor {
         MetricNameDescriptor(
-        namespace: "setu", subsystem: "gateway", metricName: "request_duration", unitName: "seconds",
-        helpText: "Time from a request's arrival to the end of its response, by API.")
+            namespace: "setu", subsystem: "gateway", metricName: "request_duration", unitName: "seconds",
+            helpText: "Time from a request's arrival to the end of its response, by API.")
     }
     private static var reconciles: MetricNameDescriptor {
         MetricNameDescriptor(
-        namespace: "setu", metricName: "reconciles", unitName: "total",
-        helpText: "Reconciles by result.")
+            namespace: "setu", metricName: "reconciles", unitName: "total",
+            helpText: "Reconciles by result.")
     }
     private static var revision: MetricNameDescriptor {
         MetricNameDescriptor(
-        namespace: "setu", metricName: "config_revision", unitName: "info",
-        helpText: "The commit the serving snapshot was built from (value 1).")
+            namespace: "setu", metricName: "config_revision", unitName: "info",
+            helpText: "The commit the serving snapshot was built from (value 1).")
     }
     private static var entitlementStates: MetricNameDescriptor {
         MetricNameDescriptor(
-        namespace: "setu", metricName: "entitlements", unitName: "count",
-        helpText: "Entitlements in the serving snapshot, by state.")
+            namespace: "setu", metricName: "entitlements", unitName: "count",
+            helpText: "Entitlements in the serving snapshot, by state.")
     }
     private static var lastSuccess: MetricNameDescriptor {
         MetricNameDescriptor(
-        namespace: "setu", metricName: "reconcile_last_success", unitName: "timestamp_seconds",
-        helpText: "When the last successful reconcile finished, in seconds since 1970.")
+            namespace: "setu", metricName: "reconcile_last_success", unitName: "timestamp_seconds",
+            helpText: "When the last successful reconcile finished, in seconds since 1970.")
     }
 }

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import SetuFormats
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 // The system calls under names the hit file's own methods do not shadow.
 private func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
@@ -38,8 +39,10 @@ public struct HitLogConfiguration: Sendable {
     ///   - retentionDays: 30 unless given.
     ///   - queueCapacity: 65,536 hits unless given.
     ///   - flushInterval: one second unless given.
-    public init(directory: String, maxFileBytes: Int = 64 << 20, retentionDays: Int = 30,
-                queueCapacity: Int = 65_536, flushInterval: Double = 1) {
+    public init(
+        directory: String, maxFileBytes: Int = 64 << 20, retentionDays: Int = 30,
+        queueCapacity: Int = 65_536, flushInterval: Double = 1
+    ) {
         self.directory = directory
         self.maxFileBytes = maxFileBytes
         self.retentionDays = retentionDays

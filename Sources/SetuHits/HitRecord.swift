@@ -48,8 +48,10 @@ public struct HitRecord: Sendable, Equatable {
     public var validation: String?
 
     /// Creates a record; the fields known only later default to empty.
-    public init(timestampMilliseconds: Int64, requestId: String, configRevision: String, method: String,
-                path: String, clientIP: String) {
+    public init(
+        timestampMilliseconds: Int64, requestId: String, configRevision: String, method: String,
+        path: String, clientIP: String
+    ) {
         self.timestampMilliseconds = timestampMilliseconds
         self.requestId = requestId
         self.configRevision = configRevision

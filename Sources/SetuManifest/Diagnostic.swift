@@ -49,8 +49,10 @@ public struct Diagnostic: Error, Sendable, Hashable, Comparable {
     public var fix: String?
 
     /// Creates a diagnostic.
-    public init(_ severity: Severity = .error, file: String, location: SourceLocation = .start,
-                pointer: JSONPointer? = nil, rule: RuleID, message: String, fix: String? = nil) {
+    public init(
+        _ severity: Severity = .error, file: String, location: SourceLocation = .start,
+        pointer: JSONPointer? = nil, rule: RuleID, message: String, fix: String? = nil
+    ) {
         self.severity = severity
         self.file = file
         self.location = location

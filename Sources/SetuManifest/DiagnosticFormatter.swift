@@ -61,7 +61,8 @@ public struct DiagnosticFormatter: Sendable {
     /// One line: what was checked and how it went.
     public func summary(_ report: ValidationReport, revision: String?) -> String {
         let at = revision.map { " at \($0)" } ?? ""
-        let checked = "\(report.manifestCount) \(report.manifestCount == 1 ? "manifest" : "manifests") in \(report.fileCount) \(report.fileCount == 1 ? "file" : "files")\(at)"
+        let checked =
+            "\(report.manifestCount) \(report.manifestCount == 1 ? "manifest" : "manifests") in \(report.fileCount) \(report.fileCount == 1 ? "file" : "files")\(at)"
         if report.diagnostics.isEmpty { return "ok: \(checked) valid" }
         let files = Set(report.diagnostics.map(\.file)).count
         let errors = report.errorCount, warnings = report.warningCount
@@ -94,11 +95,13 @@ public struct DiagnosticFormatter: Sendable {
 
     private func json(_ report: ValidationReport, revision: String?) -> String {
         let items = report.diagnostics.map {
-            JSONReport.Item(file: $0.file, line: $0.location.line, column: $0.location.column, severity: $0.severity.rawValue,
-                            rule: $0.rule.rawValue, pointer: $0.pointer?.description, message: Self.sentence($0), fix: $0.fix)
+            JSONReport.Item(
+                file: $0.file, line: $0.location.line, column: $0.location.column, severity: $0.severity.rawValue,
+                rule: $0.rule.rawValue, pointer: $0.pointer?.description, message: Self.sentence($0), fix: $0.fix)
         }
-        let document = JSONReport(valid: report.isValid, revision: revision, files: report.fileCount, manifests: report.manifestCount,
-                                  errors: report.errorCount, warnings: report.warningCount, diagnostics: items)
+        let document = JSONReport(
+            valid: report.isValid, revision: revision, files: report.fileCount, manifests: report.manifestCount,
+            errors: report.errorCount, warnings: report.warningCount, diagnostics: items)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = (try? encoder.encode(document)) ?? Data("{}".utf8)
@@ -111,7 +114,8 @@ public struct DiagnosticFormatter: Sendable {
             let level = diagnostic.severity == .error ? "error" : "warning"
             var message = Self.sentence(diagnostic)
             if let fix = diagnostic.fix { message += "\nfix: " + fix }
-            out += "::\(level) file=\(Self.escapeProperty(diagnostic.file)),line=\(diagnostic.location.line),col=\(diagnostic.location.column),"
+            out +=
+                "::\(level) file=\(Self.escapeProperty(diagnostic.file)),line=\(diagnostic.location.line),col=\(diagnostic.location.column),"
                 + "title=\(Self.escapeProperty(diagnostic.rule.rawValue))::\(Self.escapeData(message))\n"
         }
         out += summary(report, revision: revision) + "\n"

@@ -64,7 +64,8 @@ struct JSONParser {
     private mutating func expect(_ word: StaticString) throws(JSONParseError) {
         let count = word.utf8CodeUnitCount
         guard index + count <= bytes.count,
-              memcmp(bytes.baseAddress! + index, word.utf8Start, count) == 0 else { throw failure("expected '\(word)'") }
+            memcmp(bytes.baseAddress! + index, word.utf8Start, count) == 0
+        else { throw failure("expected '\(word)'") }
         index += count
     }
 

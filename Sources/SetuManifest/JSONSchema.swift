@@ -173,7 +173,8 @@ final class SchemaCompiler {
             registry[base + "#" + anchor] = node
         }
         if let keyword = schema.keys.first(where: JSONSchema.unsupportedKeywords.contains) {
-            throw ManifestError(code: .unsupportedKeyword, message: "\(base)#\(JSONPointer(pointer)) uses '\(keyword)', which Setu's validator does not support")
+            throw ManifestError(
+                code: .unsupportedKeyword, message: "\(base)#\(JSONPointer(pointer)) uses '\(keyword)', which Setu's validator does not support")
         }
 
         func sub(_ keyword: String, _ rest: String...) throws -> SchemaNode? {
@@ -293,8 +294,9 @@ final class SchemaCompiler {
             return try compile(value, base: document, pointer: pointer.tokens)
         }
         if let node = registry[document + "#" + decoded] { return node }
-        throw ManifestError(code: documents[document] == nil ? .unresolvedReference : .invalidSchema,
-                            message: "$ref '\(uri)' names an anchor that does not exist")
+        throw ManifestError(
+            code: documents[document] == nil ? .unresolvedReference : .invalidSchema,
+            message: "$ref '\(uri)' names an anchor that does not exist")
     }
 
     private func register(_ node: SchemaNode, base: String, pointer: [String]) {
@@ -353,7 +355,8 @@ struct SchemaEvaluator {
             case .number, .bool: scalar = true
             default: scalar = false
             }
-            let fix = types.contains("string") && scalar
+            let fix =
+                types.contains("string") && scalar
                 ? "quote the value so YAML reads it as a string, e.g. \"\(render(value))\""
                 : "write \(wanted) here"
             fail(node, "type", "must be \(wanted), not \(article(value.typeName))", fix: fix)
@@ -561,7 +564,9 @@ struct SchemaEvaluator {
             var quiet = SchemaEvaluator(collecting: false)
             let matching = node.oneOf.filter { quiet.validate(value, against: $0) }.count
             if matching != 1 {
-                fail(node, "oneOf", matching == 0 ? "does not match any of the allowed forms" : "matches \(matching) of the allowed forms, and must match exactly one")
+                fail(
+                    node, "oneOf",
+                    matching == 0 ? "does not match any of the allowed forms" : "matches \(matching) of the allowed forms, and must match exactly one")
                 valid = false
             }
         }
@@ -587,9 +592,11 @@ struct SchemaEvaluator {
         // A schema's own message explains its value constraints; structural
         // failures (wrong type, missing or unknown fields) keep the generic text.
         let structural = keyword == "type" || keyword == "required" || keyword == "additionalProperties"
-        violations.append(SchemaViolation(pointer: JSONPointer(path), keyword: keyword,
-                                          message: structural ? message : node.message ?? message,
-                                          fix: structural ? fix : node.fix ?? fix, rule: structural ? nil : node.rule))
+        violations.append(
+            SchemaViolation(
+                pointer: JSONPointer(path), keyword: keyword,
+                message: structural ? message : node.message ?? message,
+                fix: structural ? fix : node.fix ?? fix, rule: structural ? nil : node.rule))
     }
 }
 
@@ -599,7 +606,7 @@ extension JSONValue {
     func matches(type name: String) -> Bool {
         switch (name, self) {
         case ("null", .null), ("boolean", .bool), ("number", .number), ("string", .string),
-             ("array", .array), ("object", .object):
+            ("array", .array), ("object", .object):
             return true
         case ("integer", .number(let number)):
             return number.isWholeNumber

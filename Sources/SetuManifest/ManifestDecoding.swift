@@ -5,9 +5,10 @@
 /// manifest that refers to it behind a cascade of dangling-reference errors.
 enum ManifestDecoding {
     static func member(_ value: JSONValue) -> Member {
-        Member(email: value["email"]?.stringValue ?? "",
-               name: value["name"]?.stringValue,
-               sshKeys: strings(value["sshKeys"]))
+        Member(
+            email: value["email"]?.stringValue ?? "",
+            name: value["name"]?.stringValue,
+            sshKeys: strings(value["sshKeys"]))
     }
 
     static func members(_ value: JSONValue?) -> [Member] {
@@ -54,10 +55,12 @@ enum ManifestDecoding {
 
     static func consentProvider(_ value: JSONValue, name: String, origin: ManifestOrigin) -> ConsentProvider {
         let spec = value["spec"] ?? .null
-        let keys = spec["keys"]?.arrayValue?.map {
-            ConsentProvider.Key(kid: $0["kid"]?.stringValue ?? "", algorithm: $0["alg"]?.stringValue ?? "",
-                                publicKeyPEM: $0["publicKey"]?.stringValue ?? "")
-        } ?? []
+        let keys =
+            spec["keys"]?.arrayValue?.map {
+                ConsentProvider.Key(
+                    kid: $0["kid"]?.stringValue ?? "", algorithm: $0["alg"]?.stringValue ?? "",
+                    publicKeyPEM: $0["publicKey"]?.stringValue ?? "")
+            } ?? []
         return ConsentProvider(
             name: name,
             displayName: spec["displayName"]?.stringValue ?? name,
@@ -126,10 +129,12 @@ enum ManifestDecoding {
 
     static func consumer(_ value: JSONValue, name: String, origin: ManifestOrigin) -> Consumer {
         let spec = value["spec"] ?? .null
-        let credentials = spec["credentials"]?.arrayValue?.map {
-            Consumer.Credential(clientId: $0["clientId"]?.stringValue ?? "", keySHA256: $0["keySHA256"]?.stringValue ?? "",
-                                notBefore: $0["notBefore"]?.stringValue, notAfter: $0["notAfter"]?.stringValue)
-        } ?? []
+        let credentials =
+            spec["credentials"]?.arrayValue?.map {
+                Consumer.Credential(
+                    clientId: $0["clientId"]?.stringValue ?? "", keySHA256: $0["keySHA256"]?.stringValue ?? "",
+                    notBefore: $0["notBefore"]?.stringValue, notAfter: $0["notAfter"]?.stringValue)
+            } ?? []
         return Consumer(
             name: name,
             displayName: spec["displayName"]?.stringValue ?? name,

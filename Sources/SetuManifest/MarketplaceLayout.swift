@@ -32,7 +32,6 @@ public struct SourceFile: Sendable {
 /// The top-level folders a marketplace repository keeps its manifests in.
 public let marketplaceRoots = ["catalog", "policies", "subscriptions"]
 
-
 /// What a path is in the marketplace layout, for code outside validation that
 /// must agree with it (history replay's ownership and approval rules).
 public enum MarketplacePath {

@@ -45,8 +45,10 @@ public struct MarketplaceValidator: Sendable {
     ///     the others were judged when they took effect.
     ///   - checkedUpstreams: APIs (by id) whose upstream was checked before against the
     ///     same platform, and is not checked again.
-    public func checkReferences(_ files: [PreparedFile], judging: Set<String>? = nil, checkedUpstreams: Set<String> = [],
-                                knownAPIs: [String]? = nil) -> [Diagnostic] {
+    public func checkReferences(
+        _ files: [PreparedFile], judging: Set<String>? = nil, checkedUpstreams: Set<String> = [],
+        knownAPIs: [String]? = nil
+    ) -> [Diagnostic] {
         var run = ValidationRun(limits: limits, files: [])
         run.knownAPIs = knownAPIs
         run.checkedUpstreams = checkedUpstreams

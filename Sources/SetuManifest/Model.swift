@@ -289,8 +289,10 @@ public enum ManifestDate {
         guard let (year, month, day) = parts(text) else { return nil }
         let last = days(inMonth: month, of: year)
         guard day > last else { return nil }
-        let name = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-                    "November", "December"][month - 1]
+        let name = [
+            "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+            "November", "December",
+        ][month - 1]
         return ("\(name) \(text.prefix(4)) has \(last) days", "\(text.prefix(8))\(last)")
     }
 
@@ -309,7 +311,8 @@ public enum ManifestDate {
             return value
         }
         guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
-              (1...12).contains(month), (1...31).contains(day) else { return nil }
+            (1...12).contains(month), (1...31).contains(day)
+        else { return nil }
         return (year, month, day)
     }
 

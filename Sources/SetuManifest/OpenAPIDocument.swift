@@ -49,9 +49,11 @@ public struct OpenAPIDocument: Sendable, Hashable {
         }
         guard let version = value["openapi"]?.stringValue else {
             let swagger = value["swagger"] != nil
-            throw ReadError(pointer: JSONPointer(), message: swagger
-                ? "is a Swagger 2 document; Setu needs OpenAPI 3 (convert it, e.g. with swagger2openapi)"
-                : "is not an OpenAPI 3 document: it has no 'openapi' version field")
+            throw ReadError(
+                pointer: JSONPointer(),
+                message: swagger
+                    ? "is a Swagger 2 document; Setu needs OpenAPI 3 (convert it, e.g. with swagger2openapi)"
+                    : "is not an OpenAPI 3 document: it has no 'openapi' version field")
         }
         guard version.hasPrefix("3.") else {
             throw ReadError(pointer: JSONPointer(["openapi"]), message: "is '\(version)'; Setu reads OpenAPI 3.x documents")
@@ -79,13 +81,17 @@ public struct OpenAPIDocument: Sendable, Hashable {
                 guard case .object = operation else {
                     throw ReadError(pointer: JSONPointer(["paths", path, method]), message: "must be a mapping")
                 }
-                operations.append(APIOperation(method: method.uppercased(), path: path,
-                                            operationId: operation["operationId"]?.stringValue,
-                                            summary: operation["summary"]?.stringValue,
-                                            request: OperationRequest(document: value, path: path, method: method)))
+                operations.append(
+                    APIOperation(
+                        method: method.uppercased(), path: path,
+                        operationId: operation["operationId"]?.stringValue,
+                        summary: operation["summary"]?.stringValue,
+                        request: OperationRequest(document: value, path: path, method: method)))
             }
         }
-        operations.sort { ($0.path, Self.methods.firstIndex(of: $0.method.lowercased()) ?? 0) < ($1.path, Self.methods.firstIndex(of: $1.method.lowercased()) ?? 0) }
+        operations.sort {
+            ($0.path, Self.methods.firstIndex(of: $0.method.lowercased()) ?? 0) < ($1.path, Self.methods.firstIndex(of: $1.method.lowercased()) ?? 0)
+        }
         self.version = version
         self.title = title
         self.apiVersion = info["version"]?.stringValue ?? info["version"]?.numberValue.map { String($0) } ?? ""

@@ -18,8 +18,10 @@ public struct OperationRequest: Sendable, Hashable {
         /// For arrays: whether a query parameter repeats (`explode`, the default for `form`).
         public var explode: Bool
 
-        public init(name: String, location: Location, required: Bool, schema: String?, type: String?, itemType: String?,
-                    explode: Bool) {
+        public init(
+            name: String, location: Location, required: Bool, schema: String?, type: String?, itemType: String?,
+            explode: Bool
+        ) {
             self.name = name
             self.location = location
             self.required = required
@@ -72,8 +74,9 @@ public struct OperationRequest: Sendable, Hashable {
             let list = document.value(at: base.appending("parameters"))?.arrayValue ?? []
             for index in list.indices {
                 guard let (pointer, value) = Self.resolve(document, base.appending("parameters").appending(String(index))),
-                      let name = value["name"]?.stringValue,
-                      let location = value["in"]?.stringValue.flatMap(Parameter.Location.init) else { continue }
+                    let name = value["name"]?.stringValue,
+                    let location = value["in"]?.stringValue.flatMap(Parameter.Location.init)
+                else { continue }
                 // OpenAPI ignores header parameters named Accept, Content-Type and Authorization.
                 if location == .header && ["accept", "content-type", "authorization"].contains(name.lowercased()) { continue }
                 let schemaPointer = pointer.appending("schema")
@@ -81,12 +84,13 @@ public struct OperationRequest: Sendable, Hashable {
                 let style = value["style"]?.stringValue ?? (location == .query || location == .cookie ? "form" : "simple")
                 let key = location.rawValue + " " + (location == .header ? name.lowercased() : name)
                 if parameters[key] == nil { order.append(key) }
-                parameters[key] = Parameter(name: name, location: location,
-                                            required: location == .path || value["required"]?.boolValue == true,
-                                            schema: schema == nil ? nil : schemaPointer.description,
-                                            type: Self.type(of: schema?.1),
-                                            itemType: Self.type(of: schema.flatMap { Self.resolve(document, $0.0.appending("items"))?.1 }),
-                                            explode: value["explode"]?.boolValue ?? (style == "form"))
+                parameters[key] = Parameter(
+                    name: name, location: location,
+                    required: location == .path || value["required"]?.boolValue == true,
+                    schema: schema == nil ? nil : schemaPointer.description,
+                    type: Self.type(of: schema?.1),
+                    itemType: Self.type(of: schema.flatMap { Self.resolve(document, $0.0.appending("items"))?.1 }),
+                    explode: value["explode"]?.boolValue ?? (style == "form"))
             }
         }
         self.parameters = order.compactMap { parameters[$0] }
@@ -99,7 +103,8 @@ public struct OperationRequest: Sendable, Hashable {
             let schema = media["schema"] == nil ? nil : schemaPointer.description
             body.append(MediaType(name: name.lowercased(), schema: schema))
             if let (_, resolved) = Self.resolve(document, schemaPointer),
-               resolved["properties"]?["consentArtifact"] != nil {
+                resolved["properties"]?["consentArtifact"] != nil
+            {
                 carriesConsentArtifact = true
             }
         }
@@ -112,7 +117,8 @@ public struct OperationRequest: Sendable, Hashable {
         for _ in 0..<16 {
             guard let value = document.value(at: pointer) else { return nil }
             guard let reference = value["$ref"]?.stringValue, reference.hasPrefix("#"),
-                  let target = JSONPointer(parsing: reference.dropFirst()) else { return (pointer, value) }
+                let target = JSONPointer(parsing: reference.dropFirst())
+            else { return (pointer, value) }
             pointer = target
         }
         return nil

@@ -185,8 +185,9 @@ extension MarketplaceValidator {
             documents = result.documents
         }
         let unchecked = PreparedFile(path: path, bytes: bytes, problems: [], documents: documents, loaded: loaded)
-        return PreparedFile(path: path, bytes: bytes, problems: checkFile(SourceFile(path: path, content: .prepared(unchecked))),
-                            documents: documents, loaded: loaded)
+        return PreparedFile(
+            path: path, bytes: bytes, problems: checkFile(SourceFile(path: path, content: .prepared(unchecked))),
+            documents: documents, loaded: loaded)
     }
 
     /// `prepare` for many files, in parallel; results in the order given.

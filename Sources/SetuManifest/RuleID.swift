@@ -2,7 +2,8 @@
 /// `schema.type`. Its family (the part before the dot) says what kind of rule it is;
 /// code that treats families differently asks `family`, never the text.
 public struct RuleID: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible,
-                      ExpressibleByStringLiteral {
+    ExpressibleByStringLiteral
+{
     public let rawValue: String
 
     public init(rawValue: String) {

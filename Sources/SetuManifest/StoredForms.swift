@@ -92,7 +92,8 @@ extension Diagnostic {
         let file = try reader.readString()
         let location = SourceLocation(line: try reader.readInt(), column: try reader.readInt())
         let pointer = try reader.readBool() ? JSONPointer(try reader.readStrings()) : nil
-        self.init(severity, file: file, location: location, pointer: pointer, rule: RuleID(rawValue: try reader.readString()),
-                  message: try reader.readString(), fix: try reader.readOptionalString())
+        self.init(
+            severity, file: file, location: location, pointer: pointer, rule: RuleID(rawValue: try reader.readString()),
+            message: try reader.readString(), fix: try reader.readOptionalString())
     }
 }

@@ -63,8 +63,10 @@ struct ValidationRun {
 
     mutating func checkRepositoryLimits() {
         if files.count > limits.maxFiles {
-            diagnostics.append(Diagnostic(file: ".", rule: .repoTooLarge,
-                                          message: "the repository has \(files.count) files under \(marketplaceRoots.joined(separator: ", ")), over the limit of \(limits.maxFiles)"))
+            diagnostics.append(
+                Diagnostic(
+                    file: ".", rule: .repoTooLarge,
+                    message: "the repository has \(files.count) files under \(marketplaceRoots.joined(separator: ", ")), over the limit of \(limits.maxFiles)"))
         }
     }
 
@@ -83,22 +85,28 @@ struct ValidationRun {
             switch file.content {
             case .symlink:
                 unreadable.insert(file.path)
-                diagnostics.append(Diagnostic(file: file.path, rule: .fileSymlink,
-                                              message: "symbolic links are not allowed in a marketplace",
-                                              fix: "replace the link with the file it points to"))
+                diagnostics.append(
+                    Diagnostic(
+                        file: file.path, rule: .fileSymlink,
+                        message: "symbolic links are not allowed in a marketplace",
+                        fix: "replace the link with the file it points to"))
                 continue
             case .submodule:
                 unreadable.insert(file.path)
-                diagnostics.append(Diagnostic(file: file.path, rule: .fileSubmodule,
-                                              message: "submodules are not allowed in a marketplace",
-                                              fix: "remove the submodule (git rm) and commit its files directly"))
+                diagnostics.append(
+                    Diagnostic(
+                        file: file.path, rule: .fileSubmodule,
+                        message: "submodules are not allowed in a marketplace",
+                        fix: "remove the submodule (git rm) and commit its files directly"))
                 continue
             case .tooLarge(let size):
                 unreadable.insert(file.path)
                 if role != .ignored {
-                    diagnostics.append(Diagnostic(file: file.path, rule: .fileTooLarge,
-                                                  message: "file is \(size) bytes, over the limit of \(limits.maxFileBytes) bytes; it was not read",
-                                                  fix: "split it into smaller files"))
+                    diagnostics.append(
+                        Diagnostic(
+                            file: file.path, rule: .fileTooLarge,
+                            message: "file is \(size) bytes, over the limit of \(limits.maxFileBytes) bytes; it was not read",
+                            fix: "split it into smaller files"))
                 }
                 continue
             case .bytes(let read):
@@ -111,8 +119,10 @@ struct ValidationRun {
             case .ignored:
                 continue
             case .misplaced(let fix):
-                diagnostics.append(Diagnostic(file: file.path, rule: .fileLocation,
-                                              message: "this file is not where any manifest belongs", fix: fix))
+                diagnostics.append(
+                    Diagnostic(
+                        file: file.path, rule: .fileLocation,
+                        message: "this file is not where any manifest belongs", fix: fix))
                 continue
             case .openapi:
                 openapiFiles.insert(file.path)
@@ -121,8 +131,10 @@ struct ValidationRun {
             default:
                 totalBytes += bytes.count
                 if totalBytes > limits.maxRepositoryBytes {
-                    diagnostics.append(Diagnostic(file: file.path, rule: .repoTooLarge,
-                                                  message: "the manifests add up to more than \(limits.maxRepositoryBytes) bytes; this file and the rest were not read"))
+                    diagnostics.append(
+                        Diagnostic(
+                            file: file.path, rule: .repoTooLarge,
+                            message: "the manifests add up to more than \(limits.maxRepositoryBytes) bytes; this file and the rest were not read"))
                     break
                 }
                 bytesByPath[file.path] = bytes
@@ -156,8 +168,10 @@ struct ValidationRun {
     }
 
     /// Parses a file and examines its documents; also returns the documents that were not empty.
-    static func load(path: String, bytes: [UInt8], role: FileRole, limits: LoadLimits,
-                     schemas: ManifestSchemas) -> (file: LoadedFile, documents: [JSONValue]) {
+    static func load(
+        path: String, bytes: [UInt8], role: FileRole, limits: LoadLimits,
+        schemas: ManifestSchemas
+    ) -> (file: LoadedFile, documents: [JSONValue]) {
         let yamlDocuments: [YAMLDocument]
         switch YAMLLoader.load(bytes, file: path, limits: limits) {
         case .failure(let diagnostic):
@@ -175,26 +189,34 @@ struct ValidationRun {
     /// Checks a file's documents one by one (kind, place, schema) and decodes those
     /// that name a manifest. Without `schemas` only the decoding is done: a file
     /// whose problems were found before (a stored `PreparedFile`) needs no more.
-    static func examine(_ documents: [JSONValue], path: String, role: FileRole, schemas: ManifestSchemas?,
-                        locate: (_ document: Int, _ pointer: JSONPointer?) -> SourceLocation) -> LoadedFile {
+    static func examine(
+        _ documents: [JSONValue], path: String, role: FileRole, schemas: ManifestSchemas?,
+        locate: (_ document: Int, _ pointer: JSONPointer?) -> SourceLocation
+    ) -> LoadedFile {
         var loaded = LoadedFile(path: path)
         loaded.documentCount = documents.count
         if documents.isEmpty {
-            loaded.diagnostics.append(Diagnostic(file: path, rule: .manifestEmpty, message: "the file holds no manifest",
-                                                 fix: "add a manifest, or delete the file"))
+            loaded.diagnostics.append(
+                Diagnostic(
+                    file: path, rule: .manifestEmpty, message: "the file holds no manifest",
+                    fix: "add a manifest, or delete the file"))
             return loaded
         }
         if role.singleDocument, documents.count > 1 {
-            loaded.diagnostics.append(Diagnostic(file: path, location: locate(1, nil), rule: .manifestSingleDocument,
-                                                 message: "\(path.split(separator: "/").last!) holds exactly one manifest, but this file has \(documents.count)",
-                                                 fix: "move the other documents to files of their own"))
+            loaded.diagnostics.append(
+                Diagnostic(
+                    file: path, location: locate(1, nil), rule: .manifestSingleDocument,
+                    message: "\(path.split(separator: "/").last!) holds exactly one manifest, but this file has \(documents.count)",
+                    fix: "move the other documents to files of their own"))
         }
         let allowed = role.allowedKinds
         for (index, document) in documents.enumerated() {
             let origin = ManifestOrigin(file: path, document: index)
             func report(_ pointer: JSONPointer, _ rule: RuleID, _ message: String, _ fix: String?) {
-                loaded.diagnostics.append(Diagnostic(file: path, location: locate(index, pointer), pointer: pointer,
-                                                     rule: rule, message: message, fix: fix))
+                loaded.diagnostics.append(
+                    Diagnostic(
+                        file: path, location: locate(index, pointer), pointer: pointer,
+                        rule: rule, message: message, fix: fix))
             }
             guard case .object = document else {
                 report(JSONPointer(), .schemaType, "must be a mapping with apiVersion, kind, metadata and spec, not \(render(document))", nil)
@@ -215,12 +237,15 @@ struct ValidationRun {
                 continue
             }
             for violation in schemas?.schema(for: kind).violations(of: document) ?? [] {
-                report(violation.pointer, violation.rule.map(RuleID.init(rawValue:)) ?? .schema(violation.keyword),
-                       violation.message, violation.fix)
+                report(
+                    violation.pointer, violation.rule.map(RuleID.init(rawValue:)) ?? .schema(violation.keyword),
+                    violation.message, violation.fix)
             }
             guard let name = document["metadata"]?["name"]?.stringValue, !name.isEmpty else { continue }
-            loaded.manifests.append(LoadedManifest(kind: kind, name: name, entity: decode(document, kind: kind, name: name, role: role, origin: origin),
-                                                   origin: origin, role: role, documentsInFile: documents.count))
+            loaded.manifests.append(
+                LoadedManifest(
+                    kind: kind, name: name, entity: decode(document, kind: kind, name: name, role: role, origin: origin),
+                    origin: origin, role: role, documentsInFile: documents.count))
         }
         return loaded
     }
@@ -233,9 +258,10 @@ struct ValidationRun {
         case (.alertRule, _): return .alertRule(ManifestDecoding.alertRule(value, name: name, origin: origin))
         case (.publisher, .publisher(let folder)): return .publisher(ManifestDecoding.publisher(value, name: folder, origin: origin))
         case (.api, .apis(let publisher, _)):
-            return .api(ManifestDecoding.api(value, publisher: publisher, name: name, origin: origin),
-                        specFields: Set(value["spec"]?.objectValue?.keys ?? [:].keys),
-                        openapi: value["spec"]?["openapi"]?.stringValue)
+            return .api(
+                ManifestDecoding.api(value, publisher: publisher, name: name, origin: origin),
+                specFields: Set(value["spec"]?.objectValue?.keys ?? [:].keys),
+                openapi: value["spec"]?["openapi"]?.stringValue)
         case (.consumer, .consumer(let folder)): return .consumer(ManifestDecoding.consumer(value, name: folder, origin: origin))
         case (.subscription, .subscriptions(let consumer, _)):
             return .subscription(ManifestDecoding.subscription(value, consumer: consumer, name: name, origin: origin))
@@ -270,15 +296,17 @@ struct ValidationRun {
             switch manifest.role {
             case .publisher(let folder), .consumer(let folder):
                 if name != folder {
-                    report(origin, ["metadata", "name"], .namePath,
-                           "is '\(name)', but the folder says '\(folder)'",
-                           fix: "rename the folder to \(name), or set metadata.name to \(folder)")
+                    report(
+                        origin, ["metadata", "name"], .namePath,
+                        "is '\(name)', but the folder says '\(folder)'",
+                        fix: "rename the folder to \(name), or set metadata.name to \(folder)")
                 }
             case .apis(_, let stem), .subscriptions(_, let stem):
                 if manifest.documentsInFile == 1, name != stem {
-                    report(origin, ["metadata", "name"], .namePath,
-                           "is '\(name)', but the file is named '\(stem).yaml'",
-                           fix: "rename the file to \(name).yaml, or set metadata.name to \(stem)")
+                    report(
+                        origin, ["metadata", "name"], .namePath,
+                        "is '\(name)', but the file is named '\(stem).yaml'",
+                        fix: "rename the file to \(name).yaml, or set metadata.name to \(stem)")
                 }
             default:
                 break
@@ -289,9 +317,10 @@ struct ValidationRun {
             default: break
             }
             if let first = seen[id] {
-                report(origin, ["metadata", "name"], .nameUnique,
-                       "\(id) is already defined in \(first.file)",
-                       fix: "give this \(manifest.kind.rawValue) another name, or remove one of them")
+                report(
+                    origin, ["metadata", "name"], .nameUnique,
+                    "\(id) is already defined in \(first.file)",
+                    fix: "give this \(manifest.kind.rawValue) another name, or remove one of them")
                 continue
             }
             seen[id] = origin
@@ -313,9 +342,11 @@ struct ValidationRun {
         manifests = []
         marketplace.platform = platforms.first
         if platforms.isEmpty {
-            diagnostics.append(Diagnostic(file: "policies/platform.yaml", rule: .platformMissing,
-                                          message: "the marketplace has no Platform policy",
-                                          fix: "add policies/platform.yaml (setu init writes one)"))
+            diagnostics.append(
+                Diagnostic(
+                    file: "policies/platform.yaml", rule: .platformMissing,
+                    message: "the marketplace has no Platform policy",
+                    fix: "add policies/platform.yaml (setu init writes one)"))
         }
     }
 
@@ -326,8 +357,9 @@ struct ValidationRun {
         let pointer = ["spec", "openapi"]
         let folder = origin.file.split(separator: "/").dropLast().map(String.init)
         guard !written.hasPrefix("/"), !written.contains("\\"), !written.contains("://") else {
-            report(origin, pointer, .openapiPath, "'\(written)' must be a path relative to this file",
-                   fix: "put the document beside this file and name it, e.g. openapi: \(origin.file.split(separator: "/").last!.dropLast(5)).openapi.yaml")
+            report(
+                origin, pointer, .openapiPath, "'\(written)' must be a path relative to this file",
+                fix: "put the document beside this file and name it, e.g. openapi: \(origin.file.split(separator: "/").last!.dropLast(5)).openapi.yaml")
             return nil
         }
         var parts = folder
@@ -340,37 +372,43 @@ struct ValidationRun {
                 parts.append(String(component))
             }
             if parts.count < folder.count || Array(parts.prefix(folder.count)) != folder {
-                report(origin, pointer, .openapiPath,
-                       "'\(written)' leads outside \(folder.joined(separator: "/"))/; an OpenAPI document must stay inside its publisher's folder",
-                       fix: "move the document into \(folder.joined(separator: "/"))/ and point at it there")
+                report(
+                    origin, pointer, .openapiPath,
+                    "'\(written)' leads outside \(folder.joined(separator: "/"))/; an OpenAPI document must stay inside its publisher's folder",
+                    fix: "move the document into \(folder.joined(separator: "/"))/ and point at it there")
                 return nil
             }
         }
         let path = parts.joined(separator: "/")
         referencedOpenAPI.insert(path)
         guard FileRole.of(path) == .openapi else {
-            report(origin, pointer, .openapiPath, "'\(written)' must name a file ending in .openapi.yaml or .openapi.json",
-                   fix: "rename the document, e.g. to \(path.split(separator: "/").last!.split(separator: ".").first!).openapi.yaml")
+            report(
+                origin, pointer, .openapiPath, "'\(written)' must name a file ending in .openapi.yaml or .openapi.json",
+                fix: "rename the document, e.g. to \(path.split(separator: "/").last!.split(separator: ".").first!).openapi.yaml")
             return nil
         }
         guard openapiFiles.contains(path) else {
             if !unreadable.contains(path) {
-                report(origin, pointer, .openapiMissing, "'\(written)' does not exist (looked for \(path))",
-                       fix: "add the OpenAPI document at \(path), or correct the path")
+                report(
+                    origin, pointer, .openapiMissing, "'\(written)' does not exist (looked for \(path))",
+                    fix: "add the OpenAPI document at \(path), or correct the path")
             }
             return nil
         }
         return path
     }
 
-
     // MARK: Reporting
 
-    mutating func report(_ origin: ManifestOrigin, _ tokens: [String], _ rule: RuleID, _ message: String,
-                         fix: String? = nil, severity: Diagnostic.Severity = .error) {
+    mutating func report(
+        _ origin: ManifestOrigin, _ tokens: [String], _ rule: RuleID, _ message: String,
+        fix: String? = nil, severity: Diagnostic.Severity = .error
+    ) {
         let pointer = JSONPointer(tokens)
-        diagnostics.append(Diagnostic(severity, file: origin.file, location: location(of: pointer, in: origin), pointer: pointer,
-                                      rule: rule, message: message, fix: fix))
+        diagnostics.append(
+            Diagnostic(
+                severity, file: origin.file, location: location(of: pointer, in: origin), pointer: pointer,
+                rule: rule, message: message, fix: fix))
     }
 
     /// Where a value of a manifest is, found by reading its file again.
@@ -390,8 +428,9 @@ struct ValidationRun {
         for diagnostic in sorted where sources[diagnostic.file] == nil {
             sources[diagnostic.file] = bytesByPath[diagnostic.file]
         }
-        return ValidationReport(marketplace: marketplace, diagnostics: sorted, fileCount: fileCount,
-                                manifestCount: manifestCount, sources: sources)
+        return ValidationReport(
+            marketplace: marketplace, diagnostics: sorted, fileCount: fileCount,
+            manifestCount: manifestCount, sources: sources)
     }
 }
 

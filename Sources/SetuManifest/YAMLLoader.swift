@@ -17,8 +17,10 @@ public struct LoadLimits: Sendable, Equatable {
     public var maxAliases: Int
 
     /// Creates limits; the defaults suit manifests and OpenAPI documents alike.
-    public init(maxFileBytes: Int = 1 << 20, maxRepositoryBytes: Int = 1 << 30, maxFiles: Int = 500_000,
-                maxDepth: Int = 64, maxNodes: Int = 200_000, maxAliases: Int = 100) {
+    public init(
+        maxFileBytes: Int = 1 << 20, maxRepositoryBytes: Int = 1 << 30, maxFiles: Int = 500_000,
+        maxDepth: Int = 64, maxNodes: Int = 200_000, maxAliases: Int = 100
+    ) {
         self.maxFileBytes = maxFileBytes
         self.maxRepositoryBytes = maxRepositoryBytes
         self.maxFiles = maxFiles
@@ -129,24 +131,31 @@ public enum YAMLLoader {
     /// thing that stops the file from being read (rule ids `yaml.*`).
     public static func load(_ bytes: [UInt8], file: String, limits: LoadLimits = .standard) -> Result<[YAMLDocument], Diagnostic> {
         guard bytes.count <= limits.maxFileBytes else {
-            return .failure(Diagnostic(file: file, rule: .fileTooLarge,
-                                       message: "file is \(bytes.count) bytes, over the limit of \(limits.maxFileBytes) bytes",
-                                       fix: "split it into smaller files"))
+            return .failure(
+                Diagnostic(
+                    file: file, rule: .fileTooLarge,
+                    message: "file is \(bytes.count) bytes, over the limit of \(limits.maxFileBytes) bytes",
+                    fix: "split it into smaller files"))
         }
         if let offset = firstInvalidUTF8(bytes) {
-            return .failure(Diagnostic(file: file, location: location(ofByte: offset, in: bytes), rule: .yamlUtf8,
-                                       message: "invalid UTF-8 byte 0x\(String(bytes[offset], radix: 16, uppercase: true))",
-                                       fix: "save the file as UTF-8"))
+            return .failure(
+                Diagnostic(
+                    file: file, location: location(ofByte: offset, in: bytes), rule: .yamlUtf8,
+                    message: "invalid UTF-8 byte 0x\(String(bytes[offset], radix: 16, uppercase: true))",
+                    fix: "save the file as UTF-8"))
         }
         if let problem = AliasScan.check(bytes, limits: limits) {
-            return .failure(Diagnostic(file: file, location: problem.location, rule: .yamlAliases, message: problem.message,
-                                       fix: "write the values out instead of using anchors and aliases"))
+            return .failure(
+                Diagnostic(
+                    file: file, location: problem.location, rule: .yamlAliases, message: problem.message,
+                    fix: "write the values out instead of using anchors and aliases"))
         }
         if let documents = YAMLEvents.load(bytes, limits: limits) {
             let trees = ParseTrees(source: bytes)
-            return .success(documents.enumerated().map { index, document in
-                YAMLDocument(value: document.value, start: document.start, trees: trees, index: index)
-            })
+            return .success(
+                documents.enumerated().map { index, document in
+                    YAMLDocument(value: document.value, start: document.start, trees: trees, index: index)
+                })
         }
         return loadParseTrees(bytes, file: file, limits: limits)
     }
@@ -186,14 +195,16 @@ public enum YAMLLoader {
         budget -= 1
         let here = node.mark.map(SourceLocation.init) ?? .start
         if budget < 0 {
-            throw LoadProblem(location: here, rule: .yamlAliases,
-                              message: "the file expands to more than \(limits.maxNodes) values once aliases are followed",
-                              fix: "write the values out instead of nesting aliases")
+            throw LoadProblem(
+                location: here, rule: .yamlAliases,
+                message: "the file expands to more than \(limits.maxNodes) values once aliases are followed",
+                fix: "write the values out instead of nesting aliases")
         }
         if depth > limits.maxDepth {
-            throw LoadProblem(location: here, rule: .yamlDepth,
-                              message: "values nest deeper than \(limits.maxDepth) levels",
-                              fix: "flatten the structure")
+            throw LoadProblem(
+                location: here, rule: .yamlDepth,
+                message: "values nest deeper than \(limits.maxDepth) levels",
+                fix: "flatten the structure")
         }
         switch node {
         case .scalar(let scalar):
@@ -210,9 +221,10 @@ public enum YAMLLoader {
             members.reserveCapacity(mapping.count)
             for (key, value) in mapping {
                 guard case .scalar(let keyScalar) = key else {
-                    throw LoadProblem(location: key.mark.map(SourceLocation.init) ?? here, rule: .yamlKey,
-                                      message: "mapping keys must be plain values, not lists or mappings",
-                                      fix: "use a string as the key")
+                    throw LoadProblem(
+                        location: key.mark.map(SourceLocation.init) ?? here, rule: .yamlKey,
+                        message: "mapping keys must be plain values, not lists or mappings",
+                        fix: "use a string as the key")
                 }
                 members[keyScalar.string] = try convert(value, depth: depth + 1, limits: limits, budget: &budget)
             }
@@ -237,8 +249,9 @@ public enum YAMLLoader {
             if let value = coreValue(text), value != .null { return value }
             throw LoadProblem(location: location, rule: .yamlTag, message: "'\(text)' is not a valid \(tag)")
         default:
-            throw LoadProblem(location: location, rule: .yamlTag, message: "unsupported tag \(tag)",
-                              fix: "remove the tag; manifests use plain YAML values")
+            throw LoadProblem(
+                location: location, rule: .yamlTag, message: "unsupported tag \(tag)",
+                fix: "remove the tag; manifests use plain YAML values")
         }
         guard scalar.style == .plain || scalar.style == .any else { return .string(text) }
         return coreValue(text) ?? .string(text)
@@ -256,8 +269,10 @@ public enum YAMLLoader {
         default: break
         }
         let utf8 = text.utf8
-        guard let first = utf8.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+")
-                || first == UInt8(ascii: ".") || (first >= 48 && first <= 57) else { return nil }
+        guard let first = utf8.first,
+            first == UInt8(ascii: "-") || first == UInt8(ascii: "+")
+                || first == UInt8(ascii: ".") || (first >= 48 && first <= 57)
+        else { return nil }
         if text.hasPrefix("0x"), let value = Int64(text.dropFirst(2), radix: 16) { return .number(Double(value)) }
         if text.hasPrefix("0o"), let value = Int64(text.dropFirst(2), radix: 8) { return .number(Double(value)) }
         guard isCoreNumber(utf8) else { return nil }
@@ -295,22 +310,25 @@ public enum YAMLLoader {
     private static func diagnostic(for error: YamlError, file: String, bytes: [UInt8]) -> Diagnostic {
         switch error {
         case .scanner(let context, let problem, let mark, _),
-             .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
+            .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
             let location = SourceLocation(mark)
             var message = problem
             if let context, !context.text.isEmpty { message += " (\(context.text) at \(context.mark.line):\(context.mark.column))" }
             let nesting = problem.contains("Maximum nesting level")
-            return Diagnostic(file: file, location: location, rule: nesting ? .yamlDepth : .yamlSyntax,
-                              message: nesting ? "values nest too deeply for the YAML parser" : message,
-                              fix: nesting ? "flatten the structure" : "fix the YAML syntax at this point")
+            return Diagnostic(
+                file: file, location: location, rule: nesting ? .yamlDepth : .yamlSyntax,
+                message: nesting ? "values nest too deeply for the YAML parser" : message,
+                fix: nesting ? "flatten the structure" : "fix the YAML syntax at this point")
         case .duplicatedKeysInMapping(let duplicates, let context):
-            return Diagnostic(file: file, location: SourceLocation(context.mark), rule: .yamlDuplicateKey,
-                              message: "the mapping has the key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) more than once",
-                              fix: "keep one of them")
+            return Diagnostic(
+                file: file, location: SourceLocation(context.mark), rule: .yamlDuplicateKey,
+                message: "the mapping has the key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) more than once",
+                fix: "keep one of them")
         case .reader(let problem, let offset, _, _):
-            return Diagnostic(file: file, location: offset.map { location(ofByte: $0, in: bytes) } ?? .start,
-                              rule: .yamlSyntax, message: problem, fix: "remove the character")
+            return Diagnostic(
+                file: file, location: offset.map { location(ofByte: $0, in: bytes) } ?? .start,
+                rule: .yamlSyntax, message: problem, fix: "remove the character")
         default:
             return Diagnostic(file: file, rule: .yamlSyntax, message: "\(error)")
         }
@@ -422,13 +440,15 @@ enum AliasScan {
                     var after = end
                     while after < bytes.count, bytes[after] == space || bytes[after] == tab { after += 1 }
                     if after < bytes.count, bytes[after] == UInt8(ascii: ":"),
-                       after + 1 == bytes.count || [space, tab, newline, UInt8(ascii: "\r")].contains(bytes[after + 1]) {
+                        after + 1 == bytes.count || [space, tab, newline, UInt8(ascii: "\r")].contains(bytes[after + 1])
+                    {
                         return Finding(location: location, message: "an alias is used as a mapping key")
                     }
                 }
             case UInt8(ascii: "?"):
                 if tokenBoundary(previousSignificant, bytes, index),
-                   index + 1 == bytes.count || bytes[index + 1] == space || bytes[index + 1] == newline {
+                    index + 1 == bytes.count || bytes[index + 1] == space || bytes[index + 1] == newline
+                {
                     hasComplexKeys = true
                 }
             case UInt8(ascii: ":"):
@@ -464,7 +484,7 @@ enum AliasScan {
     private static func isTerminator(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"),
-             UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}"), UInt8(ascii: ":"):
+            UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}"), UInt8(ascii: ":"):
             return true
         default:
             return false

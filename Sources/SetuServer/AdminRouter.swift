@@ -13,8 +13,9 @@ enum AdminRouter {
         router.get("/readyz") { _, _ in
             let status = reconciler.status
             guard status.ready else {
-                return Response(status: .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
-                                body: ResponseBody(byteBuffer: ByteBuffer(string: "not ready: no reconcile has succeeded yet\n")))
+                return Response(
+                    status: .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: "not ready: no reconcile has succeeded yet\n")))
             }
             return text("ready: serving \(status.revision ?? "")\n")
         }
@@ -30,23 +31,27 @@ enum AdminRouter {
         // A reconcile changes what is served, so it is POST only; a GET (a browser, a
         // link-checker) is told so rather than "not found".
         router.get("/reconcile") { _, _ in
-            Response(status: .methodNotAllowed, headers: [.contentType: "text/plain; charset=utf-8", .allow: "POST"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(string: "reconcile with POST /reconcile\n")))
+            Response(
+                status: .methodNotAllowed, headers: [.contentType: "text/plain; charset=utf-8", .allow: "POST"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: "reconcile with POST /reconcile\n")))
         }
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
         return router
     }
 
     private static func text(_ body: String) -> Response {
-        Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
     }
 
     private static func json(_ body: [UInt8]) -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

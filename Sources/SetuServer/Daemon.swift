@@ -3,9 +3,9 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 import SetuGateway
 import SetuHits
-import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
@@ -28,9 +28,11 @@ public struct Daemon: Sendable {
     public var stuckAfter: Duration
 
     /// A daemon; nothing starts until `run`.
-    public init(configuration: ServeConfiguration,
-                onListening: @escaping @Sendable (String, ServeConfiguration.Address) -> Void = { _, _ in },
-                stuckAfter: Duration = .seconds(10), onStuck: @escaping @Sendable (Error) -> Void = { _ in }) {
+    public init(
+        configuration: ServeConfiguration,
+        onListening: @escaping @Sendable (String, ServeConfiguration.Address) -> Void = { _, _ in },
+        stuckAfter: Duration = .seconds(10), onStuck: @escaping @Sendable (Error) -> Void = { _ in }
+    ) {
         self.configuration = configuration
         self.onListening = onListening
         self.stuckAfter = stuckAfter
@@ -56,8 +58,9 @@ public struct Daemon: Sendable {
         do {
             let counters = try PlanCounters(file: configuration.stateDirectory + "/quotas.json")
             let ledger = try ConsentLedger(file: configuration.stateDirectory + "/consents.jsonl")
-            gateway = try Gateway(configuration: configuration.gateway, hits: hitLog, metrics: metrics, counters: counters,
-                                  ledger: ledger, logger: logger)
+            gateway = try Gateway(
+                configuration: configuration.gateway, hits: hitLog, metrics: metrics, counters: counters,
+                ledger: ledger, logger: logger)
         } catch {
             hitLog.close()
             throw error
@@ -76,26 +79,28 @@ public struct Daemon: Sendable {
         }
         let adminApplication = Application(
             router: AdminRouter.make(reconciler: reconciler, metrics: metrics),
-            configuration: .init(address: .hostname(configuration.admin.host, port: configuration.admin.port),
-                                 serverName: nil),
+            configuration: .init(
+                address: .hostname(configuration.admin.host, port: configuration.admin.port),
+                serverName: nil),
             onServerRunning: { channel in
                 onListening("admin", Self.bound(channel.localAddress, fallback: configuration.admin))
             },
             logger: logger
         )
-        let group = ServiceGroup(configuration: .init(
-            services: ([
-                HitLogService(hitLog: hitLog, logger: logger),
-                QuotaService(gateway: gateway, logger: logger),
-                JWKSService(gateway: gateway, logger: logger),
-                SignalService(reconciler: reconciler, hitLog: hitLog, logger: logger),
-                reconciler,
-                adminApplication,
-                gatewayServer,
-            ] as [any Service]).map { .init(service: WatchedService(service: $0, watchdog: watchdog)) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        ))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: ([
+                    HitLogService(hitLog: hitLog, logger: logger),
+                    QuotaService(gateway: gateway, logger: logger),
+                    JWKSService(gateway: gateway, logger: logger),
+                    SignalService(reconciler: reconciler, hitLog: hitLog, logger: logger),
+                    reconciler,
+                    adminApplication,
+                    gatewayServer,
+                ] as [any Service]).map { .init(service: WatchedService(service: $0, watchdog: watchdog)) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            ))
         try await group.run()
     }
 
@@ -239,7 +244,9 @@ struct QuotaService: Service {
                 if failing { logger.notice("quota use is written again to \(gateway.counters.file ?? "")") }
                 failing = false
             } catch {
-                if !failing { logger.error("cannot write quota and consent use: \(error); counts since the last write are lost on a restart until it works again") }
+                if !failing {
+                    logger.error("cannot write quota and consent use: \(error); counts since the last write are lost on a restart until it works again")
+                }
                 failing = true
             }
             if stopping { break }

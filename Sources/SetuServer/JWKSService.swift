@@ -2,8 +2,8 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
-import SetuGateway
 import ServiceLifecycle
+import SetuGateway
 
 /// Fetches the JWKS of every consent provider that names a `jwksURI`, each on its own
 /// interval, off the request path. A failed fetch keeps the last keys and is retried with
@@ -34,7 +34,9 @@ struct JWKSService: Service {
                     let failed = failures[key, default: 0] + 1
                     failures[key] = failed
                     let wait = min(interval, .seconds(1 << min(failed, 12)))
-                    logger.warning("cannot fetch the JWKS of consent provider \(source.provider) from \(source.uri): \(error); keeping its last keys, trying again in \(wait)")
+                    logger.warning(
+                        "cannot fetch the JWKS of consent provider \(source.provider) from \(source.uri): \(error); keeping its last keys, trying again in \(wait)"
+                    )
                     due[key] = now + wait
                 }
             }

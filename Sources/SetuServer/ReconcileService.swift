@@ -128,18 +128,26 @@ public final class ReconcileService: Service, Sendable {
                 status.applied(step.outcome, derived: step.derived, counts: counts, snapshot: snapshot, attempt: attempt)
                 return status
             }
-            metrics.reconcile(succeeded: true, seconds: milliseconds / 1000, revision: snapshot.revision,
-                              entitlements: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }))
-            logger.info("reconciled", metadata: ["revision": "\(snapshot.revision)", "ms": "\(Int(milliseconds))",
-                                                 "replayed": "\(step.outcome.replayedCommits)",
-                                                 "entitlements": "\(step.derivedWhole ? "derived again" : "updated")"])
+            metrics.reconcile(
+                succeeded: true, seconds: milliseconds / 1000, revision: snapshot.revision,
+                entitlements: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }))
+            logger.info(
+                "reconciled",
+                metadata: [
+                    "revision": "\(snapshot.revision)", "ms": "\(Int(milliseconds))",
+                    "replayed": "\(step.outcome.replayedCommits)",
+                    "entitlements": "\(step.derivedWhole ? "derived again" : "updated")",
+                ])
             if let rewritten = step.outcome.rewrittenHistory { logger.warning("\(rewritten)") }
             for entitlement in step.ended {
-                logger.notice("entitlement ended", metadata: [
-                    "consumer": "\(entitlement.consumer)", "subscription": "\(entitlement.subscription)",
-                    "api": "\(entitlement.api)", "plan": "\(entitlement.plan)",
-                    "why": "\(entitlement.state == .active ? "its subscription was removed" : entitlement.reason ?? entitlement.state.rawValue)",
-                    "revision": "\(snapshot.revision)"])
+                logger.notice(
+                    "entitlement ended",
+                    metadata: [
+                        "consumer": "\(entitlement.consumer)", "subscription": "\(entitlement.subscription)",
+                        "api": "\(entitlement.api)", "plan": "\(entitlement.plan)",
+                        "why": "\(entitlement.state == .active ? "its subscription was removed" : entitlement.reason ?? entitlement.state.rawValue)",
+                        "revision": "\(snapshot.revision)",
+                    ])
             }
         case .success(.unchanged(let revision)):
             let attempt = ReconcileStatus.Attempt(at: at, result: "unchanged", durationMs: milliseconds, revision: revision)
@@ -149,8 +157,9 @@ public final class ReconcileService: Service, Sendable {
             }
             metrics.reconcile(succeeded: true, seconds: milliseconds / 1000, revision: nil, entitlements: nil)
         case .failure(let error):
-            let attempt = ReconcileStatus.Attempt(at: at, result: "failed", durationMs: milliseconds, revision: nil,
-                                                  error: "\(error)")
+            let attempt = ReconcileStatus.Attempt(
+                at: at, result: "failed", durationMs: milliseconds, revision: nil,
+                error: "\(error)")
             status = current.withLock { status in
                 status.failed(attempt)
                 return status
@@ -201,9 +210,10 @@ extension ReconcileStatus {
             var conditions: [Condition]
             var counts: [String: Int]
         }
-        let summary = Summary(ready: ready, revision: revision, servingSince: servingSince, trustRoot: trustRoot,
-                              verification: verification, rewrittenHistory: rewrittenHistory, lastAttempt: lastAttempt,
-                              conditions: conditions, counts: counts)
+        let summary = Summary(
+            ready: ready, revision: revision, servingSince: servingSince, trustRoot: trustRoot,
+            verification: verification, rewrittenHistory: rewrittenHistory, lastAttempt: lastAttempt,
+            conditions: conditions, counts: counts)
         return ((try? ReconcileStatus.encoder.encode(summary)) ?? Data("{}".utf8)).map { $0 } + [UInt8(ascii: "\n")]
     }
 }

@@ -87,7 +87,7 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
         self.source = source
         self.branch = branch
         conditions = [
-            Condition(type: "Ready", status: false, reason: "Starting", message: "no reconcile has finished yet"),
+            Condition(type: "Ready", status: false, reason: "Starting", message: "no reconcile has finished yet")
         ]
         counts = [:]
         entitlements = []
@@ -98,8 +98,10 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
     }
 
     /// Takes in a reconcile that produced a snapshot now serving.
-    mutating func applied(_ outcome: ReplayOutcome, derived: DerivedEntitlements, counts entitlementCounts: [Entitlement.State: Int],
-                          snapshot: GatewaySnapshot, attempt: Attempt) {
+    mutating func applied(
+        _ outcome: ReplayOutcome, derived: DerivedEntitlements, counts entitlementCounts: [Entitlement.State: Int],
+        snapshot: GatewaySnapshot, attempt: Attempt
+    ) {
         ready = true
         revision = snapshot.revision
         servingSince = attempt.at
@@ -117,32 +119,37 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
         unauthorized = outcome.state.refused(.unauthorized)
         invalid = outcome.state.refused(.invalid)
         problems = derived.firstErrors.values.sorted().map {
-            FileError(file: $0.file, line: $0.location.line, column: $0.location.column, rule: $0.rule.rawValue,
-                    message: $0.message, fix: $0.fix)
+            FileError(
+                file: $0.file, line: $0.location.line, column: $0.location.column, rule: $0.rule.rawValue,
+                message: $0.message, fix: $0.fix)
         }
         conditions = [
             Condition(type: "Ready", status: true, reason: "Serving", message: "serving \(snapshot.revision)"),
-            Condition(type: "Reconciled", status: true, reason: "Applied",
-                      message: invalid.isEmpty ? "the branch head is serving"
-                          : "the branch head is serving; \(invalid.count) invalid \(invalid.count == 1 ? "change is" : "changes are") not in force: "
-                            + invalid.map { "\($0.path): \($0.message)" }.joined(separator: "; ")),
+            Condition(
+                type: "Reconciled", status: true, reason: "Applied",
+                message: invalid.isEmpty
+                    ? "the branch head is serving"
+                    : "the branch head is serving; \(invalid.count) invalid \(invalid.count == 1 ? "change is" : "changes are") not in force: "
+                        + invalid.map { "\($0.path): \($0.message)" }.joined(separator: "; ")),
         ]
     }
 
     /// Takes in a reconcile that found nothing new.
     mutating func unchanged(_ attempt: Attempt) {
         lastAttempt = attempt
-        conditions = conditions.filter { $0.type != "Reconciled" } + [
-            Condition(type: "Reconciled", status: true, reason: "Unchanged", message: "the branch head is serving"),
-        ]
+        conditions =
+            conditions.filter { $0.type != "Reconciled" } + [
+                Condition(type: "Reconciled", status: true, reason: "Unchanged", message: "the branch head is serving")
+            ]
     }
 
     /// Takes in a reconcile that failed; what was serving keeps serving.
     mutating func failed(_ attempt: Attempt) {
         lastAttempt = attempt
         let serving = revision.map { "; still serving \($0)" } ?? "; nothing is serving yet"
-        conditions = conditions.filter { $0.type != "Reconciled" } + [
-            Condition(type: "Reconciled", status: false, reason: "Failed", message: (attempt.error ?? "failed") + serving),
-        ]
+        conditions =
+            conditions.filter { $0.type != "Reconciled" } + [
+                Condition(type: "Reconciled", status: false, reason: "Failed", message: (attempt.error ?? "failed") + serving)
+            ]
     }
 }

@@ -31,7 +31,8 @@ public struct ServeConfiguration: Sendable {
         /// Reads `127.0.0.1:8080`, `[::1]:8080` or `:8080` (all interfaces).
         public init?(_ text: String) {
             guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-                  (0...65535).contains(port) else { return nil }
+                (0...65535).contains(port)
+            else { return nil }
             var host = String(text[..<colon])
             if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
             self.host = host.isEmpty ? "0.0.0.0" : host
@@ -72,11 +73,13 @@ public struct ServeConfiguration: Sendable {
     ///   - listen: `127.0.0.1:8080` unless given.
     ///   - admin: `127.0.0.1:9090` unless given.
     ///   - intervalSeconds: 10 unless given.
-    public init(source: Source, branch: String = "main", stateDirectory: String,
-                listen: Address = Address(host: "127.0.0.1", port: 8080),
-                admin: Address = Address(host: "127.0.0.1", port: 9090),
-                intervalSeconds: Double = 10, trustRoot: String? = nil,
-                gateway: GatewayConfiguration = .init(), hits: HitLogConfiguration? = nil) {
+    public init(
+        source: Source, branch: String = "main", stateDirectory: String,
+        listen: Address = Address(host: "127.0.0.1", port: 8080),
+        admin: Address = Address(host: "127.0.0.1", port: 9090),
+        intervalSeconds: Double = 10, trustRoot: String? = nil,
+        gateway: GatewayConfiguration = .init(), hits: HitLogConfiguration? = nil
+    ) {
         self.source = source
         self.branch = branch
         self.stateDirectory = stateDirectory

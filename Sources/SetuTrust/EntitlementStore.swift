@@ -40,8 +40,12 @@ struct EntitlementStore {
                 entitlements.append(try readEntitlement(&reader))
             }
             guard reader.isAtEnd else { return nil }
-            return (trustRoot, DerivedEntitlements(revision: revision, today: today, verification: verification,
-                                                   entitlements: entitlements, firstErrors: firstErrors, apiIDs: apiIDs))
+            return (
+                trustRoot,
+                DerivedEntitlements(
+                    revision: revision, today: today, verification: verification,
+                    entitlements: entitlements, firstErrors: firstErrors, apiIDs: apiIDs)
+            )
         } catch {
             return nil
         }
@@ -92,8 +96,9 @@ struct EntitlementStore {
         guard let state = Entitlement.State(rawValue: try reader.readString()) else { throw ByteReader.Truncated() }
         let reason = try reader.readOptionalString()
         let approval = try reader.readApproval()
-        return Entitlement(consumer: consumer, subscription: subscription, api: api, plan: plan, operations: operations,
-                           notAfter: notAfter, state: state, reason: reason, approval: approval,
-                           approvers: try reader.readStrings(), path: try reader.readString(), requestedIn: try reader.readOptionalString())
+        return Entitlement(
+            consumer: consumer, subscription: subscription, api: api, plan: plan, operations: operations,
+            notAfter: notAfter, state: state, reason: reason, approval: approval,
+            approvers: try reader.readStrings(), path: try reader.readString(), requestedIn: try reader.readOptionalString())
     }
 }

@@ -21,8 +21,9 @@ public struct HistoryReader {
     public func firstParentChain(to head: ObjectID, from root: ObjectID? = nil) throws -> [ObjectID] {
         let chain = try repository.firstParentChain(from: head, stoppingAt: root)
         if let root, chain.last != root {
-            throw GitError(code: .revisionNotFound,
-                           message: "the trust root \(root.short) is not on the first-parent history of \(head.short)")
+            throw GitError(
+                code: .revisionNotFound,
+                message: "the trust root \(root.short) is not on the first-parent history of \(head.short)")
         }
         return chain.reversed()
     }
@@ -49,7 +50,7 @@ public struct HistoryReader {
             return Parallel.map(batches, minimum: 2) { batch -> Result<[ReplayCommit], Error> in
                 Result {
                     let reader = HistoryReader(repository: try Repository(path: path), limits: limits)
-                    return try pending.value[batch * size ..< min(pending.value.count, (batch + 1) * size)].map {
+                    return try pending.value[batch * size..<min(pending.value.count, (batch + 1) * size)].map {
                         try reader.replayCommit(reader.repository.commit($0))
                     }
                 }
@@ -90,9 +91,10 @@ public struct HistoryReader {
                 }
             }
         }
-        return ReplayCommit(id: commit.id.hex, author: commit.author, signature: try repository.signature(of: commit.id),
-                            changes: changes, sideCommits: sides, isMerge: commit.isMerge,
-                            approvals: ReplayCommit.InPlaceApproval.all(in: commit.message))
+        return ReplayCommit(
+            id: commit.id.hex, author: commit.author, signature: try repository.signature(of: commit.id),
+            changes: changes, sideCommits: sides, isMerge: commit.isMerge,
+            approvals: ReplayCommit.InPlaceApproval.all(in: commit.message))
     }
 
     /// The merge `setu plan` asks about: `head`'s changes since it forked from
@@ -112,8 +114,9 @@ public struct HistoryReader {
     /// `paths`, when given, are the paths it touched, known without a diff.
     private func sideCommit(_ side: Commit, paths: Set<String>? = nil) throws -> SideCommit {
         let touched = try paths ?? Set(repository.changedPaths(from: side.parents.first, to: side.id, under: marketplaceRoots).map(\.path))
-        return SideCommit(id: side.id.hex, author: side.author, signature: try repository.signature(of: side.id), paths: touched,
-                          approvals: ReplayCommit.InPlaceApproval.all(in: side.message))
+        return SideCommit(
+            id: side.id.hex, author: side.author, signature: try repository.signature(of: side.id), paths: touched,
+            approvals: ReplayCommit.InPlaceApproval.all(in: side.message))
     }
 
     private func change(_ changed: ChangedPath) throws -> FileChange {
@@ -208,9 +211,11 @@ public enum TrustEngine {
     /// changes its tens of thousands of files in place.
     /// With `saveInBackground`, the state is written on another thread while the
     /// caller goes on, and `ReplayOutcome.finishSaving` waits for it.
-    public static func replay(_ repository: Repository, head: ObjectID, trustRoot: ObjectID? = nil,
-                              stateDirectory: String? = nil, previous: consuming ReplayOutcome? = nil,
-                              saveInBackground: Bool = false, limits: LoadLimits = .standard) throws -> ReplayOutcome {
+    public static func replay(
+        _ repository: Repository, head: ObjectID, trustRoot: ObjectID? = nil,
+        stateDirectory: String? = nil, previous: consuming ReplayOutcome? = nil,
+        saveInBackground: Bool = false, limits: LoadLimits = .standard
+    ) throws -> ReplayOutcome {
         func save(_ outcome: inout ReplayOutcome, to store: ReplayStore) throws {
             guard saveInBackground else {
                 outcome.journal = try store.save(outcome)
@@ -228,13 +233,15 @@ public enum TrustEngine {
             var state = EffectiveState(revision: "")
             swap(&state, &last.state)
             let view = last.view ?? TrustView(files: state.files)
-            kept = ReplayStore.Stored(trustRoot: last.trustRoot, head: head, state: consume state, view: view,
-                                      journal: (try? last.saving?.value()) ?? last.journal)
+            kept = ReplayStore.Stored(
+                trustRoot: last.trustRoot, head: head, state: consume state, view: view,
+                journal: (try? last.saving?.value()) ?? last.journal)
             keptReferences = last.references
         }
         let fromKept = kept != nil
         if var stored = kept.take() ?? store?.load(),
-           trustRoot == nil || stored.trustRoot == trustRoot {
+            trustRoot == nil || stored.trustRoot == trustRoot
+        {
             if let newer = try reader.commitsAfter(stored.head, upTo: head) {
                 // Handed over rather than shared, so the replay changes the state in place instead of copying it.
                 var state = EffectiveState(revision: "")
@@ -243,22 +250,25 @@ public enum TrustEngine {
                 try replay.apply(newer, from: reader)
                 var journal = stored.journal
                 journal?.paths.formUnion(replay.touchedPaths)
-                var outcome = ReplayOutcome(state: replay.state, trustRoot: stored.trustRoot, replayedCommits: newer.count,
-                                            incremental: true, startRevision: stored.head.hex, touchedPaths: replay.touchedPaths,
-                                            rewrittenHistory: nil, view: replay.view, references: replay.references, journal: journal)
+                var outcome = ReplayOutcome(
+                    state: replay.state, trustRoot: stored.trustRoot, replayedCommits: newer.count,
+                    incremental: true, startRevision: stored.head.hex, touchedPaths: replay.touchedPaths,
+                    rewrittenHistory: nil, view: replay.view, references: replay.references, journal: journal)
                 if let store, !newer.isEmpty || fromKept {
                     try save(&outcome, to: store)
                 }
                 return outcome
             }
-            rewritten = "history was rewritten: the stored head \(stored.head.short) is no longer on the first-parent history of \(head.short); replayed from the trust root"
+            rewritten =
+                "history was rewritten: the stored head \(stored.head.short) is no longer on the first-parent history of \(head.short); replayed from the trust root"
         }
         let chain = try reader.firstParentChain(to: head, from: trustRoot)
         var replay = HistoryReplay(state: EffectiveState(revision: ""))
         replay.applyTrustRoot(id: chain[0].hex, files: try reader.tree(of: chain[0]))
         try replay.apply(Array(chain.dropFirst()), from: reader)
-        var outcome = ReplayOutcome(state: replay.state, trustRoot: chain[0], replayedCommits: chain.count,
-                                    incremental: false, rewrittenHistory: rewritten, view: replay.view, references: replay.references)
+        var outcome = ReplayOutcome(
+            state: replay.state, trustRoot: chain[0], replayedCommits: chain.count,
+            incremental: false, rewrittenHistory: rewritten, view: replay.view, references: replay.references)
         if let store {
             try save(&outcome, to: store)
         }

@@ -30,8 +30,10 @@ public struct SideCommit: Sendable {
     public var approvals: [ReplayCommit.InPlaceApproval]
 
     /// Creates a side-branch commit.
-    public init(id: String, author: Person, signature: CommitSignature?, paths: Set<String>,
-                approvals: [ReplayCommit.InPlaceApproval] = []) {
+    public init(
+        id: String, author: Person, signature: CommitSignature?, paths: Set<String>,
+        approvals: [ReplayCommit.InPlaceApproval] = []
+    ) {
         self.approvals = approvals
         self.id = id
         self.author = author
@@ -100,8 +102,10 @@ public struct ReplayCommit: Sendable {
     }
 
     /// Creates a replay commit.
-    public init(id: String, author: Person, signature: CommitSignature?, changes: [FileChange],
-                sideCommits: [SideCommit] = [], isMerge: Bool = false, approvals: [InPlaceApproval] = []) {
+    public init(
+        id: String, author: Person, signature: CommitSignature?, changes: [FileChange],
+        sideCommits: [SideCommit] = [], isMerge: Bool = false, approvals: [InPlaceApproval] = []
+    ) {
         self.approvals = approvals
         self.id = id
         self.author = author
@@ -166,8 +170,9 @@ public struct HistoryReplay: Sendable {
             guard !errors.isEmpty else { break }
             for (path, problem) in errors {
                 let blob = state.files.removeValue(forKey: path)?.blob
-                state.refused[path] = RefusedChange(path: path, commit: id, by: "trust root", reason: .invalid, rule: problem.rule,
-                                                    message: DiagnosticFormatter.headline(problem), blob: blob)
+                state.refused[path] = RefusedChange(
+                    path: path, commit: id, by: "trust root", reason: .invalid, rule: problem.rule,
+                    message: DiagnosticFormatter.headline(problem), blob: blob)
             }
         }
         state.revision = id
@@ -271,8 +276,9 @@ public struct HistoryReplay: Sendable {
         let isOwner = trustsEveryone || owners.includesAny(of: emails)
 
         func refuse(_ reason: RefusedChange.Reason, _ rule: RuleID, _ message: String, needs: [String] = []) -> Candidate? {
-            state.refused[change.path] = RefusedChange(path: change.path, commit: commit, by: by, reason: reason, rule: rule,
-                                                       message: message, needs: needs, blob: change.blob)
+            state.refused[change.path] = RefusedChange(
+                path: change.path, commit: commit, by: by, reason: reason, rule: rule,
+                message: message, needs: needs, blob: change.blob)
             return nil
         }
 
@@ -281,7 +287,8 @@ public struct HistoryReplay: Sendable {
             // revoked by an approver of its API's publisher.
             var allowed = isOwner
             if !allowed, MarketplacePath.isSubscription(change.path), let current = state.files[change.path],
-               let publisher = TrustView.publisher(ofSubscription: current.file) {
+                let publisher = TrustView.publisher(ofSubscription: current.file)
+            {
                 allowed = !emails.isDisjoint(with: view.approvers(of: publisher))
             }
             guard allowed else {
@@ -317,20 +324,25 @@ public struct HistoryReplay: Sendable {
                 }
                 let approvers = view.approvers(of: publisher)
                 let anyApprover = makers.contains { if case .anyApprover = $0 { return !approvers.isEmpty } else { return false } }
-                guard let approver = makers.compactMap(\.email).first(where: approvers.contains)
-                        ?? (anyApprover ? "an approver of \(publisher)" : nil) else {
-                    let message = approvers.isEmpty
+                guard
+                    let approver = makers.compactMap(\.email).first(where: approvers.contains)
+                        ?? (anyApprover ? "an approver of \(publisher)" : nil)
+                else {
+                    let message =
+                        approvers.isEmpty
                         ? "waiting for approval, but publisher \(publisher) has no approvers"
                         : "waiting for an approver of \(publisher) to merge it"
-                    let pending = RefusedChange(path: change.path, commit: commit, by: by, reason: .pendingApproval, rule: .trustApproval,
-                                                message: message, needs: approvers.sorted(), blob: change.blob, pending: file)
+                    let pending = RefusedChange(
+                        path: change.path, commit: commit, by: by, reason: .pendingApproval, rule: .trustApproval,
+                        message: message, needs: approvers.sorted(), blob: change.blob, pending: file)
                     return Candidate(path: change.path, outcome: .pending(pending), by: by, blob: change.blob)
                 }
                 approval = Approval(commit: commit, approver: approver)
             }
         }
-        let effective = EffectiveFile(file: file, blob: change.blob ?? "", commit: commit,
-                                      authorizedBy: emails.sorted().first ?? "anyone", approval: approval)
+        let effective = EffectiveFile(
+            file: file, blob: change.blob ?? "", commit: commit,
+            authorizedBy: emails.sorted().first ?? "anyone", approval: approval)
         return Candidate(path: change.path, outcome: .put(effective), by: by, blob: change.blob)
     }
 
@@ -339,14 +351,18 @@ public struct HistoryReplay: Sendable {
     /// other, and only when its maker approves for the API's publisher.
     private func approveInPlace(_ approval: ReplayCommit.InPlaceApproval, commit: String, makers: [Identity]) -> Candidate? {
         guard let waiting = state.refused[approval.path], waiting.reason == .pendingApproval,
-              let blob = waiting.blob, blob == approval.blob,
-              let file = waiting.pending, let publisher = TrustView.publisher(ofSubscription: file) else { return nil }
+            let blob = waiting.blob, blob == approval.blob,
+            let file = waiting.pending, let publisher = TrustView.publisher(ofSubscription: file)
+        else { return nil }
         let approvers = view.approvers(of: publisher)
         let anyApprover = makers.contains { if case .anyApprover = $0 { return !approvers.isEmpty } else { return false } }
-        guard let approver = makers.compactMap(\.email).first(where: approvers.contains)
-                ?? (anyApprover ? "an approver of \(publisher)" : nil) else { return nil }
-        let effective = EffectiveFile(file: file, blob: blob, commit: commit, authorizedBy: waiting.by,
-                                      approval: Approval(commit: commit, approver: approver))
+        guard
+            let approver = makers.compactMap(\.email).first(where: approvers.contains)
+                ?? (anyApprover ? "an approver of \(publisher)" : nil)
+        else { return nil }
+        let effective = EffectiveFile(
+            file: file, blob: blob, commit: commit, authorizedBy: waiting.by,
+            approval: Approval(commit: commit, approver: approver))
         return Candidate(path: approval.path, outcome: .put(effective), by: "approval by \(approver)", blob: blob)
     }
 
@@ -363,8 +379,9 @@ public struct HistoryReplay: Sendable {
         var kept = candidates.filter { $0.file == nil && MarketplacePath.isSubscription($0.path) }
         guard !remaining.isEmpty else { return kept }
         func refuse(_ candidate: Candidate, _ rule: RuleID, _ message: String) {
-            state.refused[candidate.path] = RefusedChange(path: candidate.path, commit: commit, by: candidate.by, reason: .invalid,
-                                                          rule: rule, message: message, blob: candidate.blob)
+            state.refused[candidate.path] = RefusedChange(
+                path: candidate.path, commit: commit, by: candidate.by, reason: .invalid,
+                rule: rule, message: message, blob: candidate.blob)
         }
         while !remaining.isEmpty {
             var overrides: [String: PreparedFile?] = [:]
@@ -384,8 +401,9 @@ public struct HistoryReplay: Sendable {
             func check(_ useOverrides: Bool) -> [String: Diagnostic] {
                 let known = { [state] in index.apiIDs(in: state.files) }
                 guard focus == nil else {
-                    return ReferenceCheck.errors(in: files(useOverrides), judging: useOverrides ? Set(overrides.keys) : scope,
-                                                 checkedUpstreams: checkedUpstreams, knownAPIs: known)
+                    return ReferenceCheck.errors(
+                        in: files(useOverrides), judging: useOverrides ? Set(overrides.keys) : scope,
+                        checkedUpstreams: checkedUpstreams, knownAPIs: known)
                 }
                 return ReferenceCheck.errors(in: files(useOverrides).map { SourceFile(path: $0.path, content: .prepared($0)) }, knownAPIs: known)
             }
@@ -454,8 +472,10 @@ public struct HistoryReplay: Sendable {
 
     /// Reads and checks, in parallel, every new version the changes bring that
     /// `known` does not hold: by path and blob id.
-    static func preparedVersions(of changes: some Sequence<FileChange>,
-                                 except known: [String: PreparedFile] = [:]) -> [String: PreparedFile] {
+    static func preparedVersions(
+        of changes: some Sequence<FileChange>,
+        except known: [String: PreparedFile] = [:]
+    ) -> [String: PreparedFile] {
         var seen = Set<String>()
         var pending: [(key: String, path: String, bytes: [UInt8])] = []
         for change in changes {

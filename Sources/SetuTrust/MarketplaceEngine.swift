@@ -51,12 +51,15 @@ public struct MarketplaceEngine: Sendable {
     /// - Parameters:
     ///   - today: the day expiry is judged by, `YYYY-MM-DD`.
     ///   - snapshot: whether to build the gateway's snapshot.
-    public mutating func step(_ repository: Repository, to head: ObjectID, trustRoot: ObjectID? = nil, today: String,
-                              snapshot wantsSnapshot: Bool = false, limits: LoadLimits = .standard) throws -> Step {
+    public mutating func step(
+        _ repository: Repository, to head: ObjectID, trustRoot: ObjectID? = nil, today: String,
+        snapshot wantsSnapshot: Bool = false, limits: LoadLimits = .standard
+    ) throws -> Step {
         // Handed over, so the replay changes the files in place; a failed step leaves the
         // engine to start again from the state directory.
-        var outcome = try TrustEngine.replay(repository, head: head, trustRoot: trustRoot, stateDirectory: stateDirectory,
-                                             previous: self.outcome.take(), saveInBackground: stateDirectory != nil, limits: limits)
+        var outcome = try TrustEngine.replay(
+            repository, head: head, trustRoot: trustRoot, stateDirectory: stateDirectory,
+            previous: self.outcome.take(), saveInBackground: stateDirectory != nil, limits: limits)
         var previous = derived.take()
         if previous == nil, let read = kept.take() {
             previous = try read.read.take()?.flatMap { $0.trustRoot == outcome.trustRoot.hex ? $0.derived : nil }
@@ -69,7 +72,8 @@ public struct MarketplaceEngine: Sendable {
             next = unchanged
             changed = []
         } else if let before = previous.take(), outcome.incremental, before.revision == outcome.startRevision,
-                  let updated = Self.update(before, to: &outcome, today: today) {
+            let updated = Self.update(before, to: &outcome, today: today)
+        {
             next = updated
             changed = before.today == today ? Set(outcome.touchedPaths.compactMap(MarketplacePath.subscriptionConsumer)) : nil
         } else {
@@ -82,7 +86,8 @@ public struct MarketplaceEngine: Sendable {
         if wantsSnapshot {
             let before = snapshot
             if let before, report == nil {
-                built = changed?.isEmpty == true && before.revision == next.revision
+                built =
+                    changed?.isEmpty == true && before.revision == next.revision
                     ? before : before.replacingEntitlements(of: changed, from: next.entitlements, revision: next.revision)
             } else {
                 let whole = report ?? EntitlementDerivation.derive(outcome.state, today: today)
@@ -111,8 +116,10 @@ public struct MarketplaceEngine: Sendable {
     }
 
     /// `EntitlementDerivation.update` with the folders of the state read from the replay's index.
-    private static func update(_ previous: consuming DerivedEntitlements, to outcome: inout ReplayOutcome,
-                               today: String) -> DerivedEntitlements? {
+    private static func update(
+        _ previous: consuming DerivedEntitlements, to outcome: inout ReplayOutcome,
+        today: String
+    ) -> DerivedEntitlements? {
         var index = outcome.references ?? ReferenceIndex()
         let files = outcome.state.files
         let updated = EntitlementDerivation.update(previous, to: outcome.state, touched: outcome.touchedPaths, today: today) { folder in
@@ -123,8 +130,10 @@ public struct MarketplaceEngine: Sendable {
     }
 
     /// The entitlements active in `before` that are not in `after`, among `consumers` (all when nil).
-    private static func ended(from before: GatewaySnapshot, to after: GatewaySnapshot, consumers: Set<String>?,
-                              entitlements: [Entitlement]) -> [Entitlement] {
+    private static func ended(
+        from before: GatewaySnapshot, to after: GatewaySnapshot, consumers: Set<String>?,
+        entitlements: [Entitlement]
+    ) -> [Entitlement] {
         let names = consumers.map(Array.init) ?? Array(before.entitlements.keys)
         var ended: [Entitlement] = []
         for consumer in names.sorted() {

@@ -56,9 +56,11 @@ public enum MergePlanner {
     ///   - head: the branch to merge.
     ///   - mergedBy: the merger's email; `nil` assumes whichever approver each
     ///     subscription needs.
-    public static func plan(_ repository: Repository, base: ObjectID, head: ObjectID, mergedBy: String?,
-                            trustRoot: ObjectID?, stateDirectory: String?, today: String,
-                            limits: LoadLimits = .standard) throws -> MergePlan {
+    public static func plan(
+        _ repository: Repository, base: ObjectID, head: ObjectID, mergedBy: String?,
+        trustRoot: ObjectID?, stateDirectory: String?, today: String,
+        limits: LoadLimits = .standard
+    ) throws -> MergePlan {
         let replayed = try TrustEngine.replay(repository, head: base, trustRoot: trustRoot, stateDirectory: stateDirectory, limits: limits)
         let reader = HistoryReader(repository: repository, limits: limits)
         let merge = try reader.plannedMerge(of: head, into: base, by: mergedBy.map { .person($0) } ?? .anyApprover)
@@ -67,10 +69,11 @@ public enum MergePlanner {
         let before = EntitlementDerivation.derive(replayed.state, today: today)
         let after = EntitlementDerivation.derive(replay.state, today: today)
         let refused = replay.state.refused.values.filter { $0.commit == merge.id }.sorted { $0.path < $1.path }
-        return MergePlan(before: before, after: after, refused: refused, mergedBy: mergedBy ?? "an approver",
-                         entitlementChanges: entitlementChanges(before, after, mergedBy: mergedBy),
-                         catalogChanges: catalogChanges(before.validation.marketplace, after.validation.marketplace),
-                         approvals: approvals(in: merge, before: replayed.state, after: replay.state))
+        return MergePlan(
+            before: before, after: after, refused: refused, mergedBy: mergedBy ?? "an approver",
+            entitlementChanges: entitlementChanges(before, after, mergedBy: mergedBy),
+            catalogChanges: catalogChanges(before.validation.marketplace, after.validation.marketplace),
+            approvals: approvals(in: merge, before: replayed.state, after: replay.state))
     }
 
     /// What each approval in place among the branch's commits does once merged.
@@ -83,7 +86,8 @@ public enum MergePlanner {
                 approves = true
                 sentence = "approves \(approval.path) at blob \(short)"
             } else if let waiting = before.refused[approval.path], waiting.reason == .pendingApproval {
-                sentence = waiting.blob == approval.blob
+                sentence =
+                    waiting.blob == approval.blob
                     ? "names \(approval.path) at blob \(short), which is waiting, but its commit is not by an approver of the API's publisher"
                     : "names \(approval.path) at blob \(short), but the version waiting is blob \(waiting.blob?.prefix(12) ?? "?"): it approves nothing"
             } else {
@@ -105,27 +109,37 @@ public enum MergePlanner {
             let publisher = entitlement.api.split(separator: "/").first.map(String.init) ?? ""
             let when = mergedBy == nil ? " when merged by an approver of \(publisher)" : ""
             guard let previous = old[id] else {
-                changes.append(.init(kind: .gained, consumer: entitlement.consumer, subscription: entitlement.subscription,
-                                     api: entitlement.api, plan: entitlement.plan, previous: nil,
-                                     sentence: "\(entitlement.consumer) gains \(entitlement.api) (\(entitlement.plan))\(when)"))
+                changes.append(
+                    .init(
+                        kind: .gained, consumer: entitlement.consumer, subscription: entitlement.subscription,
+                        api: entitlement.api, plan: entitlement.plan, previous: nil,
+                        sentence: "\(entitlement.consumer) gains \(entitlement.api) (\(entitlement.plan))\(when)"))
                 continue
             }
-            if previous.plan != entitlement.plan || previous.operations != entitlement.operations || previous.notAfter != entitlement.notAfter || previous.api != entitlement.api {
+            if previous.plan != entitlement.plan || previous.operations != entitlement.operations || previous.notAfter != entitlement.notAfter
+                || previous.api != entitlement.api
+            {
                 let was = "\(previous.api) (\(previous.plan))"
-                changes.append(.init(kind: .changed, consumer: entitlement.consumer, subscription: entitlement.subscription,
-                                     api: entitlement.api, plan: entitlement.plan, previous: was,
-                                     sentence: "\(entitlement.consumer)/\(entitlement.subscription) changes from \(was) to \(entitlement.api) (\(entitlement.plan))\(when)"))
+                changes.append(
+                    .init(
+                        kind: .changed, consumer: entitlement.consumer, subscription: entitlement.subscription,
+                        api: entitlement.api, plan: entitlement.plan, previous: was,
+                        sentence: "\(entitlement.consumer)/\(entitlement.subscription) changes from \(was) to \(entitlement.api) (\(entitlement.plan))\(when)"))
             }
         }
         for (id, entitlement) in old.sorted(by: { $0.key < $1.key }) where new[id] == nil {
-            changes.append(.init(kind: .lost, consumer: entitlement.consumer, subscription: entitlement.subscription,
-                                 api: entitlement.api, plan: entitlement.plan, previous: nil,
-                                 sentence: "\(entitlement.consumer) loses \(entitlement.api) (\(entitlement.plan))"))
+            changes.append(
+                .init(
+                    kind: .lost, consumer: entitlement.consumer, subscription: entitlement.subscription,
+                    api: entitlement.api, plan: entitlement.plan, previous: nil,
+                    sentence: "\(entitlement.consumer) loses \(entitlement.api) (\(entitlement.plan))"))
         }
         for entitlement in after.entitlements(.pending) where !pendingBefore.contains(key(entitlement) + " " + entitlement.plan) {
-            changes.append(.init(kind: .requested, consumer: entitlement.consumer, subscription: entitlement.subscription,
-                                 api: entitlement.api, plan: entitlement.plan, previous: nil,
-                                 sentence: "\(entitlement.consumer) requests \(entitlement.api) (\(entitlement.plan)): \(entitlement.reason ?? "pending")"))
+            changes.append(
+                .init(
+                    kind: .requested, consumer: entitlement.consumer, subscription: entitlement.subscription,
+                    api: entitlement.api, plan: entitlement.plan, previous: nil,
+                    sentence: "\(entitlement.consumer) requests \(entitlement.api) (\(entitlement.plan)): \(entitlement.reason ?? "pending")"))
         }
         return changes
     }
@@ -142,10 +156,18 @@ public enum MergePlanner {
                 }
             }
         }
-        compare("publisher", before.publishers, after.publishers) { var a = $0, b = $1; a.origin = b.origin; return a == b }
-        compare("API", before.apis, after.apis) { var a = $0, b = $1; a.origin = b.origin; return a == b }
-        compare("consumer", before.consumers, after.consumers) { var a = $0, b = $1; a.origin = b.origin; return a == b }
-        compare("plan", before.plans, after.plans) { var a = $0, b = $1; a.origin = b.origin; return a == b }
+        compare("publisher", before.publishers, after.publishers) {
+            var a = $0, b = $1; a.origin = b.origin; return a == b
+        }
+        compare("API", before.apis, after.apis) {
+            var a = $0, b = $1; a.origin = b.origin; return a == b
+        }
+        compare("consumer", before.consumers, after.consumers) {
+            var a = $0, b = $1; a.origin = b.origin; return a == b
+        }
+        compare("plan", before.plans, after.plans) {
+            var a = $0, b = $1; a.origin = b.origin; return a == b
+        }
         return changes
     }
 }

@@ -19,14 +19,17 @@ enum ReferenceCheck {
 
     /// `errors(in:)` over files read and checked on their own, without reading any of them
     /// again (`MarketplaceValidator.checkReferences`).
-    static func errors(in files: [PreparedFile], judging: Set<String>, checkedUpstreams: Set<String>,
-                       knownAPIs: () -> [String]? = { nil }) -> [String: Diagnostic] {
+    static func errors(
+        in files: [PreparedFile], judging: Set<String>, checkedUpstreams: Set<String>,
+        knownAPIs: () -> [String]? = { nil }
+    ) -> [String: Diagnostic] {
         let present = Set(files.map(\.path))
         let validator = MarketplaceValidator()
         let errors = firstErrors(validator.checkReferences(files, judging: judging, checkedUpstreams: checkedUpstreams), in: present)
         guard errors.values.contains(where: { $0.rule == .refApi }), let known = knownAPIs() else { return errors }
-        return firstErrors(validator.checkReferences(files, judging: judging, checkedUpstreams: checkedUpstreams, knownAPIs: known),
-                           in: present)
+        return firstErrors(
+            validator.checkReferences(files, judging: judging, checkedUpstreams: checkedUpstreams, knownAPIs: known),
+            in: present)
     }
 
     private static func firstErrors(_ diagnostics: [Diagnostic], in present: Set<String>) -> [String: Diagnostic] {
@@ -167,8 +170,10 @@ struct ReferenceIndex: Sendable {
     /// changes, an OpenAPI document, an API that names one, a subscription naming
     /// operations or holding several): then `scope` and a whole validation.
     /// `checkedUpstreams` gets the APIs whose upstream is as it was when last checked.
-    mutating func focus(of changes: [(path: String, file: PreparedFile?)], in files: [String: EffectiveFile],
-                        policies: Set<String>, checkedUpstreams: inout Set<String>) -> Set<String>? {
+    mutating func focus(
+        of changes: [(path: String, file: PreparedFile?)], in files: [String: EffectiveFile],
+        policies: Set<String>, checkedUpstreams: inout Set<String>
+    ) -> Set<String>? {
         // Subscriptions' rules look at consumers, APIs and publishers only; the others' at the policies too.
         var focus = Set(changes.map(\.path))
         if changes.contains(where: { !MarketplacePath.isSubscription($0.path) }) { focus.formUnion(policies) }
@@ -197,7 +202,8 @@ struct ReferenceIndex: Sendable {
                 }
             } else {
                 guard Self.mayHoldAPIs(path), !path.hasSuffix(".openapi.yaml"), !path.hasSuffix(".openapi.json"),
-                      !file.referencesOpenAPI, !file.apis.isEmpty else { return nil }
+                    !file.referencesOpenAPI, !file.apis.isEmpty
+                else { return nil }
                 focus.insert("\(folder)/publisher.yaml")
                 let index = apiIndex(files)
                 let before = Dictionary((files[path]?.file.apis ?? []).map { ($0.id, $0.upstreamURL) }, uniquingKeysWith: { first, _ in first })
@@ -230,8 +236,10 @@ struct ReferenceIndex: Sendable {
     ///   the publishers and APIs its subscriptions name;
     /// - a subscription: its consumer, and the API it names with its publisher
     ///   (the whole publisher's folder when it names operations).
-    mutating func scope(of changes: [(path: String, file: PreparedFile?)], in files: [String: EffectiveFile],
-                        policies: Set<String>, consumers: some Sequence<String>) -> Set<String> {
+    mutating func scope(
+        of changes: [(path: String, file: PreparedFile?)], in files: [String: EffectiveFile],
+        policies: Set<String>, consumers: some Sequence<String>
+    ) -> Set<String> {
         var scope = Set(changes.map(\.path))
         scope.formUnion(policies)
         func addFolder(_ folder: String) { scope.formUnion(paths(in: folder, of: files)) }
@@ -241,8 +249,11 @@ struct ReferenceIndex: Sendable {
             if subscription.operations != nil {
                 addFolder("catalog/\(parts[0])")
             } else {
-                scope.formUnion(["catalog/\(parts[0])/publisher.yaml", "catalog/\(parts[0])/\(parts[1]).yaml",
-                                 "catalog/\(parts[0])/\(parts[1]).yml"].filter { files[$0] != nil })
+                scope.formUnion(
+                    [
+                        "catalog/\(parts[0])/publisher.yaml", "catalog/\(parts[0])/\(parts[1]).yaml",
+                        "catalog/\(parts[0])/\(parts[1]).yml",
+                    ].filter { files[$0] != nil })
             }
         }
         for (path, file) in changes {

@@ -85,8 +85,9 @@ struct ReplayStore {
             }
             let view = try TrustView(from: &reader)
             guard reader.isAtEnd, try intact.value() else { return nil }
-            stored = Stored(trustRoot: root, head: head, state: EffectiveState(revision: head.hex, files: files, refused: refused),
-                            view: view, journal: Journal(baseID: baseID, baseFileCount: count, paths: []))
+            stored = Stored(
+                trustRoot: root, head: head, state: EffectiveState(revision: head.hex, files: files, refused: refused),
+                view: view, journal: Journal(baseID: baseID, baseFileCount: count, paths: []))
         } catch {
             return nil
         }
@@ -99,7 +100,8 @@ struct ReplayStore {
         var reader = ByteReader(bytes[Self.deltaMagic.count...])
         do {
             guard try reader.readInt() == Self.format, try reader.readString() == stored.journal?.baseID,
-                  let head = ObjectID(hex: try reader.readString()) else { return }
+                let head = ObjectID(hex: try reader.readString())
+            else { return }
             var files: [(String, EffectiveFile?)] = []
             for _ in 0..<(try reader.readCount()) {
                 let path = try reader.readString()
@@ -231,8 +233,9 @@ struct ReplayStore {
             let commit = try reader.readString()
             let authorizedBy = try reader.readString()
             let approval = try reader.readApproval()
-            return EffectiveFile(file: try PreparedFile(from: &reader), blob: blob, commit: commit, authorizedBy: authorizedBy,
-                                 approval: approval)
+            return EffectiveFile(
+                file: try PreparedFile(from: &reader), blob: blob, commit: commit, authorizedBy: authorizedBy,
+                approval: approval)
         } catch {
             preconditionFailure("a replay record that was checked on loading does not decode: \(error)")
         }
@@ -261,7 +264,8 @@ struct ReplayStore {
         let needs = try reader.readStrings()
         let blob = try reader.readString()
         let pending = try reader.readBool() ? try PreparedFile(from: &reader) : nil
-        return RefusedChange(path: path, commit: commit, by: by, reason: reason, rule: rule, message: message, needs: needs,
-                             blob: blob.isEmpty ? nil : blob, pending: pending)
+        return RefusedChange(
+            path: path, commit: commit, by: by, reason: reason, rule: rule, message: message, needs: needs,
+            blob: blob.isEmpty ? nil : blob, pending: pending)
     }
 }

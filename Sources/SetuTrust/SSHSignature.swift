@@ -1,6 +1,6 @@
 import Crypto
-import _CryptoExtras
 import Foundation
+import _CryptoExtras
 
 /// An SSH public key as written in `authorized_keys` and in manifests' `sshKeys`.
 public struct SSHPublicKey: Sendable, Hashable {
@@ -51,8 +51,10 @@ public enum SSHSignature {
     ///
     /// - Throws: `SignatureProblem` saying why not: malformed, wrong namespace,
     ///   a key that is not registered, or a signature that does not verify.
-    public static func signer(of armored: [UInt8], message: [UInt8], namespace: String = "git",
-                              keys: Set<SSHPublicKey>) throws(SignatureProblem) -> SSHPublicKey {
+    public static func signer(
+        of armored: [UInt8], message: [UInt8], namespace: String = "git",
+        keys: Set<SSHPublicKey>
+    ) throws(SignatureProblem) -> SSHPublicKey {
         let blob = try dearmor(armored)
         var reader = SSHReader(blob)
         do {
@@ -95,8 +97,9 @@ public enum SSHSignature {
         let text = String(decoding: armored, as: UTF8.self)
         let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
         guard let begin = lines.firstIndex(of: "-----BEGIN SSH SIGNATURE-----"),
-              let end = lines.firstIndex(of: "-----END SSH SIGNATURE-----"), begin < end,
-              let data = Data(base64Encoded: lines[(begin + 1)..<end].joined()) else {
+            let end = lines.firstIndex(of: "-----END SSH SIGNATURE-----"), begin < end,
+            let data = Data(base64Encoded: lines[(begin + 1)..<end].joined())
+        else {
             throw SignatureProblem(text.hasPrefix("-----BEGIN PGP") ? "signed with GPG, not SSH" : "not an SSH signature")
         }
         return Array(data)

@@ -10,25 +10,25 @@ struct ApproveCommand: ParsableCommand {
         commandName: "approve",
         abstract: "Approve, in place, a subscription change that is already on the branch and waits for approval.",
         discussion: """
-        A consumer who commits a subscription straight to the branch leaves it pending. An
-        approver of the API's publisher approves it in place with an empty commit whose message
-        carries a trailer naming the path and the exact version (git blob) approved:
+            A consumer who commits a subscription straight to the branch leaves it pending. An
+            approver of the API's publisher approves it in place with an empty commit whose message
+            carries a trailer naming the path and the exact version (git blob) approved:
 
-          Setu-Approve: subscriptions/acme-bank/marksheet.yaml 3b18e512dba79e4c8300dd08aeb37f8e728b8dad
+              Setu-Approve: subscriptions/acme-bank/marksheet.yaml 3b18e512dba79e4c8300dd08aeb37f8e728b8dad
 
-        This command replays the branch, finds the version waiting, and makes that commit with
-        git, so your identity and commit signing (`gpg.format=ssh`) apply as to any commit. The
-        approval counts only when its commit is by an approver under the platform's
-        verification mode, and it approves that version only: a later edit needs a new one.
-        Push the commit as usual.
+            This command replays the branch, finds the version waiting, and makes that commit with
+            git, so your identity and commit signing (`gpg.format=ssh`) apply as to any commit. The
+            approval counts only when its commit is by an approver under the platform's
+            verification mode, and it approves that version only: a later edit needs a new one.
+            Push the commit as usual.
 
-        Exit codes: 0 the approval was committed (or printed), 1 nothing at the path waits for
-        approval, 2 a usage or I/O error.
+            Exit codes: 0 the approval was committed (or printed), 1 nothing at the path waits for
+            approval, 2 a usage or I/O error.
 
-        Examples:
-          setu approve subscriptions/acme-bank/marksheet.yaml && git push
-          setu approve subscriptions/acme-bank/marksheet.yaml --print
-        """)
+            Examples:
+              setu approve subscriptions/acme-bank/marksheet.yaml && git push
+              setu approve subscriptions/acme-bank/marksheet.yaml --print
+            """)
 
     @Argument(help: ArgumentHelp("The subscription file waiting for approval, from the repository root.", valueName: "path"))
     var path: String
@@ -68,10 +68,12 @@ struct ApproveCommand: ParsableCommand {
         }
         let committer = ((try? git(["config", "user.email"])) ?? "").trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         if !committer.isEmpty, !waiting.needs.isEmpty, !waiting.needs.contains(committer) {
-            FileHandle.standardError.write(Data("""
-                warning: your commits are by \(committer), who does not approve for this API: the approval counts \
-                only when one of \(waiting.needs.joined(separator: ", ")) makes it\n
-                """.utf8))
+            FileHandle.standardError.write(
+                Data(
+                    """
+                    warning: your commits are by \(committer), who does not approve for this API: the approval counts \
+                    only when one of \(waiting.needs.joined(separator: ", ")) makes it\n
+                    """.utf8))
         }
         _ = try git(["commit", "--allow-empty", "--quiet", "-F", "-"], input: message)
         let commit = try git(["rev-parse", "--short", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -10,10 +10,10 @@ struct CatalogCommand: ParsableCommand {
         commandName: "catalog",
         abstract: "Browse the APIs a marketplace lists.",
         discussion: """
-        Examples:
-          setu catalog --search marksheet
-          setu catalog show cbse/class-xii-marksheet
-        """,
+            Examples:
+              setu catalog --search marksheet
+              setu catalog show cbse/class-xii-marksheet
+            """,
         subcommands: [CatalogList.self, CatalogShow.self],
         defaultSubcommand: CatalogList.self)
 }
@@ -64,16 +64,16 @@ struct CatalogList: ParsableCommand {
         commandName: "list",
         abstract: "List the APIs in force, optionally filtered by text, publisher, type and tag.",
         discussion: """
-        The catalog is what is in force: the branch's history is replayed from the trust root, so
-        a change made by someone who may not make it, or one that is invalid, is not listed as
-        if it were. --pending lists those changes too, with why they are not in force.
+            The catalog is what is in force: the branch's history is replayed from the trust root, so
+            a change made by someone who may not make it, or one that is invalid, is not listed as
+            if it were. --pending lists those changes too, with why they are not in force.
 
-        Examples:
-          setu catalog
-          setu catalog --search marksheet --publisher cbse
-          setu catalog --type service --tag verification --format json
-          setu catalog --pending
-        """)
+            Examples:
+              setu catalog
+              setu catalog --search marksheet --publisher cbse
+              setu catalog --type service --tag verification --format json
+              setu catalog --pending
+            """)
 
     @OptionGroup var source: MarketplaceOptions
 
@@ -108,9 +108,11 @@ struct CatalogList: ParsableCommand {
         var entries = CatalogEntry.list(browsed.marketplace, search: search, type: type)
         if let publisher { entries = entries.filter { $0.publisher == publisher } }
         if let tag = tag?.lowercased() { entries = entries.filter { $0.tags.contains { $0.lowercased() == tag } } }
-        let waiting = pending ? browsed.waiting.filter { change in
-            publisher.map { change.path.hasPrefix("catalog/\($0)/") } ?? true
-        } : []
+        let waiting =
+            pending
+            ? browsed.waiting.filter { change in
+                publisher.map { change.path.hasPrefix("catalog/\($0)/") } ?? true
+            } : []
         switch format {
         case .json:
             struct Document: Encodable {
@@ -122,9 +124,11 @@ struct CatalogList: ParsableCommand {
             if entries.isEmpty {
                 print("no APIs in force match (\(browsed.label))")
             } else {
-                let rows = [["API", "TYPE", "TITLE", "BASE PATH", "PLANS", "TAGS"]] + entries.map {
-                    [$0.id, $0.type, $0.title, $0.basePath ?? "(listing)", $0.plans.joined(separator: ","), $0.tags.joined(separator: ",")]
-                }
+                let rows =
+                    [["API", "TYPE", "TITLE", "BASE PATH", "PLANS", "TAGS"]]
+                    + entries.map {
+                        [$0.id, $0.type, $0.title, $0.basePath ?? "(listing)", $0.plans.joined(separator: ","), $0.tags.joined(separator: ",")]
+                    }
                 write(table(rows))
                 print("\n\(entries.count) \(entries.count == 1 ? "API" : "APIs") at \(browsed.label); `setu catalog show <api>` shows one with its operations")
             }
@@ -171,10 +175,11 @@ struct CatalogEntry: Encodable {
                 let haystack = ([api.id, api.title, api.summary, publisher?.displayName ?? ""] + api.tags).joined(separator: " ").lowercased()
                 if !haystack.contains(needle) { return nil }
             }
-            return CatalogEntry(id: api.id, publisher: api.publisher, publisherName: publisher?.displayName ?? api.publisher,
-                                type: category.rawValue, title: api.title, summary: api.summary, version: api.version,
-                                basePath: api.basePath, plans: api.plans, tags: api.tags,
-                                consent: api.consent(for: category).rawValue, operations: api.operations.count)
+            return CatalogEntry(
+                id: api.id, publisher: api.publisher, publisherName: publisher?.displayName ?? api.publisher,
+                type: category.rawValue, title: api.title, summary: api.summary, version: api.version,
+                basePath: api.basePath, plans: api.plans, tags: api.tags,
+                consent: api.consent(for: category).rawValue, operations: api.operations.count)
         }
     }
 }
@@ -184,9 +189,9 @@ struct CatalogShow: ParsableCommand {
         commandName: "show",
         abstract: "Show one API: its publisher, plans, operations and the Subscription to commit for it.",
         discussion: """
-        Example:
-          setu catalog show cbse/class-xii-marksheet
-        """)
+            Example:
+              setu catalog show cbse/class-xii-marksheet
+            """)
 
     @OptionGroup var source: MarketplaceOptions
 
@@ -200,7 +205,8 @@ struct CatalogShow: ParsableCommand {
         guard let api = marketplace.apis[api] else {
             let known = marketplace.apis.keys.sorted()
             let near = known.filter { $0.contains(self.api) || self.api.contains($0.split(separator: "/").last.map(String.init) ?? "") }
-            throw CLIFailure("no API '\(self.api)' in the catalog" + (near.isEmpty ? "; `setu catalog` lists them" : "; did you mean \(near.joined(separator: ", "))?"))
+            throw CLIFailure(
+                "no API '\(self.api)' in the catalog" + (near.isEmpty ? "; `setu catalog` lists them" : "; did you mean \(near.joined(separator: ", "))?"))
         }
         let publisher = marketplace.publishers[api.publisher]
         let category = publisher?.category ?? .service
@@ -237,18 +243,18 @@ struct CatalogShow: ParsableCommand {
         let approvers = publisher?.approvers.map(\.email).joined(separator: ", ") ?? ""
         out += """
 
-        To subscribe, commit this file as subscriptions/<your-consumer>/\(api.publisher)-\(api.name).yaml on a branch,
-        and ask an approver of \(api.publisher)\(approvers.isEmpty ? "" : " (\(approvers))") to merge it:
+            To subscribe, commit this file as subscriptions/<your-consumer>/\(api.publisher)-\(api.name).yaml on a branch,
+            and ask an approver of \(api.publisher)\(approvers.isEmpty ? "" : " (\(approvers))") to merge it:
 
-        # yaml-language-server: $schema=../../schemas/subscription.schema.json
-        apiVersion: setu/v1
-        kind: Subscription
-        metadata:
-          name: \(api.publisher)-\(api.name)
-        spec:
-          api: \(api.id)
-          plan: \(api.plans.first ?? "standard")
-        """
+            # yaml-language-server: $schema=../../schemas/subscription.schema.json
+            apiVersion: setu/v1
+            kind: Subscription
+            metadata:
+              name: \(api.publisher)-\(api.name)
+            spec:
+              api: \(api.id)
+              plan: \(api.plans.first ?? "standard")
+            """
         if category == .document {
             out += "\n  purpose: \(YAMLText.scalar("Why you need this API, for the publisher's approvers."))"
         }
@@ -262,7 +268,8 @@ struct CatalogShow: ParsableCommand {
 /// How many columns a cell takes. Counting characters walks grapheme clusters;
 /// for the usual ASCII cell its byte count is the same and far quicker.
 func columnWidth(_ text: String) -> Int {
-    let isASCII = text.utf8.withContiguousStorageIfAvailable { bytes in bytes.allSatisfy { $0 < 0x80 } }
+    let isASCII =
+        text.utf8.withContiguousStorageIfAvailable { bytes in bytes.allSatisfy { $0 < 0x80 } }
         ?? text.utf8.allSatisfy { $0 < 0x80 }
     return isASCII ? text.utf8.count : text.count
 }

@@ -7,18 +7,18 @@ struct ImportOpenAPICommand: ParsableCommand {
         commandName: "import-openapi",
         abstract: "Write an API manifest from an OpenAPI 3 document.",
         discussion: """
-        The title comes from the document's info.title, the summary from info.summary or else
-        the first sentence of info.description, the tags from its top-level tags and its
-        info's x-apisguru-categories, the version from info.version and the upstream from its
-        first server URL; options override each. With --into, the manifest and a copy of the
-        document are written into a marketplace repository's catalog/<publisher>/ folder;
-        otherwise the manifest is printed.
+            The title comes from the document's info.title, the summary from info.summary or else
+            the first sentence of info.description, the tags from its top-level tags and its
+            info's x-apisguru-categories, the version from info.version and the upstream from its
+            first server URL; options override each. With --into, the manifest and a copy of the
+            document are written into a marketplace repository's catalog/<publisher>/ folder;
+            otherwise the manifest is printed.
 
-        Examples:
-          setu import-openapi cbse.openapi.yaml --publisher cbse --name class-xii-marksheet
-          setu import-openapi pan.openapi.yaml --publisher incometax --plan standard --into .
-          setu import-openapi cbse.openapi.yaml --publisher cbse --title "CBSE certificates" --tag education
-        """)
+            Examples:
+              setu import-openapi cbse.openapi.yaml --publisher cbse --name class-xii-marksheet
+              setu import-openapi pan.openapi.yaml --publisher incometax --plan standard --into .
+              setu import-openapi cbse.openapi.yaml --publisher cbse --title "CBSE certificates" --tag education
+            """)
 
     @Argument(help: ArgumentHelp("The OpenAPI 3 document (YAML or JSON).", valueName: "file"))
     var file: String
@@ -88,9 +88,10 @@ struct ImportOpenAPICommand: ParsableCommand {
         if let title { document.title = title }
         if let summary { document.summary = summary }
         if !tag.isEmpty { document.tags = tag }
-        let manifest = Self.manifest(document: document, name: apiName, publisher: publisher,
-                                     basePath: basePath ?? "/\(publisher)/\(apiName)", upstream: upstreamURL,
-                                     plans: plan.isEmpty ? ["standard"] : plan, openapi: documentName)
+        let manifest = Self.manifest(
+            document: document, name: apiName, publisher: publisher,
+            basePath: basePath ?? "/\(publisher)/\(apiName)", upstream: upstreamURL,
+            plans: plan.isEmpty ? ["standard"] : plan, openapi: documentName)
         guard let into else {
             write("# Copy \(fileName) beside this file as \(documentName).\n" + manifest)
             return
@@ -111,32 +112,34 @@ struct ImportOpenAPICommand: ParsableCommand {
         print("(\(document.operations.count) operations); check it with: setu validate --repo \(into) --worktree")
     }
 
-    static func manifest(document: OpenAPIDocument, name: String, publisher: String, basePath: String,
-                         upstream: String, plans: [String], openapi: String) -> String {
+    static func manifest(
+        document: OpenAPIDocument, name: String, publisher: String, basePath: String,
+        upstream: String, plans: [String], openapi: String
+    ) -> String {
         let summary = firstSentence(document.summary ?? document.description ?? document.title)
         let tags = Array(Set(document.tags.map(slug).filter { !$0.isEmpty })).sorted()
         var text = """
-        # yaml-language-server: $schema=../../schemas/api.schema.json
-        apiVersion: setu/v1
-        kind: API
-        metadata:
-          name: \(name)
-        spec:
-          title: \(YAMLText.scalar(String(document.title.prefix(200))))
-          summary: \(YAMLText.scalar(summary))
-          version: \(YAMLText.scalar(document.apiVersion.isEmpty ? "1.0.0" : document.apiVersion))
+            # yaml-language-server: $schema=../../schemas/api.schema.json
+            apiVersion: setu/v1
+            kind: API
+            metadata:
+              name: \(name)
+            spec:
+              title: \(YAMLText.scalar(String(document.title.prefix(200))))
+              summary: \(YAMLText.scalar(summary))
+              version: \(YAMLText.scalar(document.apiVersion.isEmpty ? "1.0.0" : document.apiVersion))
 
-        """
+            """
         if !tags.isEmpty { text += "  tags: [\(tags.joined(separator: ", "))]\n" }
         text += """
-          basePath: \(basePath)
-          upstream:
-            url: \(YAMLText.scalar(upstream))
-            timeout: 10s
-          openapi: \(openapi)
-          plans: [\(plans.joined(separator: ", "))]
+              basePath: \(basePath)
+              upstream:
+                url: \(YAMLText.scalar(upstream))
+                timeout: 10s
+              openapi: \(openapi)
+              plans: [\(plans.joined(separator: ", "))]
 
-        """
+            """
         return text
     }
 

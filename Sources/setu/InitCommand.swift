@@ -8,10 +8,10 @@ struct InitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Create a new marketplace repository with a platform policy, plans, schemas and a first commit.",
         discussion: """
-        Example:
-          setu init my-marketplace --admin admin@platform.example --display-name "State API Marketplace"
-          setu validate --repo my-marketplace
-        """)
+            Example:
+              setu init my-marketplace --admin admin@platform.example --display-name "State API Marketplace"
+              setu validate --repo my-marketplace
+            """)
 
     @Argument(help: ArgumentHelp("The folder to create; it must not exist or be empty.", valueName: "dir"))
     var directory: String
@@ -63,12 +63,13 @@ struct InitCommand: ParsableCommand {
         }
         let author = repository.configuredIdentity() ?? Person(name: email, email: email)
         let commit = try repository.commitWorkTree(message: "Create the \(displayName)", author: author)
-        print("""
-        created \(directory) with a first commit \(commit.short); \(email) is its admin.
-        next:
-          setu validate --repo \(directory)
-          setu import-openapi api.openapi.yaml --publisher <publisher> --into \(directory)
-        """)
+        print(
+            """
+            created \(directory) with a first commit \(commit.short); \(email) is its admin.
+            next:
+              setu validate --repo \(directory)
+              setu import-openapi api.openapi.yaml --publisher <publisher> --into \(directory)
+            """)
     }
 
     static func platform(name: String, displayName: String, admin: String) -> String {

@@ -9,19 +9,19 @@ struct KeygenCommand: ParsableCommand {
         commandName: "keygen",
         abstract: "Make a new random API key; print it once, with the credential that holds its SHA-256.",
         discussion: """
-        The key is printed once and never stored: keep it in your secret manager and send it
-        as X-APISETU-APIKEY. Only its hash goes into git, under spec.credentials of your
-        consumer.yaml.
+            The key is printed once and never stored: keep it in your secret manager and send it
+            as X-APISETU-APIKEY. Only its hash goes into git, under spec.credentials of your
+            consumer.yaml.
 
-        To rotate a key without changing the client id callers send, run it with --rotate:
-        add the printed credential beside the old one under the same client id, move callers
-        to the new key, then set notAfter on the old credential or remove it. Both keys are
-        accepted meanwhile.
+            To rotate a key without changing the client id callers send, run it with --rotate:
+            add the printed credential beside the old one under the same client id, move callers
+            to the new key, then set notAfter on the old credential or remove it. Both keys are
+            accepted meanwhile.
 
-        Examples:
-          setu keygen --client-id acme-bank-prod --not-after 2027-06-30
-          setu keygen --rotate --client-id acme-bank-prod --not-after 2028-06-30
-        """)
+            Examples:
+              setu keygen --client-id acme-bank-prod --not-after 2027-06-30
+              setu keygen --rotate --client-id acme-bank-prod --not-after 2028-06-30
+            """)
 
     @Option(name: .long, help: ArgumentHelp("The client id the key belongs to (sent as X-APISETU-CLIENTID).", valueName: "id"))
     var clientId: String = "<client-id>"
@@ -49,7 +49,8 @@ struct KeygenCommand: ParsableCommand {
         if let notAfter {
             credential += "      notAfter: \(notAfter)\n"
         }
-        let placement = rotate
+        let placement =
+            rotate
             ? """
             New credential for client id \(clientId): add it to spec.credentials in
             subscriptions/<consumer>/consumer.yaml beside the current one, keeping the same

@@ -10,17 +10,17 @@ struct PlanCommand: ParsableCommand {
         commandName: "plan",
         abstract: "Show what merging a branch would change: entitlements gained, lost and changed, catalog changes, refusals.",
         discussion: """
-        BASE is replayed from the trust root; HEAD's changes since the two branches forked are
-        then applied as one merge commit made by --merged-by (default: whichever approver each
-        subscription needs), with the branch's commits as its side branch.
+            BASE is replayed from the trust root; HEAD's changes since the two branches forked are
+            then applied as one merge commit made by --merged-by (default: whichever approver each
+            subscription needs), with the branch's commits as its side branch.
 
-        Exit codes: 0 every change would take effect or wait for approval, 1 some change would be
-        refused as unauthorized or invalid, 2 a usage or I/O error.
+            Exit codes: 0 every change would take effect or wait for approval, 1 some change would be
+            refused as unauthorized or invalid, 2 a usage or I/O error.
 
-        Examples:
-          setu plan main..acme/marksheet
-          setu plan origin/main..HEAD --merged-by registrar@cbse.example --format github
-        """)
+            Examples:
+              setu plan main..acme/marksheet
+              setu plan origin/main..HEAD --merged-by registrar@cbse.example --format github
+            """)
 
     @Argument(help: ArgumentHelp("The merge to plan: BASE..HEAD.", valueName: "base..head"))
     var range: String
@@ -47,8 +47,9 @@ struct PlanCommand: ParsableCommand {
         let parts = range.components(separatedBy: "..")
         let repository = try Repository(path: repo)
         let base = try repository.resolveCommit(parts[0]), head = try repository.resolveCommit(parts[1])
-        let plan = try MergePlanner.plan(repository, base: base, head: head, mergedBy: mergedBy,
-                                         trustRoot: trust.trustRootID(in: repository), stateDirectory: trust.state, today: trust.date)
+        let plan = try MergePlanner.plan(
+            repository, base: base, head: head, mergedBy: mergedBy,
+            trustRoot: trust.trustRootID(in: repository), stateDirectory: trust.state, today: trust.date)
         switch format {
         case .json: write(try json(plan))
         case .text: write(text(plan))
@@ -111,8 +112,9 @@ struct PlanCommand: ParsableCommand {
             var refused: [RefusedChange]
             var approvals: [MergePlan.InPlaceApproval]
         }
-        let document = Document(base: parts.base, head: parts.head, mergedBy: plan.mergedBy, entitlements: plan.entitlementChanges,
-                                catalog: plan.catalogChanges, refused: plan.refused, approvals: plan.approvals)
+        let document = Document(
+            base: parts.base, head: parts.head, mergedBy: plan.mergedBy, entitlements: plan.entitlementChanges,
+            catalog: plan.catalogChanges, refused: plan.refused, approvals: plan.approvals)
         return try prettyJSON(document)
     }
 
@@ -120,7 +122,8 @@ struct PlanCommand: ParsableCommand {
     private func github(_ plan: MergePlan) -> String {
         var out = ""
         for change in plan.entitlementChanges {
-            let path = plan.after.entitlements.first { $0.consumer == change.consumer && $0.subscription == change.subscription }?.path
+            let path =
+                plan.after.entitlements.first { $0.consumer == change.consumer && $0.subscription == change.subscription }?.path
                 ?? plan.before.entitlements.first { $0.consumer == change.consumer && $0.subscription == change.subscription }?.path ?? ""
             out += "::notice file=\(path),title=setu plan::\(change.sentence)\n"
         }

@@ -7,15 +7,15 @@ struct SchemaCommand: ParsableCommand {
         commandName: "schema",
         abstract: "Print or export the JSON Schemas (draft 2020-12) of every manifest kind.",
         discussion: """
-        Editors check and complete manifests with them: export the schemas into the
-        marketplace repository, then start each manifest with a line such as
-          # yaml-language-server: $schema=../../schemas/api.schema.json
+            Editors check and complete manifests with them: export the schemas into the
+            marketplace repository, then start each manifest with a line such as
+              # yaml-language-server: $schema=../../schemas/api.schema.json
 
-        Examples:
-          setu schema                      # list the kinds and their schema files
-          setu schema API                  # print the API schema
-          setu schema --out schemas        # write every schema file into ./schemas
-        """)
+            Examples:
+              setu schema                      # list the kinds and their schema files
+              setu schema API                  # print the API schema
+              setu schema --out schemas        # write every schema file into ./schemas
+            """)
 
     @Argument(help: ArgumentHelp("A kind to print: \(ManifestKind.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "kind"))
     var kind: String?

@@ -24,7 +24,9 @@ struct DaemonOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Request bodies up to this size are read whole before the upstream sees them.", valueName: "bytes"))
     var bufferBodyBytes: Int = 64 << 10
 
-    @Option(name: .long, help: ArgumentHelp("Bodies checked against a JSON schema or for a consent artifact are read whole up to this size (413 beyond).", valueName: "bytes"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Bodies checked against a JSON schema or for a consent artifact are read whole up to this size (413 beyond).", valueName: "bytes"))
     var maxCheckedBodyBytes: Int = 1 << 20
 
     @Option(name: .customLong("max-uri-bytes"), help: ArgumentHelp("The longest request target, in bytes (414 beyond).", valueName: "bytes"))
@@ -57,7 +59,9 @@ struct DaemonOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("How long an unused upstream connection is kept.", valueName: "duration"))
     var upstreamIdleTimeout: String = "4s"
 
-    @Option(name: .customLong("upstream-ca"), help: ArgumentHelp("A PEM file of certificate authorities to trust for HTTPS upstreams, besides the system's (repeatable).", valueName: "file"))
+    @Option(
+        name: .customLong("upstream-ca"),
+        help: ArgumentHelp("A PEM file of certificate authorities to trust for HTTPS upstreams, besides the system's (repeatable).", valueName: "file"))
     var upstreamCA: [String] = []
 
     @Flag(name: .long, help: "Check a bearer token's signature on every call, rather than once per event loop until its exp.")
@@ -80,15 +84,19 @@ struct DaemonOptions: ParsableArguments {
             throw ValidationError("--interval '\(interval)' is not a duration such as 500ms, 10s or 5m")
         }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
-        for (option, value) in [("--buffer-body-bytes", bufferBodyBytes), ("--max-checked-body-bytes", maxCheckedBodyBytes),
-                                ("--max-uri-bytes", maxURIBytes),
-                                ("--max-header-bytes", maxHeaderBytes), ("--max-headers", maxHeaders),
-                                ("--max-connections", maxConnections), ("--upstream-connections", upstreamConnections)] {
+        for (option, value) in [
+            ("--buffer-body-bytes", bufferBodyBytes), ("--max-checked-body-bytes", maxCheckedBodyBytes),
+            ("--max-uri-bytes", maxURIBytes),
+            ("--max-header-bytes", maxHeaderBytes), ("--max-headers", maxHeaders),
+            ("--max-connections", maxConnections), ("--upstream-connections", upstreamConnections),
+        ] {
             guard value > 0 else { throw ValidationError("\(option) must be positive") }
         }
-        for (option, value) in [("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout),
-                                ("--idle-timeout", idleTimeout), ("--connect-timeout", connectTimeout),
-                                ("--upstream-idle-timeout", upstreamIdleTimeout)] {
+        for (option, value) in [
+            ("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout),
+            ("--idle-timeout", idleTimeout), ("--connect-timeout", connectTimeout),
+            ("--upstream-idle-timeout", upstreamIdleTimeout),
+        ] {
             guard let milliseconds = ManifestDuration.milliseconds(value), milliseconds > 0 else {
                 throw ValidationError("\(option) '\(value)' is not a duration such as 500ms, 10s or 5m")
             }
@@ -130,23 +138,24 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Follow a marketplace repository and serve its APIs through the gateway.",
         discussion: """
-        Reconciles at start, every --interval, on POST /reconcile to the admin
-        listener and on SIGHUP: replays the branch's history, derives who may
-        call what, and swaps a new snapshot into the gateway without a restart.
-        A failed reconcile keeps the last good snapshot serving. Every request
-        is logged to <state>/hits/ (SIGUSR1 reopens the file). SIGTERM or SIGINT
-        stops gracefully: requests in flight finish and every hit is written.
+            Reconciles at start, every --interval, on POST /reconcile to the admin
+            listener and on SIGHUP: replays the branch's history, derives who may
+            call what, and swaps a new snapshot into the gateway without a restart.
+            A failed reconcile keeps the last good snapshot serving. Every request
+            is logged to <state>/hits/ (SIGUSR1 reopens the file). SIGTERM or SIGINT
+            stops gracefully: requests in flight finish and every hit is written.
 
-        Exit codes: 0 stopped by a signal, 2 a usage error, or a listener or
-        file that cannot be opened.
+            Exit codes: 0 stopped by a signal, 2 a usage error, or a listener or
+            file that cannot be opened.
 
-        Examples:
-          setu serve --repo . --state /var/lib/setu
-          setu serve --repo https://git.example/marketplace.git \\
-                     --branch main --listen 0.0.0.0:8080
-        """)
+            Examples:
+              setu serve --repo . --state /var/lib/setu
+              setu serve --repo https://git.example/marketplace.git \\
+                         --branch main --listen 0.0.0.0:8080
+            """)
 
-    @Option(name: .long, help: ArgumentHelp("The marketplace repository: a path, or a URL to fetch into a mirror in the state directory.", valueName: "path|url"))
+    @Option(
+        name: .long, help: ArgumentHelp("The marketplace repository: a path, or a URL to fetch into a mirror in the state directory.", valueName: "path|url"))
     var repo: String = "."
 
     @Option(name: .long, help: ArgumentHelp("The branch to serve.", valueName: "branch"))
@@ -161,8 +170,9 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var daemon: DaemonOptions
 
     func run() async throws {
-        let configuration = daemon.configuration(source: ServeConfiguration.Source(repo), branch: branch,
-                                                 state: state, trustRoot: trustRoot)
+        let configuration = daemon.configuration(
+            source: ServeConfiguration.Source(repo), branch: branch,
+            state: state, trustRoot: trustRoot)
         bootstrapLogging()
         try await runDaemon(configuration) { _ in }
     }
@@ -182,13 +192,16 @@ func runDaemon(_ configuration: ServeConfiguration, whenListening: @escaping @Se
     let logger = Logger(label: "setu")
     let listening = ListeningAddresses(whenListening: whenListening)
     let stuckAfter = Duration.seconds(10)
-    let daemon = Daemon(configuration: configuration, onListening: { name, address in
-        write("\(name) listening on http://\(address)\n")
-        listening.add(name, address)
-    }, stuckAfter: stuckAfter, onStuck: { error in
-        FileHandle.standardError.write(Data("error: setu serve stopped: \(error) (the other services did not stop within \(stuckAfter))\n".utf8))
-        Foundation.exit(2)
-    })
+    let daemon = Daemon(
+        configuration: configuration,
+        onListening: { name, address in
+            write("\(name) listening on http://\(address)\n")
+            listening.add(name, address)
+        }, stuckAfter: stuckAfter,
+        onStuck: { error in
+            FileHandle.standardError.write(Data("error: setu serve stopped: \(error) (the other services did not stop within \(stuckAfter))\n".utf8))
+            Foundation.exit(2)
+        })
     do {
         try await daemon.run(logger: logger)
     } catch let error as HitLogError {

@@ -12,10 +12,10 @@ struct Setu: ParsableCommand {
         commandName: "setu",
         abstract: "A GitOps API marketplace: manifests in git, access only after the publisher approves.",
         discussion: """
-        Exit codes: 0 success, 1 the marketplace is invalid, 2 a usage or I/O error.
+            Exit codes: 0 success, 1 the marketplace is invalid, 2 a usage or I/O error.
 
-        Start with `setu validate --repo PATH` in a marketplace repository, or `setu init DIR` for a new one.
-        """,
+            Start with `setu validate --repo PATH` in a marketplace repository, or `setu init DIR` for a new one.
+            """,
         version: "setu \(Setu.version) (manifests apiVersion setu/v1)",
         subcommands: [
             ValidateCommand.self, StatusCommand.self, PlanCommand.self, ApproveCommand.self, CatalogCommand.self, SchemaCommand.self, KeygenCommand.self,

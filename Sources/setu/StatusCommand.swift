@@ -35,16 +35,16 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Show who may call what: entitlements by state, pending approvals, refused changes.",
         discussion: """
-        Replays the branch's first-parent history from the trust root and decides, commit by
-        commit, which changes took effect: ownership and approvals come from the state before
-        each commit, never from the commit itself.
+            Replays the branch's first-parent history from the trust root and decides, commit by
+            commit, which changes took effect: ownership and approvals come from the state before
+            each commit, never from the commit itself.
 
-        Exit codes: 0 the report was made, 2 a usage or I/O error.
+            Exit codes: 0 the report was made, 2 a usage or I/O error.
 
-        Examples:
-          setu status --repo . --rev main
-          setu status --state /var/lib/setu --format json
-        """)
+            Examples:
+              setu status --repo . --rev main
+              setu status --state /var/lib/setu --format json
+            """)
 
     @Option(name: .long, help: ArgumentHelp("The marketplace repository: a path or file:// URL.", valueName: "path"))
     var repo: String = "."
@@ -127,9 +127,10 @@ struct StatusReport: Encodable {
         entitlements = derived.entitlements
         func changes(_ reason: RefusedChange.Reason) -> [Change] {
             outcome.state.refused(reason).map {
-                Change(path: $0.path, commit: $0.commit, by: $0.by, rule: $0.rule, message: $0.message, needs: $0.needs,
-                       blob: reason == .pendingApproval ? $0.blob : nil,
-                       approve: reason == .pendingApproval && $0.blob != nil ? "setu approve \($0.path) && git push" : nil)
+                Change(
+                    path: $0.path, commit: $0.commit, by: $0.by, rule: $0.rule, message: $0.message, needs: $0.needs,
+                    blob: reason == .pendingApproval ? $0.blob : nil,
+                    approve: reason == .pendingApproval && $0.blob != nil ? "setu approve \($0.path) && git push" : nil)
             }
         }
         pendingApprovals = changes(.pendingApproval)
@@ -147,9 +148,11 @@ struct StatusReport: Encodable {
             cells.reserveCapacity(rows.count)
             var widths = [0, 0, 0, 0]
             for index in rows.indices {
-                let cell = (state: 2 + rows[index].state.rawValue.utf8.count,
-                            subscription: columnWidth(rows[index].consumer) + 1 + columnWidth(rows[index].subscription),
-                            api: columnWidth(rows[index].api), plan: columnWidth(rows[index].plan))
+                let cell = (
+                    state: 2 + rows[index].state.rawValue.utf8.count,
+                    subscription: columnWidth(rows[index].consumer) + 1 + columnWidth(rows[index].subscription),
+                    api: columnWidth(rows[index].api), plan: columnWidth(rows[index].plan)
+                )
                 widths[0] = max(widths[0], cell.state)
                 widths[1] = max(widths[1], cell.subscription)
                 widths[2] = max(widths[2], cell.api)
@@ -210,8 +213,10 @@ struct StatusReport: Encodable {
 
     func text() -> String {
         var out = "marketplace at \(revision), trusted from \(trustRoot.prefix(7)), verification: \(verification)\n"
-        out += incremental ? "replayed \(replayedCommits) new \(replayedCommits == 1 ? "commit" : "commits")\n"
-                           : "replayed \(replayedCommits) \(replayedCommits == 1 ? "commit" : "commits") from the trust root\n"
+        out +=
+            incremental
+            ? "replayed \(replayedCommits) new \(replayedCommits == 1 ? "commit" : "commits")\n"
+            : "replayed \(replayedCommits) \(replayedCommits == 1 ? "commit" : "commits") from the trust root\n"
         if let rewrittenHistory { out += "warning: \(rewrittenHistory)\n" }
         out += "\nentitlements\n"
         if entitlements.isEmpty { out += "  (none)\n" }
@@ -242,7 +247,8 @@ struct StatusReport: Encodable {
         var counts: [Entitlement.State: Int] = [:]
         for entitlement in entitlements { counts[entitlement.state, default: 0] += 1 }
         let count = { (state: Entitlement.State) in counts[state] ?? 0 }
-        out += "\n\(count(.active)) active, \(count(.pending)) pending, \(count(.expired)) expired, \(count(.invalid)) invalid; "
+        out +=
+            "\n\(count(.active)) active, \(count(.pending)) pending, \(count(.expired)) expired, \(count(.invalid)) invalid; "
             + "\(unauthorized.count) unauthorized and \(invalid.count) invalid \(unauthorized.count + invalid.count == 1 ? "change" : "changes")\n"
         return out
     }

@@ -6,16 +6,16 @@ struct ValidateCommand: ParsableCommand {
         commandName: "validate",
         abstract: "Check every manifest of a marketplace: YAML, schemas and the rules between manifests.",
         discussion: """
-        Every problem is reported in one run, sorted by file and line, as
-        file:line:col: error[rule-id]: /json/pointer message, with the offending line and a fix.
+            Every problem is reported in one run, sorted by file and line, as
+            file:line:col: error[rule-id]: /json/pointer message, with the offending line and a fix.
 
-        Exit codes: 0 valid (warnings allowed), 1 invalid, 2 usage or I/O error.
+            Exit codes: 0 valid (warnings allowed), 1 invalid, 2 usage or I/O error.
 
-        Examples:
-          setu validate --repo . --rev main
-          setu validate --worktree                      # before committing
-          setu validate --rev HEAD --format github      # in a CI job
-        """)
+            Examples:
+              setu validate --repo . --rev main
+              setu validate --worktree                      # before committing
+              setu validate --rev HEAD --format github      # in a CI job
+            """)
 
     @OptionGroup var source: MarketplaceOptions
 

@@ -33,13 +33,15 @@ struct CommandLineTests {
         try fixture.commitAll("gold plan")
         let result = try setu("validate", "--repo", fixture.path, "--rev", "main")
         #expect(result.status == 1)
-        #expect(result.stdout.hasPrefix("""
-            subscriptions/acme-bank/pan-verification.yaml:8:3: error[ref.plan]: /spec/plan 'gold' is not a plan incometax/pan-verification offers
-             8 |   plan: gold
-               |   ^
-              fix: use one of: standard, premium, sandbox
-            invalid: 1 error in 1 file; checked 29 manifests in 24 files at main
-            """))
+        #expect(
+            result.stdout.hasPrefix(
+                """
+                subscriptions/acme-bank/pan-verification.yaml:8:3: error[ref.plan]: /spec/plan 'gold' is not a plan incometax/pan-verification offers
+                 8 |   plan: gold
+                   |   ^
+                  fix: use one of: standard, premium, sandbox
+                invalid: 1 error in 1 file; checked 29 manifests in 24 files at main
+                """))
     }
 
     @Test func typeErrorsSuggestQuoting() throws {
@@ -47,13 +49,15 @@ struct CommandLineTests {
         try fixture.edit("catalog/cbse/class-xii-marksheet.yaml", replacing: "version: 3.0.0", with: "version: 3")
         try fixture.commitAll("numeric version")
         let result = try setu("validate", "--repo", fixture.path)
-        #expect(result.stdout.hasPrefix("""
-            catalog/cbse/class-xii-marksheet.yaml:9:3: error[schema.type]: /spec/version must be a string, not an integer
-             9 |   version: 3
-               |   ^
-              fix: quote the value so YAML reads it as a string, e.g. "3"
+        #expect(
+            result.stdout.hasPrefix(
+                """
+                catalog/cbse/class-xii-marksheet.yaml:9:3: error[schema.type]: /spec/version must be a string, not an integer
+                 9 |   version: 3
+                   |   ^
+                  fix: quote the value so YAML reads it as a string, e.g. "3"
 
-            """))
+                """))
     }
 
     @Test func jsonAndGitHubFormats() throws {
@@ -74,12 +78,16 @@ struct CommandLineTests {
 
         let github = try setu("validate", "--repo", fixture.path, "--format", "github")
         #expect(github.status == 1)
-        #expect(github.stdout.hasPrefix("::error file=catalog/cbse/publisher.yaml,line=8,col=3,title=schema.enum::/spec/type must be one of: 'document', 'service', 'listing' (found 'documents')\n"))
+        #expect(
+            github.stdout.hasPrefix(
+                "::error file=catalog/cbse/publisher.yaml,line=8,col=3,title=schema.enum::/spec/type must be one of: 'document', 'service', 'listing' (found 'documents')\n"
+            ))
     }
 
     @Test func worktreeValidatesUncommittedFiles() throws {
         let fixture = try example()
-        try fixture.write("subscriptions/acme-bank/new.yaml", "apiVersion: setu/v1\nkind: Subscription\nmetadata: {name: new}\nspec: {api: cbse/class-xii-marksheet}\n")
+        try fixture.write(
+            "subscriptions/acme-bank/new.yaml", "apiVersion: setu/v1\nkind: Subscription\nmetadata: {name: new}\nspec: {api: cbse/class-xii-marksheet}\n")
         let worktree = try setu("validate", "--repo", fixture.path, "--worktree")
         #expect(worktree.status == 1)
         #expect(worktree.stdout.hasPrefix("subscriptions/acme-bank/new.yaml:4:1: error[schema.required]: /spec is missing required field 'plan'\n"))
@@ -112,7 +120,10 @@ struct CommandLineTests {
         let empty = try GitFixture()
         let none = try setu("validate", "--repo", empty.path)
         #expect(none.status == 2)
-        #expect(none.stderr == "error: the repository at '\(empty.path)' has no commits yet; commit the marketplace first, or use --worktree to validate uncommitted files\n")
+        #expect(
+            none.stderr
+                == "error: the repository at '\(empty.path)' has no commits yet; commit the marketplace first, or use --worktree to validate uncommitted files\n"
+        )
     }
 
     @Test func everyCommandExplainsItselfWithAnExample() throws {
@@ -199,7 +210,8 @@ struct CommandLineTests {
         try fixture.commitAll("Another consumer takes acme-bank-prod")
         let taken = try setu("validate", "--repo", fixture.path)
         #expect(taken.status == 1)
-        #expect(taken.stdout.contains("error[credential.client-id]: /spec/credentials/0/clientId client id 'acme-bank-prod' is already used by consumer acme-bank"))
+        #expect(
+            taken.stdout.contains("error[credential.client-id]: /spec/credentials/0/clientId client id 'acme-bank-prod' is already used by consumer acme-bank"))
     }
 
     @Test func initCreatesAValidMarketplaceWithAFirstCommit() throws {
@@ -228,7 +240,8 @@ struct CommandLineTests {
         #expect(all.status == 0)
         #expect(all.stdout.contains("7 APIs"))
         let search = try setu("catalog", "--repo", fixture.path, "--search", "MARKSHEET")
-        #expect(search.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+        #expect(
+            search.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
                 == ["API", "cbse/class-x-certificates", "cbse/class-xii-marksheet", "2"])
         let listings = try setu("catalog", "--repo", fixture.path, "--type", "listing", "--format", "json")
         let entries = try JSONSerialization.jsonObject(with: Data(listings.stdout.utf8)) as! [[String: Any]]
@@ -250,11 +263,13 @@ struct CommandLineTests {
         let imported = try setu("import-openapi", cbse, "--publisher", "cbse")
         #expect(imported.status == 0)
         #expect(imported.stdout.contains("  title: Central Board of Secondary Education\n"))
-        #expect(imported.stdout.contains("  summary: CBSE (http://www.cbse.nic.in/) is issuing marksheets, passing certificates, migration certificates etc.\n"))
+        #expect(
+            imported.stdout.contains("  summary: CBSE (http://www.cbse.nic.in/) is issuing marksheets, passing certificates, migration certificates etc.\n"))
         // API Setu marks every operation `APIs`; the document's own category is what describes it.
         #expect(imported.stdout.contains("  tags: [open-data]\n"))
-        let chosen = try setu("import-openapi", cbse, "--publisher", "cbse", "--title", "CBSE certificates",
-                              "--summary", "Marksheets and certificates.", "--tag", "Education", "--tag", "class-xii")
+        let chosen = try setu(
+            "import-openapi", cbse, "--publisher", "cbse", "--title", "CBSE certificates",
+            "--summary", "Marksheets and certificates.", "--tag", "Education", "--tag", "class-xii")
         #expect(chosen.stdout.contains("  title: CBSE certificates\n  summary: Marksheets and certificates.\n"))
         #expect(chosen.stdout.contains("  tags: [class-xii, education]\n"))
     }
@@ -269,7 +284,8 @@ struct CommandLineTests {
         let platform = try String(contentsOfFile: market + "/policies/platform.yaml", encoding: .utf8)
             .replacingOccurrences(of: "    # allow: [api.example.gov.in, \"*.example.gov.in\"]", with: "    allow: [apisetu.gov.in, issuer.example]")
         try Data(platform.utf8).write(to: URL(fileURLWithPath: market + "/policies/platform.yaml"))
-        try Data("""
+        try Data(
+            """
             apiVersion: setu/v1
             kind: Publisher
             metadata: {name: apisetu}
@@ -280,7 +296,8 @@ struct CommandLineTests {
               members: [{email: dev@setu.example}]
               approvers: [{email: approver@setu.example}]
 
-            """.utf8).write(to: URL(fileURLWithPath: market + "/catalog/apisetu/publisher.yaml").createFolder())
+            """.utf8
+        ).write(to: URL(fileURLWithPath: market + "/catalog/apisetu/publisher.yaml").createFolder())
         var imported = 0
         for name in names.sorted() where name.hasSuffix(".openapi.yaml") {
             var arguments = ["import-openapi", specs + "/" + name, "--publisher", "apisetu", "--into", market, "--plan", "standard"]

@@ -7,13 +7,17 @@ struct TrustCommandTests {
     func marketplaceWithBranch() throws -> GitFixture {
         let fixture = try GitFixture()
         try fixture.copyExampleMarketplace()
-        for file in ["acme-bank/cbse-class-xii-marksheet.yaml", "acme-bank/pan-verification.yaml", "swift-loans/driving-licence.yaml",
-                     "swift-loans/vehicle-registration.yaml", "edu-verify/cbse-class-x-certificates.yaml", "edu-verify/cbse-class-xii-marksheet.yaml"] {
+        for file in [
+            "acme-bank/cbse-class-xii-marksheet.yaml", "acme-bank/pan-verification.yaml", "swift-loans/driving-licence.yaml",
+            "swift-loans/vehicle-registration.yaml", "edu-verify/cbse-class-x-certificates.yaml", "edu-verify/cbse-class-xii-marksheet.yaml",
+        ] {
             try fixture.remove("subscriptions/" + file)
         }
         try fixture.commitAll("Create the marketplace", author: "Admin <admin@setu.example>")
         try fixture.git("checkout", "-q", "-b", "acme/marksheet")
-        try fixture.write("subscriptions/acme-bank/cbse-class-xii-marksheet.yaml", try String(contentsOfFile: projectRoot.path + "/subscriptions/acme-bank/cbse-class-xii-marksheet.yaml", encoding: .utf8))
+        try fixture.write(
+            "subscriptions/acme-bank/cbse-class-xii-marksheet.yaml",
+            try String(contentsOfFile: projectRoot.path + "/subscriptions/acme-bank/cbse-class-xii-marksheet.yaml", encoding: .utf8))
         try fixture.commitAll("Subscribe to Class XII marksheets", author: "ACME Dev <dev@acme.example>")
         try fixture.git("checkout", "-q", "main")
         return fixture
@@ -23,34 +27,37 @@ struct TrustCommandTests {
         let fixture = try marketplaceWithBranch()
         let result = try setu("plan", "main..acme/marksheet", "--repo", fixture.path, "--merged-by", "registrar@cbse.example", "--today", "2026-11-28")
         #expect(result.status == 0)
-        #expect(result.stdout == """
-            merging acme/marksheet into main, merged by registrar@cbse.example
+        #expect(
+            result.stdout == """
+                merging acme/marksheet into main, merged by registrar@cbse.example
 
-            entitlements
-              + acme-bank gains cbse/class-xii-marksheet (standard)
+                entitlements
+                  + acme-bank gains cbse/class-xii-marksheet (standard)
 
-            """)
+                """)
         let anyone = try setu("plan", "main..acme/marksheet", "--repo", fixture.path, "--today", "2026-11-28")
         #expect(anyone.stdout.contains("  + acme-bank gains cbse/class-xii-marksheet (standard) when merged by an approver of cbse\n"))
     }
 
     @Test func planShowsTheRefusalWhenSomeoneElseMerges() throws {
         let fixture = try marketplaceWithBranch()
-        let result = try setu("plan", "main..acme/marksheet", "--repo", fixture.path, "--merged-by", "director.systems@incometax.example", "--today", "2026-11-28")
+        let result = try setu(
+            "plan", "main..acme/marksheet", "--repo", fixture.path, "--merged-by", "director.systems@incometax.example", "--today", "2026-11-28")
         #expect(result.status == 0)
-        #expect(result.stdout == """
-            merging acme/marksheet into main, merged by director.systems@incometax.example
+        #expect(
+            result.stdout == """
+                merging acme/marksheet into main, merged by director.systems@incometax.example
 
-            entitlements
-              ? acme-bank requests cbse/class-xii-marksheet (standard): waiting for an approver of cbse to merge it
+                entitlements
+                  ? acme-bank requests cbse/class-xii-marksheet (standard): waiting for an approver of cbse to merge it
 
-            would not take effect
-              subscriptions/acme-bank/cbse-class-xii-marksheet.yaml (pending-approval, by merge by director.systems@incometax.example of commits by dev@acme.example)
-                waiting for an approver of cbse to merge it
-                needs one of: registrar@cbse.example
-                once merged, an approver can approve it in place: setu approve subscriptions/acme-bank/cbse-class-xii-marksheet.yaml
+                would not take effect
+                  subscriptions/acme-bank/cbse-class-xii-marksheet.yaml (pending-approval, by merge by director.systems@incometax.example of commits by dev@acme.example)
+                    waiting for an approver of cbse to merge it
+                    needs one of: registrar@cbse.example
+                    once merged, an approver can approve it in place: setu approve subscriptions/acme-bank/cbse-class-xii-marksheet.yaml
 
-            """)
+                """)
         let json = try setu("plan", "main..acme/marksheet", "--repo", fixture.path, "--merged-by", "director.systems@incometax.example", "--format", "json")
         let document = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
         let refused = document["refused"] as! [[String: Any]]
@@ -77,11 +84,13 @@ struct TrustCommandTests {
 
         // The approver approves on a branch of their own; `setu plan` shows what the approval does.
         try fixture.git("checkout", "-q", "-b", "cbse/approve")
-        let approved = try run(setuExecutable(), ["approve", path, "--repo", fixture.path], environment: [
-            "GIT_AUTHOR_NAME": "CBSE Registrar", "GIT_AUTHOR_EMAIL": "registrar@cbse.example",
-            "GIT_COMMITTER_NAME": "CBSE Registrar", "GIT_COMMITTER_EMAIL": "registrar@cbse.example",
-            "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
-        ])
+        let approved = try run(
+            setuExecutable(), ["approve", path, "--repo", fixture.path],
+            environment: [
+                "GIT_AUTHOR_NAME": "CBSE Registrar", "GIT_AUTHOR_EMAIL": "registrar@cbse.example",
+                "GIT_COMMITTER_NAME": "CBSE Registrar", "GIT_COMMITTER_EMAIL": "registrar@cbse.example",
+                "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
+            ])
         #expect(approved.status == 0, "\(approved.stderr)")
         #expect(approved.stdout.hasPrefix("approved acme-bank's subscription to cbse/class-xii-marksheet (standard) at blob \(blob.prefix(12)) in commit "))
         #expect(try fixture.git("log", "-1", "--format=%B").contains("Setu-Approve: \(path) \(blob)"))
@@ -104,11 +113,15 @@ struct TrustCommandTests {
         let acme = "ACME Dev <dev@acme.example>"
         // Someone outside cbse retitles its API, and someone who is not an admin lists a publisher of their own.
         try fixture.edit("catalog/cbse/class-xii-marksheet.yaml", replacing: "title: Class XII Marksheet", with: "title: Free Marksheets")
-        try fixture.write("catalog/rogue/publisher.yaml", try fixture.read("catalog/incometax/publisher.yaml")
-            .replacingOccurrences(of: "name: incometax", with: "name: rogue"))
-        try fixture.write("catalog/rogue/pan.yaml", try fixture.read("catalog/incometax/pan-verification.yaml")
-            .replacingOccurrences(of: "name: pan-verification", with: "name: pan")
-            .replacingOccurrences(of: "basePath: /pan/v3", with: "basePath: /rogue/pan"))
+        try fixture.write(
+            "catalog/rogue/publisher.yaml",
+            try fixture.read("catalog/incometax/publisher.yaml")
+                .replacingOccurrences(of: "name: incometax", with: "name: rogue"))
+        try fixture.write(
+            "catalog/rogue/pan.yaml",
+            try fixture.read("catalog/incometax/pan-verification.yaml")
+                .replacingOccurrences(of: "name: pan-verification", with: "name: pan")
+                .replacingOccurrences(of: "basePath: /pan/v3", with: "basePath: /rogue/pan"))
         try fixture.commitAll("Retitle and list", author: acme)
 
         let list = try setu("catalog", "--repo", fixture.path)
@@ -123,22 +136,29 @@ struct TrustCommandTests {
         #expect(rogue.status == 2)
 
         let pending = try setu("catalog", "--repo", fixture.path, "--pending")
-        #expect(pending.stdout.contains("""
-            changes not in force
-              catalog/cbse/class-xii-marksheet.yaml  unauthorized (
-            """))
+        #expect(
+            pending.stdout.contains(
+                """
+                changes not in force
+                  catalog/cbse/class-xii-marksheet.yaml  unauthorized (
+                """))
         #expect(pending.stdout.contains("    changing catalog/cbse/class-xii-marksheet.yaml needs a member of publisher cbse or a platform admin\n"))
         #expect(pending.stdout.contains("  catalog/rogue/pan.yaml  unauthorized ("))
-        let json = try JSONSerialization.jsonObject(with: Data(try setu("catalog", "--repo", fixture.path, "--pending", "--format", "json").stdout.utf8)) as! [String: Any]
-        #expect((json["pending"] as! [[String: Any]]).map { $0["path"] as! String }
+        let json =
+            try JSONSerialization.jsonObject(with: Data(try setu("catalog", "--repo", fixture.path, "--pending", "--format", "json").stdout.utf8))
+            as! [String: Any]
+        #expect(
+            (json["pending"] as! [[String: Any]]).map { $0["path"] as! String }
                 == ["catalog/cbse/class-xii-marksheet.yaml", "catalog/rogue/pan.yaml", "catalog/rogue/publisher.yaml"])
         #expect((json["apis"] as! [[String: Any]]).count == 7)
 
         let byPublisher = try setu("catalog", "--repo", fixture.path, "--publisher", "transport", "--format", "json")
-        #expect((try JSONSerialization.jsonObject(with: Data(byPublisher.stdout.utf8)) as! [[String: Any]]).map { $0["id"] as! String }
+        #expect(
+            (try JSONSerialization.jsonObject(with: Data(byPublisher.stdout.utf8)) as! [[String: Any]]).map { $0["id"] as! String }
                 == ["transport/driving-licence", "transport/vehicle-registration"])
         let byTag = try setu("catalog", "--repo", fixture.path, "--tag", "KYC", "--format", "json")
-        #expect((try JSONSerialization.jsonObject(with: Data(byTag.stdout.utf8)) as! [[String: Any]]).map { $0["id"] as! String }
+        #expect(
+            (try JSONSerialization.jsonObject(with: Data(byTag.stdout.utf8)) as! [[String: Any]]).map { $0["id"] as! String }
                 == ["incometax/pan-verification"])
         let asWritten = try setu("catalog", "--repo", fixture.path, "--worktree")
         #expect(asWritten.stdout.contains("Free Marksheets"))
@@ -154,29 +174,38 @@ struct TrustCommandTests {
     @Test func planListsCatalogChanges() throws {
         let fixture = try marketplaceWithBranch()
         try fixture.git("checkout", "-q", "-b", "cbse/new-api", "main")
-        try fixture.write("catalog/cbse/class-x-certificates.yaml", try fixture.read("catalog/cbse/class-x-certificates.yaml").replacingOccurrences(of: "version: 3.0.0", with: "version: 3.1.0"))
+        try fixture.write(
+            "catalog/cbse/class-x-certificates.yaml",
+            try fixture.read("catalog/cbse/class-x-certificates.yaml").replacingOccurrences(of: "version: 3.0.0", with: "version: 3.1.0"))
         try fixture.remove("catalog/datagov/mandi-prices.yaml")
         try fixture.commitAll("Revise Class X", author: "CBSE IT <it@cbse.example>")
         let result = try setu("plan", "main..cbse/new-api", "--repo", fixture.path, "--merged-by", "it@cbse.example")
         #expect(result.status == 1)
-        #expect(result.stdout.contains("""
-            catalog
-              ~ API cbse/class-x-certificates changed
+        #expect(
+            result.stdout.contains(
+                """
+                catalog
+                  ~ API cbse/class-x-certificates changed
 
-            would not take effect
-              catalog/datagov/mandi-prices.yaml (unauthorized, by merge by it@cbse.example of commits by it@cbse.example)
-                deleting catalog/datagov/mandi-prices.yaml needs a member of publisher datagov or a platform admin
-            """))
+                would not take effect
+                  catalog/datagov/mandi-prices.yaml (unauthorized, by merge by it@cbse.example of commits by it@cbse.example)
+                    deleting catalog/datagov/mandi-prices.yaml needs a member of publisher datagov or a platform admin
+                """))
     }
 
     @Test func planExitsOneForAnUnauthorizedChange() throws {
         let fixture = try marketplaceWithBranch()
         try fixture.git("checkout", "-q", "acme/marksheet")
-        try fixture.write("catalog/cbse/class-xii-marksheet.yaml", try fixture.read("catalog/cbse/class-xii-marksheet.yaml").replacingOccurrences(of: "plans: [standard, premium]", with: "plans: [premium]"))
+        try fixture.write(
+            "catalog/cbse/class-xii-marksheet.yaml",
+            try fixture.read("catalog/cbse/class-xii-marksheet.yaml").replacingOccurrences(of: "plans: [standard, premium]", with: "plans: [premium]"))
         try fixture.commitAll("Cut the standard plan", author: "ACME Dev <dev@acme.example>")
         let result = try setu("plan", "main..acme/marksheet", "--repo", fixture.path, "--merged-by", "dev@acme.example", "--format", "github")
         #expect(result.status == 1)
-        #expect(result.stdout.contains("::error file=catalog/cbse/class-xii-marksheet.yaml,title=trust.owner::changing catalog/cbse/class-xii-marksheet.yaml needs a member of publisher cbse or a platform admin\n"))
+        #expect(
+            result.stdout.contains(
+                "::error file=catalog/cbse/class-xii-marksheet.yaml,title=trust.owner::changing catalog/cbse/class-xii-marksheet.yaml needs a member of publisher cbse or a platform admin\n"
+            ))
         let bad = try setu("plan", "main", "--repo", fixture.path)
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("the range must be BASE..HEAD"))
@@ -189,23 +218,24 @@ struct TrustCommandTests {
         let result = try setu("status", "--repo", fixture.path, "--state", state.path, "--today", "2026-11-28")
         #expect(result.status == 0)
         let head = String(try fixture.git("rev-parse", "HEAD").prefix(7)), root = String(try fixture.git("rev-parse", "HEAD~1").prefix(7))
-        #expect(result.stdout == """
-            marketplace at HEAD (\(head)), trusted from \(root), verification: authors
-            replayed 2 commits from the trust root
+        #expect(
+            result.stdout == """
+                marketplace at HEAD (\(head)), trusted from \(root), verification: authors
+                replayed 2 commits from the trust root
 
-            entitlements
-              pending  acme-bank/cbse-class-xii-marksheet  cbse/class-xii-marksheet  standard  waiting for an approver of cbse to merge it (registrar@cbse.example); operations hscer
+                entitlements
+                  pending  acme-bank/cbse-class-xii-marksheet  cbse/class-xii-marksheet  standard  waiting for an approver of cbse to merge it (registrar@cbse.example); operations hscer
 
-            pending approvals
-              subscriptions/acme-bank/cbse-class-xii-marksheet.yaml  (\(head) by merge by dev@acme.example of commits by dev@acme.example)
-                waiting for an approver of cbse to merge it
-                can approve: registrar@cbse.example
-                to approve it in place, an approver runs: setu approve subscriptions/acme-bank/cbse-class-xii-marksheet.yaml && git push
-                the consumer runs nothing more: ask one of them, or resubmit it on a branch for them to merge
+                pending approvals
+                  subscriptions/acme-bank/cbse-class-xii-marksheet.yaml  (\(head) by merge by dev@acme.example of commits by dev@acme.example)
+                    waiting for an approver of cbse to merge it
+                    can approve: registrar@cbse.example
+                    to approve it in place, an approver runs: setu approve subscriptions/acme-bank/cbse-class-xii-marksheet.yaml && git push
+                    the consumer runs nothing more: ask one of them, or resubmit it on a branch for them to merge
 
-            0 active, 1 pending, 0 expired, 0 invalid; 0 unauthorized and 0 invalid changes
+                0 active, 1 pending, 0 expired, 0 invalid; 0 unauthorized and 0 invalid changes
 
-            """)
+                """)
         let badDate = try setu("status", "--repo", fixture.path, "--state", state.path, "--today", "28-11-2026")
         #expect(badDate.status == 2)
         #expect(badDate.stderr.contains("--today must be a date written YYYY-MM-DD"))

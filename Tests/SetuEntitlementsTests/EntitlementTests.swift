@@ -15,9 +15,10 @@ func exampleState(dropping dropped: Set<String> = [], revision: String = "r1") t
             let path = folder + "/" + relative
             guard !dropped.contains(path) else { continue }
             let bytes = [UInt8](try Data(contentsOf: root.appendingPathComponent(relative)))
-            files[path] = EffectiveFile(file: validator.prepare(path: path, bytes: bytes), blob: "", commit: "root",
-                                        authorizedBy: "trust root",
-                                        approval: MarketplacePath.isSubscription(path) ? Approval(commit: "root", approver: "trust root") : nil)
+            files[path] = EffectiveFile(
+                file: validator.prepare(path: path, bytes: bytes), blob: "", commit: "root",
+                authorizedBy: "trust root",
+                approval: MarketplacePath.isSubscription(path) ? Approval(commit: "root", approver: "trust root") : nil)
         }
     }
     return EffectiveState(revision: revision, files: files)

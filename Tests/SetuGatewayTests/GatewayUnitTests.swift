@@ -1,5 +1,3 @@
-@testable import SetuGateway
-@testable import SetuManifest
 import Crypto
 import Foundation
 import SetuEntitlements
@@ -8,16 +6,21 @@ import SetuTestSupport
 import Synchronization
 import Testing
 
+@testable import SetuGateway
+@testable import SetuManifest
+
 struct RoutingTests {
     func route(_ api: String, _ basePath: String, operations: [APIOperation] = []) -> GatewaySnapshot.Route {
-        GatewaySnapshot.Route(api: api, publisher: String(api.split(separator: "/")[0]), category: .service, basePath: basePath,
-                              upstreamURL: "https://upstream.example", timeoutMilliseconds: 1000, consent: .none, operations: operations)
+        GatewaySnapshot.Route(
+            api: api, publisher: String(api.split(separator: "/")[0]), category: .service, basePath: basePath,
+            upstreamURL: "https://upstream.example", timeoutMilliseconds: 1000, consent: .none, operations: operations)
     }
 
     func table(_ routes: [GatewaySnapshot.Route]) -> RoutingTable {
-        let snapshot = GatewaySnapshot(revision: "r1", routes: Dictionary(uniqueKeysWithValues: routes.map { ($0.basePath, $0) }),
-                                       credentials: [:], entitlements: [:], inactive: [:], plans: [:], consentProviders: [:],
-                                       partners: [:], listings: [:])
+        let snapshot = GatewaySnapshot(
+            revision: "r1", routes: Dictionary(uniqueKeysWithValues: routes.map { ($0.basePath, $0) }),
+            credentials: [:], entitlements: [:], inactive: [:], plans: [:], consentProviders: [:],
+            partners: [:], listings: [:])
         return RoutingTable(snapshot)
     }
 
@@ -33,11 +36,13 @@ struct RoutingTests {
     }
 
     @Test func operationsMatchByTemplateAndMethodPreferringLiterals() throws {
-        let api = route("p/users", "/u", operations: [
-            APIOperation(method: "get", path: "/users/{id}", operationId: "getUser", summary: nil),
-            APIOperation(method: "GET", path: "/users/me", operationId: "getMe", summary: nil),
-            APIOperation(method: "DELETE", path: "/users/{id}", operationId: "deleteUser", summary: nil),
-        ])
+        let api = route(
+            "p/users", "/u",
+            operations: [
+                APIOperation(method: "get", path: "/users/{id}", operationId: "getUser", summary: nil),
+                APIOperation(method: "GET", path: "/users/me", operationId: "getMe", summary: nil),
+                APIOperation(method: "DELETE", path: "/users/{id}", operationId: "deleteUser", summary: nil),
+            ])
         let compiled = CompiledRoute(api)
         guard case .operation(let me) = compiled.match(method: "GET", path: "/users/me") else { Issue.record("no match"); return }
         #expect(me.operationId == "getMe")
@@ -52,14 +57,17 @@ struct RoutingTests {
     }
 
     @Test func keysAreComparedByDigest() {
-        let credential = CompiledCredential(GatewaySnapshot.Credential(
-            clientId: "c", consumer: "acme", keySHA256: sha256Digest("right-key"), notBefore: "2026-01-01", notAfter: "2027-06-30"))
+        let credential = CompiledCredential(
+            GatewaySnapshot.Credential(
+                clientId: "c", consumer: "acme", keySHA256: sha256Digest("right-key"), notBefore: "2026-01-01", notAfter: "2027-06-30"))
         #expect(credential.accepts(key: "right-key"))
         #expect(!credential.accepts(key: "wrong-key"))
         #expect(!credential.accepts(key: ""))
         #expect(credential.firstDay == Timestamp.daysSinceEpoch(of: "2026-01-01"))
-        let malformed = CompiledCredential(GatewaySnapshot.Credential(clientId: "c", consumer: "acme", keySHA256: "xyz",
-                                                                      notBefore: nil, notAfter: nil))
+        let malformed = CompiledCredential(
+            GatewaySnapshot.Credential(
+                clientId: "c", consumer: "acme", keySHA256: "xyz",
+                notBefore: nil, notAfter: nil))
         #expect(!malformed.accepts(key: "anything"))
     }
 
@@ -77,8 +85,10 @@ struct RoutingTests {
         for plain in ["/", "/pan/v3/pancr/certificate", "/a/b.c/..d", "/a%20b", "/a%3bb"] {
             #expect(FramingStage.isPlainPath(Substring(plain)), "\(plain)")
         }
-        for tricky in ["/pan/../cbse", "/pan/./x", "/pan/%2e%2e/cbse", "/pan%2Fcbse", "/a\\b", "relative", "/x/..",
-                       "/api/..;/other", "/a;jsessionid=1", "/a%00b", "/a#b"] {
+        for tricky in [
+            "/pan/../cbse", "/pan/./x", "/pan/%2e%2e/cbse", "/pan%2Fcbse", "/a\\b", "relative", "/x/..",
+            "/api/..;/other", "/a;jsessionid=1", "/a%00b", "/a#b",
+        ] {
             #expect(!FramingStage.isPlainPath(Substring(tricky)), "\(tricky)")
         }
     }
@@ -109,10 +119,12 @@ struct RoutingTests {
     }
 
     @Test func headersGoingUpAndDownAreFiltered() {
-        for dropped in ["Connection", "keep-alive", "TE", "Transfer-Encoding", "Host", "Content-Length", "Expect",
-                        "X-APISETU-CLIENTID", "x-apisetu-apikey", "Authorization", "Cookie", "Forwarded", "X-Real-IP",
-                        "X-Request-ID", "X-Setu-Anything", "x-forwarded-for", "X-Forwarded-Proto", "X_Setu_Consumer",
-                        "Proxy-Authorization", "Upgrade", "Trailer"] {
+        for dropped in [
+            "Connection", "keep-alive", "TE", "Transfer-Encoding", "Host", "Content-Length", "Expect",
+            "X-APISETU-CLIENTID", "x-apisetu-apikey", "Authorization", "Cookie", "Forwarded", "X-Real-IP",
+            "X-Request-ID", "X-Setu-Anything", "x-forwarded-for", "X-Forwarded-Proto", "X_Setu_Consumer",
+            "Proxy-Authorization", "Upgrade", "Trailer",
+        ] {
             #expect(ProxyStage.isDroppedGoingUp(dropped), "\(dropped)")
         }
         for kept in ["Content-Type", "Accept", "X-Custom", "User-Agent", "X-Setu", "X-Forwarded"] {
@@ -124,16 +136,18 @@ struct RoutingTests {
         for kept in ["Content-Type", "Date", "Server", "Set-Cookie", "X-Setu-Trace"] {
             #expect(!ProxyStage.isDroppedGoingDown(kept), "\(kept)")
         }
-        #expect(ProxyStage.listedInConnection(["Connection": "keep-alive, X-A , x-b", "connection": "close"])
+        #expect(
+            ProxyStage.listedInConnection(["Connection": "keep-alive, X-A , x-b", "connection": "close"])
                 == [Array("x-a".utf8), Array("x-b".utf8)])
     }
 }
 
 struct EnforcementUnitTests {
     func consent(_ id: String, repeats: Int64? = nil) -> VerifiedConsent {
-        VerifiedConsent(form: .artifact, provider: "p", consentId: id, client: "c", dataProvider: "cbse", dataId: "hscer",
-                        tokenId: nil, expiresMilliseconds: .max,
-                        frequency: repeats.map { .init(unit: "day", value: 1, repeats: $0) })
+        VerifiedConsent(
+            form: .artifact, provider: "p", consentId: id, client: "c", dataProvider: "cbse", dataId: "hscer",
+            tokenId: nil, expiresMilliseconds: .max,
+            frequency: repeats.map { .init(unit: "day", value: 1, repeats: $0) })
     }
 
     @Test func theLedgerJournalSurvivesARestartACutLineAndCompaction() throws {
@@ -184,8 +198,10 @@ struct EnforcementUnitTests {
     }
 
     @Test func gcraAllowsTheBurstThenOneRequestPerInterval() {
-        let plan = CompiledPlan(Plan(name: "p", displayName: "P", requests: 10, per: .second, burst: 3, quotaRequests: nil,
-                                     quotaPer: nil, origin: ManifestOrigin(file: "policies/plans.yaml", document: 0)))
+        let plan = CompiledPlan(
+            Plan(
+                name: "p", displayName: "P", requests: 10, per: .second, burst: 3, quotaRequests: nil,
+                quotaPer: nil, origin: ManifestOrigin(file: "policies/plans.yaml", document: 0)))
         let cell = LimitCell(consumer: "c", api: "a")
         let start: Int64 = 1_000_000_000
         #expect((0..<3).map { _ in cell.takeRate(plan, nowMicroseconds: start).allowed } == [true, true, true])
@@ -197,9 +213,11 @@ struct EnforcementUnitTests {
 
     @Test func numbersAtTheEdgesOfTheirTypesNeitherTrapNorWrap() throws {
         // A plan whose bucket would hold more microseconds than Int64 has.
-        let plan = CompiledPlan(Plan(name: "p", displayName: "P", requests: 1, per: .hour, burst: 999_999_999_999_999,
-                                     quotaRequests: 999_999_999_999_999, quotaPer: .day,
-                                     origin: ManifestOrigin(file: "policies/plans.yaml", document: 0)))
+        let plan = CompiledPlan(
+            Plan(
+                name: "p", displayName: "P", requests: 1, per: .hour, burst: 999_999_999_999_999,
+                quotaRequests: 999_999_999_999_999, quotaPer: .day,
+                origin: ManifestOrigin(file: "policies/plans.yaml", document: 0)))
         let cell = LimitCell(consumer: "c", api: "a")
         #expect(cell.takeRate(plan, nowMicroseconds: 1_000_000_000).allowed)
         #expect(cell.takeQuota(plan.quota!, period: .day, nowMilliseconds: 1_000_000).allowed)
@@ -213,11 +231,14 @@ struct EnforcementUnitTests {
     }
 
     @Test func canonicalJSONAndRFC3339AreReadAsTheStandardsSay() {
-        let value: JSONValue = .object(["b": .number(1), "a": .array([.string("é\n"), .number(1.5), .number(1e21), .bool(true), .null]),
-                                        "\u{fb33}": .string("x"), "\u{1d11e}": .string("y")])
+        let value: JSONValue = .object([
+            "b": .number(1), "a": .array([.string("é\n"), .number(1.5), .number(1e21), .bool(true), .null]),
+            "\u{fb33}": .string("x"), "\u{1d11e}": .string("y"),
+        ])
         // RFC 8785 §3.2.3: keys by UTF-16 code units, so U+1D11E (0xD834 0xDD1E) sorts before
         // U+FB33, though it is the larger code point.
-        #expect(String(decoding: CanonicalJSON.encode(value), as: UTF8.self)
+        #expect(
+            String(decoding: CanonicalJSON.encode(value), as: UTF8.self)
                 == #"{"a":["é\n",1.5,1e+21,true,null],"b":1,"𝄞":"y","\#u{fb33}":"x"}"#)
         #expect(ConsentVerifier.milliseconds("1970-01-01T00:00:01.5Z") == 1500)
         #expect(ConsentVerifier.milliseconds("1970-01-01T05:30:00+05:30") == 0)

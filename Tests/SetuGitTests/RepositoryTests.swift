@@ -129,10 +129,11 @@ struct RepositoryTests {
         try fixture.commitAll("second")
         let repository = try Repository(path: fixture.path)
         let changes = try repository.changedPaths(from: repository.resolveCommit("HEAD~1"), to: repository.resolveCommit("HEAD"), under: ["catalog"])
-        #expect(changes.map { "\($0.status) \($0.path)" }.sorted() == [
-            "added catalog/p/a/y.yaml", "deleted catalog/p/a-b.yaml", "modified catalog/p/a.yaml",
-            "modified catalog/p/a/x.yaml", "modified catalog/p/a0.yaml",
-        ])
+        #expect(
+            changes.map { "\($0.status) \($0.path)" }.sorted() == [
+                "added catalog/p/a/y.yaml", "deleted catalog/p/a-b.yaml", "modified catalog/p/a.yaml",
+                "modified catalog/p/a/x.yaml", "modified catalog/p/a0.yaml",
+            ])
         let git = try fixture.git("diff", "--name-status", "HEAD~1", "HEAD")
         #expect(git.split(separator: "\n").count == changes.count)
     }
@@ -160,8 +161,9 @@ struct RepositoryTests {
         try Data(signed.signature).write(to: URL(fileURLWithPath: keys.child("sig")))
         let publicKey = try String(contentsOfFile: keys.child("id.pub"), encoding: .utf8)
         try Data("signer@example \(publicKey)".utf8).write(to: URL(fileURLWithPath: keys.child("allowed")))
-        let verified = try run("/usr/bin/ssh-keygen", ["-Y", "verify", "-f", keys.child("allowed"), "-I", "signer@example", "-n", "git", "-s", keys.child("sig")],
-                               input: Data(signed.payload))
+        let verified = try run(
+            "/usr/bin/ssh-keygen", ["-Y", "verify", "-f", keys.child("allowed"), "-I", "signer@example", "-n", "git", "-s", keys.child("sig")],
+            input: Data(signed.payload))
         #expect(verified.status == 0, "\(verified.stderr)")
     }
 

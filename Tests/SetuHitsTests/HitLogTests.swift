@@ -5,8 +5,9 @@ import SetuTestSupport
 import Testing
 
 func sampleHit(_ index: Int, at milliseconds: Int64 = 1_795_920_494_000) -> HitRecord {
-    var hit = HitRecord(timestampMilliseconds: milliseconds, requestId: "req-\(index)", configRevision: "abc123",
-                        method: "POST", path: "/pan/v3/pancr/certificate", clientIP: "127.0.0.1")
+    var hit = HitRecord(
+        timestampMilliseconds: milliseconds, requestId: "req-\(index)", configRevision: "abc123",
+        method: "POST", path: "/pan/v3/pancr/certificate", clientIP: "127.0.0.1")
     hit.consumer = "acme-bank"
     hit.clientId = "acme-bank-prod"
     hit.api = "incometax/pan-verification"
@@ -27,7 +28,10 @@ struct HitLogTests {
         hit.consentId = "consent-9"
         hit.decision = "deny:\"quoted\"\n"
         let line = String(decoding: hit.jsonLine(sequence: 7), as: UTF8.self)
-        #expect(line == #"{"ts":"2026-11-29T02:48:14.000Z","seq":7,"request_id":"req-1","config_rev":"abc123","consumer":"acme-bank","client_id":"acme-bank-prod","api":"incometax/pan-verification","publisher":"incometax","category":"service","operation":"pancr","method":"POST","path":"/pan/v3/pancr/certificate","status":200,"decision":"deny:\"quoted\"\n","latency_ms":1.250,"upstream_ms":0.500,"bytes_in":10,"bytes_out":20,"client_ip":"127.0.0.1","consent_id":"consent-9"}"# + "\n")
+        #expect(
+            line
+                == #"{"ts":"2026-11-29T02:48:14.000Z","seq":7,"request_id":"req-1","config_rev":"abc123","consumer":"acme-bank","client_id":"acme-bank-prod","api":"incometax/pan-verification","publisher":"incometax","category":"service","operation":"pancr","method":"POST","path":"/pan/v3/pancr/certificate","status":200,"decision":"deny:\"quoted\"\n","latency_ms":1.250,"upstream_ms":0.500,"bytes_in":10,"bytes_out":20,"client_ip":"127.0.0.1","consent_id":"consent-9"}"#
+                + "\n")
     }
 
     @Test func timestampsAreUTCCalendarDays() {
@@ -128,8 +132,9 @@ struct HitLogTests {
     @Test func aFullQueueDropsAndCountsInsteadOfWaiting() throws {
         let directory = TemporaryDirectory()
         let dropped = DropCount()
-        let log = try HitLog(configuration: HitLogConfiguration(directory: directory.path, queueCapacity: 1),
-                             onDrop: { dropped.add($0) })
+        let log = try HitLog(
+            configuration: HitLogConfiguration(directory: directory.path, queueCapacity: 1),
+            onDrop: { dropped.add($0) })
         for index in 1...10_000 { log.record(sampleHit(index)) }
         log.close()
         let statistics = log.statistics

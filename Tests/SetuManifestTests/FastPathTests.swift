@@ -1,9 +1,10 @@
-@testable import SetuManifest
 import Foundation
 import SetuSources
 import SetuStorage
 import SetuTestSupport
 import Testing
+
+@testable import SetuManifest
 
 /// The event reader is the fast way through `YAMLLoader`; the parse-tree reader is
 /// the full way. Wherever the fast way answers, both must agree.
@@ -66,8 +67,9 @@ struct ByteCodingTests {
             "s": .string("पैन — PAN"), "n": .number(-2.5), "i": .number(1_099_511_627_776), "t": .bool(true), "f": .bool(false), "z": .null,
             "a": .array([.number(0), .object([:]), .array([])]),
         ])
-        let diagnostic = Diagnostic(.warning, file: "catalog/x/y.yaml", location: SourceLocation(line: 3, column: 7),
-                                    pointer: JSONPointer(["spec", "a/b"]), rule: "ref.plan", message: "names plan 'gold'", fix: nil)
+        let diagnostic = Diagnostic(
+            .warning, file: "catalog/x/y.yaml", location: SourceLocation(line: 3, column: 7),
+            pointer: JSONPointer(["spec", "a/b"]), rule: "ref.plan", message: "names plan 'gold'", fix: nil)
         var writer = ByteWriter()
         value.write(to: &writer)
         diagnostic.write(to: &writer)
@@ -114,7 +116,8 @@ struct PreparedFileTests {
 
     @Test func aStoredPreparedFileComesBackWithoutParsing() throws {
         let validator = MarketplaceValidator()
-        let text = "apiVersion: setu/v1\nkind: Subscription\nmetadata: {name: marksheet}\nspec:\n  api: cbse/class-xii-marksheet\n  plan: gold\n  purpos: typo\n"
+        let text =
+            "apiVersion: setu/v1\nkind: Subscription\nmetadata: {name: marksheet}\nspec:\n  api: cbse/class-xii-marksheet\n  plan: gold\n  purpos: typo\n"
         let file = validator.prepare(path: "subscriptions/acme-bank/marksheet.yaml", bytes: Array(text.utf8))
         #expect(file.problems.map(\.rule) == ["schema.unknown-field"])
         var writer = ByteWriter()

@@ -20,8 +20,12 @@ struct JSONParserTests {
 
     @Test func valuesOfEveryKindAreRead() throws {
         let value = try parse(#" {"a": [1, -2.5e3, 0, true, false, null], "s": "x\"\\\/\b\f\n\r\t\u00e9\ud834\udd1e", "o": {}} "#)
-        #expect(value == .object(["a": .array([.number(1), .number(-2500), .number(0), .bool(true), .bool(false), .null]),
-                                  "s": .string("x\"\\/\u{8}\u{c}\n\r\té𝄞"), "o": .object([:])]))
+        #expect(
+            value
+                == .object([
+                    "a": .array([.number(1), .number(-2500), .number(0), .bool(true), .bool(false), .null]),
+                    "s": .string("x\"\\/\u{8}\u{c}\n\r\té𝄞"), "o": .object([:]),
+                ]))
         #expect(try parse(#"{"k":1,"k":2}"#) == .object(["k": .number(2)]))
         #expect(try parse("[]") == .array([]))
         #expect(try parse("\"日本\"") == .string("日本"))

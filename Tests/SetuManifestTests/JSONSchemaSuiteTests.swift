@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SetuManifest
 
 /// Runs the official JSON-Schema-Test-Suite (draft 2020-12) from `../shared/`
@@ -49,8 +50,9 @@ struct JSONSchemaSuiteTests {
             .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }
         let accounted = Set(Self.supported).union(Self.unsupported.keys)
         #expect(Set(files).subtracting(accounted).isEmpty)
-        print("JSON-Schema-Test-Suite keywords not supported: "
-              + Self.unsupported.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: "; "))
+        print(
+            "JSON-Schema-Test-Suite keywords not supported: "
+                + Self.unsupported.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: "; "))
     }
 
     @Test("official suite", arguments: supported)

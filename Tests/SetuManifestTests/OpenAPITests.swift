@@ -42,7 +42,8 @@ struct OpenAPITests {
         #expect([first.method, first.path, first.operationId, first.summary] == ["POST", "/hpcer/certificate", "hpcer", "Class XII Passing Certificate"])
         // What the gateway checks requests against: the JSON body's schema, by pointer into
         // the document in JSON Schema form, and the consent artifact it carries.
-        #expect(first.request.body == [.init(name: "application/json", schema: "/paths/~1hpcer~1certificate/post/requestBody/content/application~1json/schema")])
+        #expect(
+            first.request.body == [.init(name: "application/json", schema: "/paths/~1hpcer~1certificate/post/requestBody/content/application~1json/schema")])
         #expect(first.request.carriesConsentArtifact)
         #expect(first.request.parameters.isEmpty && !first.request.bodyRequired)
         #expect(document.servers == ["https://apisetu.gov.in/cbse/v3"])
@@ -59,8 +60,12 @@ struct OpenAPITests {
             ]),
         ])
         let converted = OpenAPISchemaDialect.convert(schema, openapiVersion: "3.0.3")
-        #expect(converted["properties"]?["note"] == .object(["type": .array([.string("string"), .string("null")]),
-                                                             "enum": .array([.string("a"), .null])]))
+        #expect(
+            converted["properties"]?["note"]
+                == .object([
+                    "type": .array([.string("string"), .string("null")]),
+                    "enum": .array([.string("a"), .null]),
+                ]))
         #expect(converted["properties"]?["price"] == .object(["type": .string("number"), "exclusiveMinimum": .number(0)]))
         #expect(converted["properties"]?["count"] == .object(["type": .string("integer"), "maximum": .number(9)]))
         #expect(converted["properties"]?["item"] == .object(["$ref": .string("#/components/schemas/Item")]))
@@ -69,7 +74,10 @@ struct OpenAPITests {
 
     @Test func swaggerTwoIsRefusedWithAPointer() throws {
         let value = try YAMLLoader.load(Array("swagger: '2.0'\ninfo: {title: x}\npaths: {}\n".utf8), file: "s").get()[0].value
-        #expect(throws: OpenAPIDocument.ReadError(pointer: JSONPointer(), message: "is a Swagger 2 document; Setu needs OpenAPI 3 (convert it, e.g. with swagger2openapi)")) {
+        #expect(
+            throws: OpenAPIDocument.ReadError(
+                pointer: JSONPointer(), message: "is a Swagger 2 document; Setu needs OpenAPI 3 (convert it, e.g. with swagger2openapi)")
+        ) {
             try OpenAPIDocument(value)
         }
     }

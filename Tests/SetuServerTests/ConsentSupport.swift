@@ -1,4 +1,3 @@
-import _CryptoExtras
 import Crypto
 import Foundation
 import Hummingbird
@@ -6,6 +5,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import SetuTestSupport
+import _CryptoExtras
 
 /// A consent provider for tests: real keys, tokens and artifacts signed with them, and a
 /// JWKS served on loopback. Ed25519 and P-256 keys are in the manifest; the RSA key is
@@ -40,14 +40,17 @@ final class TestConsentProvider: @unchecked Sendable {
         let application = Application(
             responder: CallbackResponder { [self] (_: Request, _: BasicRequestContext) in
                 guard !failing else { return Response(status: .internalServerError) }
-                return Response(status: .ok, headers: [.contentType: "application/jwk-set+json"],
-                                body: ResponseBody(byteBuffer: ByteBuffer(string: jwks)))
+                return Response(
+                    status: .ok, headers: [.contentType: "application/jwk-set+json"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: jwks)))
             },
             configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "test-consent"),
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
             logger: Logger(label: "test-consent"))
-        let group = ServiceGroup(configuration: .init(services: [application], gracefulShutdownSignals: [],
-                                                      logger: Logger(label: "test-consent")))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [application], gracefulShutdownSignals: [],
+                logger: Logger(label: "test-consent")))
         self.group = group
         task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
@@ -73,12 +76,15 @@ final class TestConsentProvider: @unchecked Sendable {
     var jwks: String {
         let key = lock.withLock { rsa }.publicKey
         let numbers = try! key.getKeyPrimitives()
-        return #"{"keys":[{"kty":"RSA","kid":"\#(rsaKid)","alg":"RS256","use":"sig","n":"\#(Self.base64url(numbers.modulus))","e":"\#(Self.base64url(numbers.publicExponent))"},{"kty":"oct","kid":"ignored","k":"c2VjcmV0"}]}"#
+        return
+            #"{"keys":[{"kty":"RSA","kid":"\#(rsaKid)","alg":"RS256","use":"sig","n":"\#(Self.base64url(numbers.modulus))","e":"\#(Self.base64url(numbers.publicExponent))"},{"kty":"oct","kid":"ignored","k":"c2VjcmV0"}]}"#
     }
 
     /// The ConsentProvider manifest, with the given algorithm allow-list.
     func manifest(algorithms: [String] = ["EdDSA", "ES256", "RS256"], refresh: String = "1s") -> String {
-        let edPEM = "-----BEGIN PUBLIC KEY-----\n" + (Data([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])
+        let edPEM =
+            "-----BEGIN PUBLIC KEY-----\n"
+            + (Data([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])
             + ed25519.publicKey.rawRepresentation).base64EncodedString() + "\n-----END PUBLIC KEY-----"
         func block(_ pem: String) -> String { pem.split(separator: "\n").map { "        " + $0 }.joined(separator: "\n") }
         return """
@@ -148,8 +154,10 @@ final class TestConsentProvider: @unchecked Sendable {
 
     /// API Setu's consentArtifact: `consent`, and a detached JWS over its RFC 8785 form.
     func artifact(_ consent: [String: Any], alg: String = "EdDSA") throws -> [String: Any] {
-        let header = Self.base64url(try JSONSerialization.data(withJSONObject: ["alg": alg, "kid": alg == "EdDSA" ? "ed-1" : "ec-1"],
-                                                                options: [.sortedKeys]))
+        let header = Self.base64url(
+            try JSONSerialization.data(
+                withJSONObject: ["alg": alg, "kid": alg == "EdDSA" ? "ed-1" : "ec-1"],
+                options: [.sortedKeys]))
         // With sorted keys, no whitespace, unescaped slashes, integers and ASCII text, this
         // is RFC 8785's form: written apart from the gateway's own canonicaliser.
         let canonical = try JSONSerialization.data(withJSONObject: consent, options: [.sortedKeys, .withoutEscapingSlashes])
@@ -167,10 +175,14 @@ final class TestConsentProvider: @unchecked Sendable {
             "dataConsumer": ["id": client], "dataProvider": ["id": "cbse"], "purpose": ["description": "Admission"],
             "user": ["idType": "AADHAAR", "idNumber": "999988887777", "mobile": "9876543210", "email": "asha@example.in"],
             "data": ["id": "hscer"],
-            "permission": ["access": "VIEW",
-                           "dateRange": ["from": formatter.string(from: now.addingTimeInterval(-60)),
-                                         "to": formatter.string(from: now.addingTimeInterval(1800))],
-                           "frequency": ["unit": "DAY", "value": 1, "repeats": 5]],
+            "permission": [
+                "access": "VIEW",
+                "dateRange": [
+                    "from": formatter.string(from: now.addingTimeInterval(-60)),
+                    "to": formatter.string(from: now.addingTimeInterval(1800)),
+                ],
+                "frequency": ["unit": "DAY", "value": 1, "repeats": 5],
+            ],
         ]
         for (key, value) in changes { consent[key] = value }
         return consent

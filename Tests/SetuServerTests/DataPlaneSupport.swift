@@ -4,8 +4,9 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import SetuTestSupport
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An upstream on loopback that records every byte and request it receives and behaves as
@@ -166,9 +167,11 @@ final class RawUpstream: @unchecked Sendable {
                         context.close(promise: nil)
                     }
                 } else if path.hasPrefix("/hop") {
-                    let headers = HTTPHeaders([("Connection", "keep-alive, X-Secret"), ("X-Secret", "hidden"), ("Keep-Alive", "timeout=30"),
-                                               ("Proxy-Authenticate", "Basic"), ("Trailer", "X-Sum"), ("Upgrade", "h2c"),
-                                               ("X-Kept", "yes"), ("Content-Length", "2")])
+                    let headers = HTTPHeaders([
+                        ("Connection", "keep-alive, X-Secret"), ("X-Secret", "hidden"), ("Keep-Alive", "timeout=30"),
+                        ("Proxy-Authenticate", "Basic"), ("Trailer", "X-Sum"), ("Upgrade", "h2c"),
+                        ("X-Kept", "yes"), ("Content-Length", "2"),
+                    ])
                     context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
                     context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "ok")))), promise: nil)
                     context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -206,8 +209,10 @@ final class RawUpstream: @unchecked Sendable {
 
         private func record() {
             guard let head else { return }
-            log.request(Request(method: head.method.rawValue, uri: head.uri, version: "\(head.version)",
-                                headers: head.headers.map { ($0.name, $0.value) }, body: body))
+            log.request(
+                Request(
+                    method: head.method.rawValue, uri: head.uri, version: "\(head.version)",
+                    headers: head.headers.map { ($0.name, $0.value) }, body: body))
         }
 
         func respond(_ context: ChannelHandlerContext, status: HTTPResponseStatus, body: String, close: Bool) {
@@ -233,13 +238,19 @@ struct TestCertificates {
     init(names: String = "DNS:localhost,IP:127.0.0.1") throws {
         directory = TemporaryDirectory()
         let d = directory
-        try openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-                     "-subj", "/CN=Setu Test CA", "-keyout", d.child("ca.key"), "-out", d.child("ca.pem")])
-        try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost",
-                     "-keyout", d.child("server.key"), "-out", d.child("server.csr")])
+        try openssl([
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+            "-subj", "/CN=Setu Test CA", "-keyout", d.child("ca.key"), "-out", d.child("ca.pem"),
+        ])
+        try openssl([
+            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost",
+            "-keyout", d.child("server.key"), "-out", d.child("server.csr"),
+        ])
         try Data("subjectAltName=\(names)\n".utf8).write(to: URL(fileURLWithPath: d.child("san.ext")))
-        try openssl(["x509", "-req", "-in", d.child("server.csr"), "-CA", d.child("ca.pem"), "-CAkey", d.child("ca.key"),
-                     "-CAcreateserial", "-days", "2", "-extfile", d.child("san.ext"), "-out", d.child("server.pem")])
+        try openssl([
+            "x509", "-req", "-in", d.child("server.csr"), "-CA", d.child("ca.pem"), "-CAkey", d.child("ca.key"),
+            "-CAcreateserial", "-days", "2", "-extfile", d.child("san.ext"), "-out", d.child("server.pem"),
+        ])
     }
 
     private func openssl(_ arguments: [String]) throws {
@@ -289,8 +300,10 @@ enum TestManifests {
     }
 
     /// An API on one plan; `extra` is further lines of its spec.
-    static func api(_ name: String, basePath: String, upstream: String, timeout: String = "2s", plan: String,
-                    version: String = "1.0", extra: [String] = []) -> String {
+    static func api(
+        _ name: String, basePath: String, upstream: String, timeout: String = "2s", plan: String,
+        version: String = "1.0", extra: [String] = []
+    ) -> String {
         """
         apiVersion: setu/v1
         kind: API
@@ -350,7 +363,9 @@ final class DataPlaneMarketplace: @unchecked Sendable {
         fixture = try GitFixture()
         let admin = "Admin <admin@setu.example>"
         try fixture.write("policies/platform.yaml", TestManifests.platform("data-plane"))
-        try fixture.write("policies/plans.yaml", """
+        try fixture.write(
+            "policies/plans.yaml",
+            """
             apiVersion: setu/v1
             kind: Plan
             metadata: {name: standard}
@@ -363,8 +378,11 @@ final class DataPlaneMarketplace: @unchecked Sendable {
         var apis = [("echo", "/echo", "http://127.0.0.1:\(upstreamPort)"), ("down", "/down", "http://127.0.0.1:1/x")]
         if let secureURL { apis.append(("secure", "/secure", secureURL)) }
         for (name, basePath, url) in apis {
-            try fixture.write("catalog/lab/\(name).yaml", TestManifests.api(name, basePath: basePath, upstream: url, timeout: timeout,
-                                                                            plan: "standard"))
+            try fixture.write(
+                "catalog/lab/\(name).yaml",
+                TestManifests.api(
+                    name, basePath: basePath, upstream: url, timeout: timeout,
+                    plan: "standard"))
             try fixture.write("subscriptions/tester/\(name).yaml", TestManifests.subscription(name, api: "lab/\(name)", plan: "standard"))
         }
         try fixture.write("subscriptions/tester/consumer.yaml", TestManifests.tester)
@@ -550,7 +568,8 @@ struct RawAnswer {
             var body: [UInt8] = []
             while true {
                 guard let lineEnd = find([13, 10], in: buffer, from: position),
-                      let size = Int(String(decoding: buffer[position..<lineEnd], as: UTF8.self), radix: 16) else { return nil }
+                    let size = Int(String(decoding: buffer[position..<lineEnd], as: UTF8.self), radix: 16)
+                else { return nil }
                 let dataStart = lineEnd + 2
                 if size == 0 {
                     guard buffer.count >= dataStart + 2 else { return nil }
@@ -612,6 +631,7 @@ final class Blackhole {
 /// The resident memory of a process, in bytes.
 func residentBytes(of pid: Int32) -> Int {
     guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return 0 }
     return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
 }

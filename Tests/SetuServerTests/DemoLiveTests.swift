@@ -44,8 +44,10 @@ struct DemoLiveTests {
         let state = TemporaryDirectory()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: setuExecutable())
-        process.arguments = ["demo", "--example", projectRoot.path, "--state", state.child("demo"),
-                             "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
+        process.arguments = [
+            "demo", "--example", projectRoot.path, "--state", state.child("demo"),
+            "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+        ]
         let stdout = Pipe()
         process.standardOutput = stdout
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
@@ -77,8 +79,12 @@ struct DemoLiveTests {
         #expect(success.body.contains(#"<Certificate language="99" name="PAN Verification Record" type="PANCR" number="ABCDE1234F""#))
         #expect(success.body.contains(#"requester="acme-bank""#))
         // A second demo on the same folder touches nothing of the running one.
-        let second = try run(setuExecutable(), ["demo", "--example", projectRoot.path, "--state", state.child("demo"),
-                                                "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        let second = try run(
+            setuExecutable(),
+            [
+                "demo", "--example", projectRoot.path, "--state", state.child("demo"),
+                "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+            ])
         #expect(second.status == 2)
         #expect(second.stderr.contains("another setu demo is running on \(state.child("demo")); stop it first"), "\(second.stderr)")
         #expect(FileManager.default.fileExists(atPath: state.child("demo/marketplace/.git")))
@@ -95,8 +101,12 @@ struct DemoLiveTests {
         let tokenURL = String(tokenLine.dropFirst("  TOKEN=$(curl -s '".count).dropLast(2))
         let token = try await call(tokenURL, method: .GET)
         #expect(token.status == 200)
-        let withToken = { try await perform(calls[3].replacingOccurrences(of: #""Authorization: Bearer $TOKEN""#,
-                                                                          with: "'Authorization: Bearer \(token.body)'")) }
+        let withToken = {
+            try await perform(
+                calls[3].replacingOccurrences(
+                    of: #""Authorization: Bearer $TOKEN""#,
+                    with: "'Authorization: Bearer \(token.body)'"))
+        }
         var consented = try await withToken()
         for _ in 0..<40 where consented.problemType == "urn:setu:problem:consent-unknown-key" {
             // The provider's JWKS is fetched just after the first reconcile.

@@ -57,7 +57,9 @@ final class EnforcementMarketplace: @unchecked Sendable {
     init(upstreamPort port: Int, consent: String = "none", extraPolicies: String = "", partner: String? = nil) throws {
         fixture = try GitFixture()
         try fixture.write("policies/platform.yaml", TestManifests.platform("enforcement"))
-        try fixture.write("policies/plans.yaml", """
+        try fixture.write(
+            "policies/plans.yaml",
+            """
             apiVersion: setu/v1
             kind: Plan
             metadata: {name: open}
@@ -70,10 +72,12 @@ final class EnforcementMarketplace: @unchecked Sendable {
         for (publisher, type) in [("cbse", "document"), ("lab", "service")] {
             try fixture.write("catalog/\(publisher)/publisher.yaml", TestManifests.publisher(publisher, type: type))
         }
-        try fixture.write("catalog/cbse/cbse.openapi.yaml",
-                          String(contentsOf: Self.apisetu.appendingPathComponent("cbse.openapi.yaml"), encoding: .utf8))
-        try fixture.write("catalog/lab/dgft.openapi.yaml",
-                          String(contentsOf: Self.apisetu.appendingPathComponent("dgft.openapi.yaml"), encoding: .utf8))
+        try fixture.write(
+            "catalog/cbse/cbse.openapi.yaml",
+            String(contentsOf: Self.apisetu.appendingPathComponent("cbse.openapi.yaml"), encoding: .utf8))
+        try fixture.write(
+            "catalog/lab/dgft.openapi.yaml",
+            String(contentsOf: Self.apisetu.appendingPathComponent("dgft.openapi.yaml"), encoding: .utf8))
         try fixture.write("catalog/lab/items.openapi.yaml", Self.itemsDocument)
         let apis = [
             ("cbse", "marksheet", "/cbse/v3", "cbse.openapi.yaml", "consent: \(consent)"),
@@ -82,12 +86,15 @@ final class EnforcementMarketplace: @unchecked Sendable {
             ("lab", "importers", "/dgft", "dgft.openapi.yaml", ""),
         ]
         for (publisher, name, basePath, document, extra) in apis {
-            try fixture.write("catalog/\(publisher)/\(name).yaml",
-                              TestManifests.api(name, basePath: basePath, upstream: "http://127.0.0.1:\(port)\(basePath)", plan: "open",
-                                                version: "3.0.0", extra: ["openapi: \(document)"] + (extra.isEmpty ? [] : [extra])))
+            try fixture.write(
+                "catalog/\(publisher)/\(name).yaml",
+                TestManifests.api(
+                    name, basePath: basePath, upstream: "http://127.0.0.1:\(port)\(basePath)", plan: "open",
+                    version: "3.0.0", extra: ["openapi: \(document)"] + (extra.isEmpty ? [] : [extra])))
             for consumer in ["tester"] + (partner == nil ? [] : ["partner"]) {
-                try fixture.write("subscriptions/\(consumer)/\(publisher)-\(name).yaml",
-                                  TestManifests.subscription("\(publisher)-\(name)", api: "\(publisher)/\(name)", plan: "open"))
+                try fixture.write(
+                    "subscriptions/\(consumer)/\(publisher)-\(name).yaml",
+                    TestManifests.subscription("\(publisher)-\(name)", api: "\(publisher)/\(name)", plan: "open"))
             }
         }
         try fixture.write("subscriptions/tester/consumer.yaml", TestManifests.tester)

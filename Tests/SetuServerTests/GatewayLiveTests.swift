@@ -12,11 +12,13 @@ import Testing
         let upstream = try await TestUpstream.start()
         let marketplace = try LiveMarketplace(upstreamPort: upstream.port)
         let daemon = try await RunningDaemon.start(repo: marketplace.path)
-        let answer = try await call(daemon.gateway + pan + "?trace=secret-query", headers: credentials("acme-bank-prod") + [
-            ("Content-Type", "application/json"), ("X-Request-ID", "client-req-42"), ("X-Setu-Consumer", "someone-else"),
-            ("X-Setu-Admin", "yes"), ("Proxy-Authorization", "Basic c2VjcmV0"), ("Authorization", "Bearer token"),
-            ("Forwarded", "for=203.0.113.9"), ("X-Custom", "kept"),
-        ], body: panBody)
+        let answer = try await call(
+            daemon.gateway + pan + "?trace=secret-query",
+            headers: credentials("acme-bank-prod") + [
+                ("Content-Type", "application/json"), ("X-Request-ID", "client-req-42"), ("X-Setu-Consumer", "someone-else"),
+                ("X-Setu-Admin", "yes"), ("Proxy-Authorization", "Basic c2VjcmV0"), ("Authorization", "Bearer token"),
+                ("Forwarded", "for=203.0.113.9"), ("X-Custom", "kept"),
+            ], body: panBody)
         #expect(answer.status == 200)
         #expect(answer.body == #"{"upstream":"ok","path":"/tax/v3/pancr/certificate?trace=secret-query"}"#)
         #expect(answer.headers["X-Request-ID"] == ["client-req-42"])
@@ -73,27 +75,35 @@ import Testing
         let expired = try await call(daemon.gateway + pan, headers: credentials("acme-bank-old") + json, body: panBody)
         #expect(expired.status == 401)
         #expect(expired.problemType == "urn:setu:problem:credential-expired")
-        #expect(expired.detail == "Credential acme-bank-old was valid until 2025-01-01. Make a new key with `setu keygen` and commit its hash in your consumer.yaml.")
+        #expect(
+            expired.detail
+                == "Credential acme-bank-old was valid until 2025-01-01. Make a new key with `setu keygen` and commit its hash in your consumer.yaml.")
 
         let notSubscribed = try await call(daemon.gateway + pan, headers: credentials("swift-loans-prod") + json, body: panBody)
         #expect(notSubscribed.status == 403)
         #expect(notSubscribed.problemType == "urn:setu:problem:not-subscribed")
         #expect(notSubscribed.detail.hasPrefix("swift-loans has no subscription to incometax/pan-verification."))
 
-        let pending = try await call(daemon.gateway + "/transport/v3/vehicle/rvcer/certificate",
-                                     headers: credentials("swift-loans-prod") + json, body: "{}")
+        let pending = try await call(
+            daemon.gateway + "/transport/v3/vehicle/rvcer/certificate",
+            headers: credentials("swift-loans-prod") + json, body: "{}")
         #expect(pending.status == 403)
         #expect(pending.problemType == "urn:setu:problem:pending-approval")
-        #expect(pending.detail == "subscription swift-loans/vehicle-registration is waiting for an approver of transport to merge it (approvers: jointsecretary@parivahan.example)")
+        #expect(
+            pending.detail
+                == "subscription swift-loans/vehicle-registration is waiting for an approver of transport to merge it (approvers: jointsecretary@parivahan.example)"
+        )
 
-        let outsideOperations = try await call(daemon.gateway + "/cbse/v3/class-xii/hpcer/certificate",
-                                               headers: credentials("acme-bank-prod") + json, body: "{}")
+        let outsideOperations = try await call(
+            daemon.gateway + "/cbse/v3/class-xii/hpcer/certificate",
+            headers: credentials("acme-bank-prod") + json, body: "{}")
         #expect(outsideOperations.status == 403)
         #expect(outsideOperations.problemType == "urn:setu:problem:operation-not-subscribed")
         #expect(outsideOperations.detail.hasPrefix("subscription acme-bank/cbse-class-xii-marksheet allows hscer, not hpcer."))
 
-        let inside = try await call(daemon.gateway + "/cbse/v3/class-xii/hscer/certificate",
-                                    headers: credentials("acme-bank-prod") + json, body: "{}")
+        let inside = try await call(
+            daemon.gateway + "/cbse/v3/class-xii/hscer/certificate",
+            headers: credentials("acme-bank-prod") + json, body: "{}")
         #expect(inside.status == 200)
 
         let unknown = try await call(daemon.gateway + "/nothing/here", headers: credentials("acme-bank-prod"))
@@ -111,7 +121,10 @@ import Testing
         let listing = try await call(daemon.gateway + "/datagov/mandi-prices/today", method: .GET, headers: credentials("acme-bank-prod"))
         #expect(listing.status == 404)
         #expect(listing.problemType == "urn:setu:problem:listing-api")
-        #expect(listing.detail == "datagov/mandi-prices (Daily Mandi Prices) is a listing API: it is listed for information only and the gateway never proxies it; its data is published at https://data.gov.example/catalog/mandi-prices.")
+        #expect(
+            listing.detail
+                == "datagov/mandi-prices (Daily Mandi Prices) is a listing API: it is listed for information only and the gateway never proxies it; its data is published at https://data.gov.example/catalog/mandi-prices."
+        )
 
         let dotted = try await call(daemon.gateway + "/pan/v3/../../cbse/v3/class-xii/hpcer/certificate", headers: credentials("acme-bank-prod"))
         #expect(dotted.status == 400)
@@ -120,11 +133,12 @@ import Testing
         #expect(upstream.requests.count == 1)
         #expect(daemon.stop() == 0)
         let decisions = try hitLines(in: daemon.hitDirectory).map { $0["decision"] as? String ?? "" }
-        #expect(decisions == [
-            "deny:missing-credentials", "deny:missing-credentials", "deny:invalid-credentials", "deny:invalid-credentials",
-            "deny:credential-expired", "deny:not-subscribed", "deny:pending-approval", "deny:operation-not-subscribed", "allow",
-            "deny:no-route", "deny:no-operation", "deny:method-not-allowed", "deny:listing-api", "deny:bad-path",
-        ])
+        #expect(
+            decisions == [
+                "deny:missing-credentials", "deny:missing-credentials", "deny:invalid-credentials", "deny:invalid-credentials",
+                "deny:credential-expired", "deny:not-subscribed", "deny:pending-approval", "deny:operation-not-subscribed", "allow",
+                "deny:no-route", "deny:no-operation", "deny:method-not-allowed", "deny:listing-api", "deny:bad-path",
+            ])
         await upstream.stop()
     }
 
@@ -134,9 +148,11 @@ import Testing
         let daemon = try await RunningDaemon.start(repo: marketplace.path)
         let pan = "/pan/v3/pancr/certificate"
         let json = [("Content-Type", "application/json")]
-        let body = #"{"txnId":"f7f1469c-29b0-4325-9dfc-c567200a70f7","format":"pdf","certificateParameters":{"panno":"ABCDE1234F","PANFullName":"A B","FullName":"A B","DOB":"01-01-1990","GENDER":"M"}}"#
-        let rotated = try await call(daemon.gateway + pan, headers: credentials("acme-bank-prod", key: LiveMarketplace.rotatedKey) + json,
-                                     body: body)
+        let body =
+            #"{"txnId":"f7f1469c-29b0-4325-9dfc-c567200a70f7","format":"pdf","certificateParameters":{"panno":"ABCDE1234F","PANFullName":"A B","FullName":"A B","DOB":"01-01-1990","GENDER":"M"}}"#
+        let rotated = try await call(
+            daemon.gateway + pan, headers: credentials("acme-bank-prod", key: LiveMarketplace.rotatedKey) + json,
+            body: body)
         #expect(rotated.status == 200, "\(rotated.body)")
         let current = try await call(daemon.gateway + pan, headers: credentials("acme-bank-prod") + json, body: body)
         #expect(current.status == 200)
@@ -155,8 +171,9 @@ import Testing
         #expect(down.problemType == "urn:setu:problem:upstream-unreachable")
         #expect(down.detail == "The gateway could not get an answer from cbse/class-x-certificates's upstream. Retry later.")
 
-        let slow = try await call(daemon.gateway + "/transport/v3/driving-licence/drvlc/certificate",
-                                  headers: credentials("swift-loans-prod"), body: "{}")
+        let slow = try await call(
+            daemon.gateway + "/transport/v3/driving-licence/drvlc/certificate",
+            headers: credentials("swift-loans-prod"), body: "{}")
         #expect(slow.status == 504)
         #expect(slow.problemType == "urn:setu:problem:upstream-timeout")
         #expect(slow.detail.hasPrefix("transport/driving-licence did not answer within 1000 ms."))

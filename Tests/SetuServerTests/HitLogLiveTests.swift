@@ -46,8 +46,9 @@ import Testing
         let upstream = try await TestUpstream.start()
         let marketplace = try LiveMarketplace(upstreamPort: upstream.port)
         let daemon = try await RunningDaemon.start(repo: marketplace.path)
-        async let slow = call(daemon.gateway + "/transport/v3/driving-licence/drvlc/certificate",
-                              headers: credentials("swift-loans-prod"), body: "{}")
+        async let slow = call(
+            daemon.gateway + "/transport/v3/driving-licence/drvlc/certificate",
+            headers: credentials("swift-loans-prod"), body: "{}")
         // Signalled once the request is in flight: the upstream has it.
         for _ in 0..<100 where upstream.requests.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
         daemon.signal(SIGTERM)

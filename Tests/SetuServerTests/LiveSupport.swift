@@ -48,29 +48,35 @@ final class TestUpstream: Sendable {
         let application = Application(
             responder: CallbackResponder { (request: Request, _: BasicRequestContext) in
                 let body = try await request.body.collect(upTo: 1 << 20)
-                let entry = Received(method: request.method.rawValue, path: request.head.path ?? "",
-                                     headers: request.headers.map { ($0.name.rawName, $0.value) },
-                                     body: String(buffer: body))
+                let entry = Received(
+                    method: request.method.rawValue, path: request.head.path ?? "",
+                    headers: request.headers.map { ($0.name.rawName, $0.value) },
+                    body: String(buffer: body))
                 log.append(entry)
                 if entry.path.hasPrefix("/slow") { try await Task.sleep(for: .seconds(3)) }
                 if entry.path.hasSuffix("?big=1") {
                     // 200,000 bytes in chunks of unknown total length: the gateway must stream them.
-                    return Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody { writer in
-                        for index in 0..<200 {
-                            try await writer.write(ByteBuffer(string: String(repeating: String(index % 10), count: 1000)))
-                        }
-                        try await writer.finish(nil)
-                    })
+                    return Response(
+                        status: .ok, headers: [.contentType: "text/plain"],
+                        body: ResponseBody { writer in
+                            for index in 0..<200 {
+                                try await writer.write(ByteBuffer(string: String(repeating: String(index % 10), count: 1000)))
+                            }
+                            try await writer.finish(nil)
+                        })
                 }
-                return Response(status: .ok, headers: [.contentType: "application/json"],
-                                body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"upstream":"ok","path":"\#(entry.path)"}"#)))
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"upstream":"ok","path":"\#(entry.path)"}"#)))
             },
             configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "test-upstream"),
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
             logger: Logger(label: "test-upstream")
         )
-        let group = ServiceGroup(configuration: .init(services: [application], gracefulShutdownSignals: [],
-                                                      logger: Logger(label: "test-upstream")))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [application], gracefulShutdownSignals: [],
+                logger: Logger(label: "test-upstream")))
         let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         let port = await iterator.next() ?? 0
@@ -109,18 +115,24 @@ final class LiveMarketplace: @unchecked Sendable {
     init(upstreamPort port: Int) throws {
         fixture = try GitFixture()
         try fixture.copyExampleMarketplace()
-        try fixture.edit("policies/platform.yaml", replacing: "  upstreams:\n    allow:\n",
-                         with: "  upstreams:\n    allowHTTP: true\n    allowLoopback: true\n    allow:\n      - 127.0.0.1\n")
-        try fixture.edit("catalog/incometax/pan-verification.yaml", replacing: "url: https://api.incometax.example/v3",
-                         with: "url: http://127.0.0.1:\(port)/tax/v3")
-        try fixture.edit("catalog/cbse/class-xii-marksheet.yaml", replacing: "url: https://api.cbse.example/v3",
-                         with: "url: http://127.0.0.1:\(port)/cbse/v3")
-        try fixture.edit("catalog/cbse/class-x-certificates.yaml", replacing: "url: https://api.cbse.example/v3",
-                         with: "url: http://127.0.0.1:1/cbse/v3")
-        try fixture.edit("catalog/transport/vehicle-registration.yaml", replacing: "url: https://api.parivahan.example/v3/vahan",
-                         with: "url: http://127.0.0.1:\(port)/vahan")
-        try fixture.edit("catalog/transport/driving-licence.yaml", replacing: "url: https://api.parivahan.example/v3/sarathi\n    timeout: 5s",
-                         with: "url: http://127.0.0.1:\(port)/slow/sarathi\n    timeout: 1s")
+        try fixture.edit(
+            "policies/platform.yaml", replacing: "  upstreams:\n    allow:\n",
+            with: "  upstreams:\n    allowHTTP: true\n    allowLoopback: true\n    allow:\n      - 127.0.0.1\n")
+        try fixture.edit(
+            "catalog/incometax/pan-verification.yaml", replacing: "url: https://api.incometax.example/v3",
+            with: "url: http://127.0.0.1:\(port)/tax/v3")
+        try fixture.edit(
+            "catalog/cbse/class-xii-marksheet.yaml", replacing: "url: https://api.cbse.example/v3",
+            with: "url: http://127.0.0.1:\(port)/cbse/v3")
+        try fixture.edit(
+            "catalog/cbse/class-x-certificates.yaml", replacing: "url: https://api.cbse.example/v3",
+            with: "url: http://127.0.0.1:1/cbse/v3")
+        try fixture.edit(
+            "catalog/transport/vehicle-registration.yaml", replacing: "url: https://api.parivahan.example/v3/vahan",
+            with: "url: http://127.0.0.1:\(port)/vahan")
+        try fixture.edit(
+            "catalog/transport/driving-licence.yaml", replacing: "url: https://api.parivahan.example/v3/sarathi\n    timeout: 5s",
+            with: "url: http://127.0.0.1:\(port)/slow/sarathi\n    timeout: 1s")
         for consumer in ["acme-bank", "swift-loans", "edu-verify"] {
             let file = "subscriptions/\(consumer)/consumer.yaml"
             var text = try fixture.read(file)
@@ -133,13 +145,16 @@ final class LiveMarketplace: @unchecked Sendable {
             }
             try fixture.write(file, text)
         }
-        try fixture.edit("subscriptions/acme-bank/consumer.yaml", replacing: "  credentials:\n",
-                         with: "  credentials:\n    - clientId: acme-bank-old\n      keySHA256: \(sha256Hex("acme-old-key"))\n      notAfter: 2025-01-01\n"
-                             + "    - clientId: acme-bank-prod\n      keySHA256: \(sha256Hex(Self.rotatedKey))\n      notAfter: 2099-12-31\n")
+        try fixture.edit(
+            "subscriptions/acme-bank/consumer.yaml", replacing: "  credentials:\n",
+            with: "  credentials:\n    - clientId: acme-bank-old\n      keySHA256: \(sha256Hex("acme-old-key"))\n      notAfter: 2025-01-01\n"
+                + "    - clientId: acme-bank-prod\n      keySHA256: \(sha256Hex(Self.rotatedKey))\n      notAfter: 2099-12-31\n")
         // These tests are about routing, reconciles and the hit log, with bodies of their own;
         // request validation and consent have their own tests, on their own marketplace.
-        for api in ["cbse/class-xii-marksheet", "cbse/class-x-certificates", "incometax/pan-verification",
-                    "transport/vehicle-registration", "transport/driving-licence"] {
+        for api in [
+            "cbse/class-xii-marksheet", "cbse/class-x-certificates", "incometax/pan-verification",
+            "transport/vehicle-registration", "transport/driving-licence",
+        ] {
             let text = try fixture.read("catalog/\(api).yaml").replacingOccurrences(of: "  consent: required\n", with: "")
             try fixture.write("catalog/\(api).yaml", text + "  validation: off\n" + (api.hasPrefix("cbse/") ? "  consent: none\n" : ""))
         }
@@ -167,8 +182,10 @@ final class RunningDaemon: @unchecked Sendable {
     private let output = TextBuffer()
 
     /// Starts the daemon and waits until both listeners are up and the first reconcile is done.
-    static func start(repo: String, state: TemporaryDirectory = TemporaryDirectory(), arguments: [String] = [],
-                      waitUntilReady: Bool = true) async throws -> RunningDaemon {
+    static func start(
+        repo: String, state: TemporaryDirectory = TemporaryDirectory(), arguments: [String] = [],
+        waitUntilReady: Bool = true
+    ) async throws -> RunningDaemon {
         let daemon = try RunningDaemon(repo: repo, state: state, arguments: arguments)
         guard waitUntilReady else { return daemon }
         for _ in 0..<600 {
@@ -182,8 +199,11 @@ final class RunningDaemon: @unchecked Sendable {
     init(repo: String, state: TemporaryDirectory = TemporaryDirectory(), arguments: [String] = []) throws {
         self.state = state
         process.executableURL = URL(fileURLWithPath: setuExecutable())
-        process.arguments = ["serve", "--repo", repo, "--state", state.child("state"), "--listen", "127.0.0.1:0",
-                             "--admin", "127.0.0.1:0", "--interval", "1h"] + arguments
+        process.arguments =
+            [
+                "serve", "--repo", repo, "--state", state.child("state"), "--listen", "127.0.0.1:0",
+                "--admin", "127.0.0.1:0", "--interval", "1h",
+            ] + arguments
         let stdout = Pipe()
         process.standardOutput = stdout
         _ = FileManager.default.createFile(atPath: state.child("stderr.log"), contents: nil)

@@ -171,10 +171,12 @@ import Testing
         #expect(gone.problemType == "urn:setu:problem:not-subscribed")
         let metrics = try await call(daemon.admin + "/metrics", method: .GET)
         #expect(metrics.headers["Content-Type"].first?.hasPrefix("text/plain; version=0.0.4") == true)
-        for series in [#"setu_gateway_requests_total{api="incometax/pan-verification",status_class="4xx",decision="deny:not-subscribed"} 1"#,
-                       #"setu_entitlements_count{state="pending"} 1.0"#, "setu_hits_dropped_total 0",
-                       #"setu_reconciles_total{result="success"}"#, "setu_reconcile_duration_seconds_count",
-                       #"setu_gateway_request_duration_seconds_bucket{api="incometax/pan-verification",le="+Inf"} 1"#] {
+        for series in [
+            #"setu_gateway_requests_total{api="incometax/pan-verification",status_class="4xx",decision="deny:not-subscribed"} 1"#,
+            #"setu_entitlements_count{state="pending"} 1.0"#, "setu_hits_dropped_total 0",
+            #"setu_reconciles_total{result="success"}"#, "setu_reconcile_duration_seconds_count",
+            #"setu_gateway_request_duration_seconds_bucket{api="incometax/pan-verification",le="+Inf"} 1"#,
+        ] {
             #expect(metrics.body.contains(series), "missing \(series)")
         }
         await upstream.stop()
@@ -187,7 +189,9 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: daemon.state.child("state/mirror.git/HEAD")))
         let fixture = marketplace.fixture
         try fixture.git("reset", "-q", "--hard", "HEAD~1")
-        try fixture.write("subscriptions/swift-loans/vehicle-registration.yaml", try fixture.git("show", "HEAD@{1}:subscriptions/swift-loans/vehicle-registration.yaml") + "\n")
+        try fixture.write(
+            "subscriptions/swift-loans/vehicle-registration.yaml",
+            try fixture.git("show", "HEAD@{1}:subscriptions/swift-loans/vehicle-registration.yaml") + "\n")
         let rewritten = try fixture.commitAll("Subscribe to vehicle registration, again", author: LiveMarketplace.swiftLoans)
         _ = try await reconcile(daemon)
         let current = try await status(daemon)

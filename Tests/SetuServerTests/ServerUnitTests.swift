@@ -1,6 +1,3 @@
-@testable import SetuGateway
-@testable import SetuManifest
-@testable import SetuServer
 import Foundation
 import SetuEntitlements
 import SetuFormats
@@ -8,6 +5,10 @@ import SetuHits
 import SetuTestSupport
 import Synchronization
 import Testing
+
+@testable import SetuGateway
+@testable import SetuManifest
+@testable import SetuServer
 
 struct ServeConfigurationTests {
     @Test func addressesAndSourcesAreRead() {
@@ -56,8 +57,12 @@ struct ServeCommandLineTests {
         try marketplace.commitAll("The example marketplace")
         let state = TemporaryDirectory()
         try Data("not a certificate\n".utf8).write(to: URL(fileURLWithPath: state.child("ca.pem")))
-        let result = try run(setuExecutable(), ["serve", "--repo", marketplace.path, "--state", state.child("state"),
-                                                "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--upstream-ca", state.child("ca.pem")])
+        let result = try run(
+            setuExecutable(),
+            [
+                "serve", "--repo", marketplace.path, "--state", state.child("state"),
+                "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--upstream-ca", state.child("ca.pem"),
+            ])
         #expect(result.status == 2)
         #expect(result.stderr.hasPrefix("error: cannot read the certificate authorities in \(state.child("ca.pem")): "))
         #expect(result.stderr.hasSuffix("; give a PEM file\n"))
@@ -69,15 +74,25 @@ struct ServeCommandLineTests {
         try marketplace.commitAll("The example marketplace")
         let first = try await RunningDaemon.start(repo: marketplace.path)
         let state = TemporaryDirectory()
-        let second = try run(setuExecutable(), ["serve", "--repo", marketplace.path, "--state", state.path,
-                                                "--listen", "127.0.0.1:\(first.gatewayPort)", "--admin", "127.0.0.1:0"])
+        let second = try run(
+            setuExecutable(),
+            [
+                "serve", "--repo", marketplace.path, "--state", state.path,
+                "--listen", "127.0.0.1:\(first.gatewayPort)", "--admin", "127.0.0.1:0",
+            ])
         #expect(second.status == 2)
-        #expect(second.stderr == "error: cannot listen on 127.0.0.1:\(first.gatewayPort) for the gateway: Address already in use; "
+        #expect(
+            second.stderr == "error: cannot listen on 127.0.0.1:\(first.gatewayPort) for the gateway: Address already in use; "
                 + "choose another address with --listen\n")
-        let admin = try run(setuExecutable(), ["serve", "--repo", marketplace.path, "--state", state.path,
-                                               "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:\(first.gatewayPort)"])
+        let admin = try run(
+            setuExecutable(),
+            [
+                "serve", "--repo", marketplace.path, "--state", state.path,
+                "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:\(first.gatewayPort)",
+            ])
         #expect(admin.status == 2)
-        #expect(admin.stderr == "error: cannot listen on 127.0.0.1:\(first.gatewayPort) for the admin listener: Address already in use; "
+        #expect(
+            admin.stderr == "error: cannot listen on 127.0.0.1:\(first.gatewayPort) for the admin listener: Address already in use; "
                 + "choose another address with --admin\n")
         #expect(first.stop() == 0)
     }

@@ -37,8 +37,10 @@ public struct ProcessResult: Sendable {
 
 /// Runs a program and waits for it, collecting its output.
 @discardableResult
-public func run(_ executable: String, _ arguments: [String], in directory: String? = nil,
-                environment: [String: String] = [:], input: Data? = nil) throws -> ProcessResult {
+public func run(
+    _ executable: String, _ arguments: [String], in directory: String? = nil,
+    environment: [String: String] = [:], input: Data? = nil
+) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -65,9 +67,10 @@ public func run(_ executable: String, _ arguments: [String], in directory: Strin
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     group.wait()
     process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus,
-                         stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+    return ProcessResult(
+        status: process.terminationStatus,
+        stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self))
 }
 
 /// A git repository built with the `git` command line in a temporary folder.
@@ -92,11 +95,13 @@ public final class GitFixture: @unchecked Sendable {
     public func git(_ arguments: [String], author: String = "Admin <admin@setu.example>") throws -> String {
         let name = String(author.prefix { $0 != "<" }).trimmingCharacters(in: .whitespaces)
         let email = String(author.drop { $0 != "<" }.dropFirst().prefix { $0 != ">" })
-        let result = try run("/usr/bin/git", ["-c", "commit.gpgsign=false", "-c", "core.autocrlf=false"] + arguments, in: path, environment: [
-            "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
-            "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email,
-            "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
-        ])
+        let result = try run(
+            "/usr/bin/git", ["-c", "commit.gpgsign=false", "-c", "core.autocrlf=false"] + arguments, in: path,
+            environment: [
+                "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+                "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email,
+                "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
+            ])
         guard result.status == 0 else {
             throw FixtureError("git \(arguments.joined(separator: " ")) failed: \(result.stderr)")
         }

@@ -48,10 +48,11 @@ struct ApprovalInPlaceTests {
         _ = try approve(fixture, blob: blob, author: cbseApprover)
         try fixture.edit(path, replacing: "plan: standard", with: "plan: premium")
         try fixture.commitAll("Ask for premium", author: acmeDev)
-        #expect(summary(try entitlements(fixture)) == [
-            "acme-bank/marksheet cbse/class-xii-marksheet standard active",
-            "acme-bank/marksheet cbse/class-xii-marksheet premium pending",
-        ])
+        #expect(
+            summary(try entitlements(fixture)) == [
+                "acme-bank/marksheet cbse/class-xii-marksheet standard active",
+                "acme-bank/marksheet cbse/class-xii-marksheet premium pending",
+            ])
     }
 
     @Test func anApprovalByAnyoneButAnApproverOfThePublisherCountsForNothing() throws {
@@ -75,8 +76,9 @@ struct ApprovalInPlaceTests {
 
     @Test func theTrailerIsReadOnlyWithTheWholeBlobId() {
         let blob = String(repeating: "ab", count: 20)
-        #expect(ReplayCommit.InPlaceApproval.all(in: "Approve\n\nSetu-Approve: \(path) \(blob)\n")
-            == [ReplayCommit.InPlaceApproval(path: path, blob: blob)])
+        #expect(
+            ReplayCommit.InPlaceApproval.all(in: "Approve\n\nSetu-Approve: \(path) \(blob)\n")
+                == [ReplayCommit.InPlaceApproval(path: path, blob: blob)])
         #expect(ReplayCommit.InPlaceApproval.all(in: "Approve\n\nSetu-Approve: \(path) \(blob.prefix(12))\n").isEmpty)
         #expect(ReplayCommit.InPlaceApproval.all(in: "Setu-Approve: \(path)\n").isEmpty)
     }

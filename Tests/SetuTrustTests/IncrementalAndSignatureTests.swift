@@ -59,7 +59,8 @@ struct IncrementalReplayTests {
         #expect(fromBase.incremental && fromBase.replayedCommits == 2)
 
         for index in 0..<20 {
-            try fixture.write("subscriptions/acme-bank/many-\(index).yaml", marksheetSubscription.replacingOccurrences(of: "marksheet}", with: "many-\(index)}"))
+            try fixture.write(
+                "subscriptions/acme-bank/many-\(index).yaml", marksheetSubscription.replacingOccurrences(of: "marksheet}", with: "many-\(index)}"))
         }
         try fixture.commitAll("Subscribe to many", author: acmeDev)
         let many = try replay()
@@ -106,11 +107,16 @@ struct IncrementalReplayTests {
         let repository = try Repository(path: fixture.path)
         let before = try TrustEngine.replay(repository, head: repository.resolveCommit("HEAD"), stateDirectory: state.path)
         try fixture.git("reset", "-q", "--hard", "HEAD~1")
-        try fixture.write("catalog/cbse/class-x-certificates.yaml", try fixture.read("catalog/cbse/class-x-certificates.yaml").replacingOccurrences(of: "version: 3.0.0", with: "version: 3.1.0"))
+        try fixture.write(
+            "catalog/cbse/class-x-certificates.yaml",
+            try fixture.read("catalog/cbse/class-x-certificates.yaml").replacingOccurrences(of: "version: 3.0.0", with: "version: 3.1.0"))
         try fixture.commitAll("Rewritten", author: cbseMember)
         let after = try TrustEngine.replay(repository, head: repository.resolveCommit("HEAD"), stateDirectory: state.path)
         #expect(!after.incremental)
-        #expect(after.rewrittenHistory == "history was rewritten: the stored head \(before.state.revision.prefix(7)) is no longer on the first-parent history of \(after.state.revision.prefix(7)); replayed from the trust root")
+        #expect(
+            after.rewrittenHistory
+                == "history was rewritten: the stored head \(before.state.revision.prefix(7)) is no longer on the first-parent history of \(after.state.revision.prefix(7)); replayed from the trust root"
+        )
         #expect(after.state.refused.isEmpty)
         #expect(after.state == (try TrustEngine.replay(repository, head: repository.resolveCommit("HEAD"))).state)
     }
@@ -129,8 +135,12 @@ struct SignatureModeTests {
         let fixture = try trustRootMarketplace()
         let dev = try keyPair("dev"), registrar = try keyPair("registrar")
         try fixture.edit("policies/platform.yaml", replacing: "verification: authors", with: "verification: signatures")
-        try fixture.edit("subscriptions/acme-bank/consumer.yaml", replacing: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG/H+66yLQkA2eV9tWrszDVGCTkuAlb1ZIr1u4ReBU01 dev@acme.example", with: dev.line)
-        try fixture.edit("catalog/cbse/publisher.yaml", replacing: "    - email: registrar@cbse.example\n      name: Registrar, Records", with: "    - email: registrar@cbse.example\n      sshKeys: [\"\(registrar.line)\"]")
+        try fixture.edit(
+            "subscriptions/acme-bank/consumer.yaml",
+            replacing: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG/H+66yLQkA2eV9tWrszDVGCTkuAlb1ZIr1u4ReBU01 dev@acme.example", with: dev.line)
+        try fixture.edit(
+            "catalog/cbse/publisher.yaml", replacing: "    - email: registrar@cbse.example\n      name: Registrar, Records",
+            with: "    - email: registrar@cbse.example\n      sshKeys: [\"\(registrar.line)\"]")
         try fixture.git("add", "-A")
         try fixture.git("commit", "-q", "--amend", "--no-edit", author: admin)
         return (fixture, dev.path, registrar.path)
@@ -179,7 +189,8 @@ struct SignatureModeTests {
         try fixture.git("merge", "-q", "--no-ff", "-m", "Approve, unsigned", "acme/marksheet", author: cbseApprover)
         let report = try entitlements(fixture)
         #expect(summary(report) == ["acme-bank/marksheet cbse/class-xii-marksheet standard pending"])
-        #expect(report.state.refused["subscriptions/acme-bank/marksheet.yaml"]?.by
+        #expect(
+            report.state.refused["subscriptions/acme-bank/marksheet.yaml"]?.by
                 == "merge by unidentified (unsigned commit by registrar@cbse.example) of commits by dev@acme.example")
     }
 
@@ -203,7 +214,9 @@ struct SignatureModeTests {
 
     @Test func commitAlteredAfterSigningGivesNoIdentity() throws {
         let (fixture, dev, _) = try signedMarketplace()
-        try fixture.write("subscriptions/acme-bank/consumer.yaml", try fixture.read("subscriptions/acme-bank/consumer.yaml").replacingOccurrences(of: "ACME Bank Ltd", with: "ACME Bank Limited"))
+        try fixture.write(
+            "subscriptions/acme-bank/consumer.yaml",
+            try fixture.read("subscriptions/acme-bank/consumer.yaml").replacingOccurrences(of: "ACME Bank Ltd", with: "ACME Bank Limited"))
         try fixture.git("add", "-A")
         try signedCommit(fixture, key: dev, author: acmeDev, arguments: ["commit", "-q", "-m", "Rename"])
         let raw = try fixture.git("cat-file", "commit", "HEAD") + "\n"
@@ -214,7 +227,9 @@ struct SignatureModeTests {
 
     @Test func signatureForAnotherNamespaceGivesNoIdentity() throws {
         let (fixture, dev, _) = try signedMarketplace()
-        try fixture.write("subscriptions/acme-bank/consumer.yaml", try fixture.read("subscriptions/acme-bank/consumer.yaml").replacingOccurrences(of: "ACME Bank Ltd", with: "ACME Bank Limited"))
+        try fixture.write(
+            "subscriptions/acme-bank/consumer.yaml",
+            try fixture.read("subscriptions/acme-bank/consumer.yaml").replacingOccurrences(of: "ACME Bank Ltd", with: "ACME Bank Limited"))
         try fixture.commitAll("Rename", author: acmeDev)
         let raw = try fixture.git("cat-file", "commit", "HEAD") + "\n"
         try Data(raw.utf8).write(to: URL(fileURLWithPath: keys.child("payload")))
@@ -260,7 +275,8 @@ struct TrustRootTests {
             _ = try TrustEngine.replay(repository, head: repository.resolveCommit("main"), trustRoot: ObjectID(hex: other)!)
             Issue.record("a trust root off the history was accepted")
         } catch let error as GitError {
-            #expect(error.message == "the trust root \(other.prefix(7)) is not on the first-parent history of \(try fixture.git("rev-parse", "--short=7", "main"))")
+            #expect(
+                error.message == "the trust root \(other.prefix(7)) is not on the first-parent history of \(try fixture.git("rev-parse", "--short=7", "main"))")
         }
     }
 }
@@ -343,7 +359,8 @@ struct IncrementalEntitlementTests {
             try approved(fixture, ["subscriptions/acme-bank/typo.yaml": subscription("typo", api: "cbse/class-xii-marksheat")])
         }
         try step("two subscriptions of one consumer with one name") {
-            try approved(fixture, ["subscriptions/acme-bank/twin.yaml": subscription("twin") + "---\n" + subscription("twin", api: "cbse/class-x-certificates")])
+            try approved(
+                fixture, ["subscriptions/acme-bank/twin.yaml": subscription("twin") + "---\n" + subscription("twin", api: "cbse/class-x-certificates")])
         }
         try step("an approved subscription past its end has expired") {
             try approved(fixture, ["subscriptions/acme-bank/old.yaml": subscription("old", "  notAfter: 2026-01-31")])

@@ -61,8 +61,9 @@ struct ReferenceRuleTests {
         try fixture.commitAll("Withdraw premium", author: cbseMember)
         // `setu plan` names the entitlement the withdrawal ends.
         let repository = try Repository(path: fixture.path)
-        let plan = try MergePlanner.plan(repository, base: repository.resolveCommit("main"), head: repository.resolveCommit("cbse/standard-only"),
-                                         mergedBy: "it@cbse.example", trustRoot: nil, stateDirectory: nil, today: "2026-11-28")
+        let plan = try MergePlanner.plan(
+            repository, base: repository.resolveCommit("main"), head: repository.resolveCommit("cbse/standard-only"),
+            mergedBy: "it@cbse.example", trustRoot: nil, stateDirectory: nil, today: "2026-11-28")
         #expect(plan.refused.isEmpty)
         #expect(plan.entitlementChanges.map(\.sentence) == ["edu-verify loses cbse/class-xii-marksheet (premium)"])
 
@@ -80,9 +81,11 @@ struct ReferenceRuleTests {
     @Test func aBasePathUnderAnotherAPIsIsRefused() throws {
         let fixture = try exampleMarketplace()
         let path = "catalog/cbse/class-xii-supplementary.yaml"
-        try fixture.write(path, try fixture.read(marksheet)
-            .replacingOccurrences(of: "name: class-xii-marksheet", with: "name: class-xii-supplementary")
-            .replacingOccurrences(of: "basePath: /cbse/v3/class-xii", with: "basePath: /cbse/v3/class-xii/supplementary"))
+        try fixture.write(
+            path,
+            try fixture.read(marksheet)
+                .replacingOccurrences(of: "name: class-xii-marksheet", with: "name: class-xii-supplementary")
+                .replacingOccurrences(of: "basePath: /cbse/v3/class-xii", with: "basePath: /cbse/v3/class-xii/supplementary"))
         try fixture.commitAll("List the supplementary results", author: cbseMember)
         let refused = try #require(try replayedState(fixture).refused[path])
         #expect(refused.rule == "api.base-path")
@@ -92,9 +95,11 @@ struct ReferenceRuleTests {
     @Test func aBasePathThatContainsAnotherAPIsIsRefusedThoughTheClashIsReportedOnTheOther() throws {
         let fixture = try exampleMarketplace()
         let path = "catalog/cbse/all.yaml"
-        try fixture.write(path, try fixture.read(marksheet)
-            .replacingOccurrences(of: "name: class-xii-marksheet", with: "name: all")
-            .replacingOccurrences(of: "basePath: /cbse/v3/class-xii", with: "basePath: /cbse"))
+        try fixture.write(
+            path,
+            try fixture.read(marksheet)
+                .replacingOccurrences(of: "name: class-xii-marksheet", with: "name: all")
+                .replacingOccurrences(of: "basePath: /cbse/v3/class-xii", with: "basePath: /cbse"))
         try fixture.commitAll("One base path for everything", author: cbseMember)
         let state = try replayedState(fixture)
         let refused = try #require(state.refused[path])
@@ -105,8 +110,10 @@ struct ReferenceRuleTests {
     @Test func aSubscriptionToAnUnknownAPIIsInvalidNotPending() throws {
         let fixture = try exampleMarketplace()
         let path = "subscriptions/acme-bank/marks.yaml"
-        try fixture.write(path, marksheetSubscription.replacingOccurrences(of: "name: marksheet", with: "name: marks")
-            .replacingOccurrences(of: "cbse/class-xii-marksheet", with: "cbse/class-xii-marks"))
+        try fixture.write(
+            path,
+            marksheetSubscription.replacingOccurrences(of: "name: marksheet", with: "name: marks")
+                .replacingOccurrences(of: "cbse/class-xii-marksheet", with: "cbse/class-xii-marks"))
         try fixture.commitAll("Subscribe", author: acmeDev)
         let refused = try #require(try replayedState(fixture).refused[path])
         #expect(refused.reason == .invalid)
@@ -118,7 +125,9 @@ struct ReferenceRuleTests {
         let fixture = try exampleMarketplace()
         let path = "subscriptions/edu-verify/pan.yaml"
         try fixture.git("checkout", "-q", "-b", "edu/pan")
-        try fixture.write(path, """
+        try fixture.write(
+            path,
+            """
             apiVersion: setu/v1
             kind: Subscription
             metadata: {name: pan}

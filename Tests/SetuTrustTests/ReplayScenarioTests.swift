@@ -83,7 +83,8 @@ struct ReplayScenarioTests {
         try subscribeOnBranch(fixture, mergedBy: taxApprover)
         let report = try entitlements(fixture)
         #expect(summary(report) == ["acme-bank/marksheet cbse/class-xii-marksheet standard pending"])
-        #expect(report.state.refused["subscriptions/acme-bank/marksheet.yaml"]?.by
+        #expect(
+            report.state.refused["subscriptions/acme-bank/marksheet.yaml"]?.by
                 == "merge by director.systems@incometax.example of commits by dev@acme.example")
     }
 
@@ -100,7 +101,9 @@ struct ReplayScenarioTests {
 
     @Test func adminAdmitsANewPublisherButAMemberCannotMakeThemselvesAdmin() throws {
         let fixture = try trustRootMarketplace()
-        try fixture.write("catalog/epfo/publisher.yaml", """
+        try fixture.write(
+            "catalog/epfo/publisher.yaml",
+            """
             apiVersion: setu/v1
             kind: Publisher
             metadata: {name: epfo}
@@ -113,7 +116,8 @@ struct ReplayScenarioTests {
 
             """)
         try fixture.commitAll("Admit EPFO", author: admin)
-        try fixture.edit("policies/platform.yaml", replacing: "    - email: admin@setu.example", with: "    - email: it@cbse.example\n    - email: admin@setu.example")
+        try fixture.edit(
+            "policies/platform.yaml", replacing: "    - email: admin@setu.example", with: "    - email: it@cbse.example\n    - email: admin@setu.example")
         try fixture.commitAll("Make myself admin", author: cbseMember)
         let report = try entitlements(fixture)
         #expect(report.validation.marketplace.publishers["epfo"] != nil)
@@ -122,7 +126,8 @@ struct ReplayScenarioTests {
 
         try fixture.write("catalog/rogue/publisher.yaml", "apiVersion: setu/v1\n")
         try fixture.commitAll("A publisher of my own", author: cbseMember)
-        #expect(try entitlements(fixture).state.refused["catalog/rogue/publisher.yaml"]?.message
+        #expect(
+            try entitlements(fixture).state.refused["catalog/rogue/publisher.yaml"]?.message
                 == "changing catalog/rogue/publisher.yaml needs a platform admin, since publisher rogue is new")
     }
 
@@ -131,10 +136,11 @@ struct ReplayScenarioTests {
         try subscribeOnBranch(fixture, mergedBy: cbseApprover)
         try fixture.edit("subscriptions/acme-bank/marksheet.yaml", replacing: "plan: standard", with: "plan: premium")
         try fixture.commitAll("Upgrade to premium", author: acmeDev)
-        #expect(summary(try entitlements(fixture)) == [
-            "acme-bank/marksheet cbse/class-xii-marksheet standard active",
-            "acme-bank/marksheet cbse/class-xii-marksheet premium pending",
-        ])
+        #expect(
+            summary(try entitlements(fixture)) == [
+                "acme-bank/marksheet cbse/class-xii-marksheet standard active",
+                "acme-bank/marksheet cbse/class-xii-marksheet premium pending",
+            ])
         try fixture.remove("subscriptions/acme-bank/marksheet.yaml")
         try fixture.commitAll("Unsubscribe", author: acmeDev)
         #expect(summary(try entitlements(fixture)) == [])
@@ -201,11 +207,15 @@ struct GatewaySnapshotTests {
     @Test func snapshotHoldsRoutesCredentialsAndActiveEntitlements() throws {
         let fixture = try trustRootMarketplace()
         try subscribeOnBranch(fixture, mergedBy: cbseApprover)
-        try fixture.write("subscriptions/acme-bank/pan.yaml", marksheetSubscription.replacingOccurrences(of: "cbse/class-xii-marksheet", with: "incometax/pan-verification").replacingOccurrences(of: "name: marksheet", with: "name: pan"))
+        try fixture.write(
+            "subscriptions/acme-bank/pan.yaml",
+            marksheetSubscription.replacingOccurrences(of: "cbse/class-xii-marksheet", with: "incometax/pan-verification").replacingOccurrences(
+                of: "name: marksheet", with: "name: pan"))
         try fixture.commitAll("Ask for PAN", author: acmeDev)
         let snapshot = GatewaySnapshot(try entitlements(fixture))
         #expect(snapshot.revision == (try fixture.git("rev-parse", "HEAD")))
-        #expect(snapshot.routes.keys.sorted() == ["/cbse/v3/class-x", "/cbse/v3/class-xii", "/pan/v3", "/transport/v3/driving-licence", "/transport/v3/vehicle"])
+        #expect(
+            snapshot.routes.keys.sorted() == ["/cbse/v3/class-x", "/cbse/v3/class-xii", "/pan/v3", "/transport/v3/driving-licence", "/transport/v3/vehicle"])
         let route = try #require(snapshot.routes["/cbse/v3/class-xii"])
         #expect(route.upstreamURL == "https://api.cbse.example/v3")
         #expect(route.timeoutMilliseconds == 10_000)

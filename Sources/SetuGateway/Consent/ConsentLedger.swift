@@ -63,7 +63,10 @@ public final class ConsentLedger: Sendable {
             guard let value = try? JSONValue(json: Data(line.utf8)), let key = value["key"]?.stringValue else {
                 // A crash can cut the last line short; anything else is not a ledger.
                 if index == text.split(separator: "\n").count - 1 && !text.hasSuffix("\n") { continue }
-                throw GatewayError(message: "line \(index + 1) of \(file) is not a consent ledger entry; move the file aside to start it afresh (replays of the last 24 h are then accepted once more)")
+                throw GatewayError(
+                    message:
+                        "line \(index + 1) of \(file) is not a consent ledger entry; move the file aside to start it afresh (replays of the last 24 h are then accepted once more)"
+                )
             }
             func number(_ name: String) -> Int64? { value[name]?.numberValue.flatMap { Int64(exactly: $0) } }
             if let at = number("at") {
@@ -84,8 +87,10 @@ public final class ConsentLedger: Sendable {
 
     /// Records one use of a consent for one transaction, unless the transaction was seen
     /// before from the same client or the consent's uses for its period are spent.
-    func use(client: String, consumer: String, transaction: String, consent: VerifiedConsent,
-             nowMilliseconds now: Int64) throws(Refusal) {
+    func use(
+        client: String, consumer: String, transaction: String, consent: VerifiedConsent,
+        nowMilliseconds now: Int64
+    ) throws(Refusal) {
         let seenKey = client + "\n" + transaction
         let useKey = consumer + "\n" + consent.consentId
         let period = consent.frequency.map { Self.period(of: $0, at: now) }
@@ -115,12 +120,13 @@ public final class ConsentLedger: Sendable {
         let span = max(frequency.value, 1)
         switch frequency.unit {
         case "minute", "hour", "day", "week":
-            let unit: Int64 = switch frequency.unit {
-            case "minute": 60_000
-            case "hour": 3_600_000
-            case "day": 86_400_000
-            default: 604_800_000
-            }
+            let unit: Int64 =
+                switch frequency.unit {
+                case "minute": 60_000
+                case "hour": 3_600_000
+                case "day": 86_400_000
+                default: 604_800_000
+                }
             let length = unit * span
             let index = now / length
             return (index, (index + 1) * length)
@@ -148,8 +154,10 @@ public final class ConsentLedger: Sendable {
             state.journal.removeAll(keepingCapacity: true)
             let liveCount = state.seen.count + state.uses.count
             let compact = state.lines + journal.count > 2 * liveCount + 1024
-            let live = compact ? state.seen.map { Entry.seen(key: $0.key, at: $0.value) } + state.uses.map { Entry.use(key: $0.key, $0.value) }
-                               : nil
+            let live =
+                compact
+                ? state.seen.map { Entry.seen(key: $0.key, at: $0.value) } + state.uses.map { Entry.use(key: $0.key, $0.value) }
+                : nil
             return (journal, live, compact)
         }
         guard let file, !journal.isEmpty || compact else { return }

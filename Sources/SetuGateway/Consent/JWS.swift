@@ -1,9 +1,9 @@
 @preconcurrency import Crypto
-import _CryptoExtras
 import Foundation
 import SetuFormats
 import SetuHits
 import SetuManifest
+import _CryptoExtras
 
 // Consents are verified with swift-crypto directly, on the request path, rather than with
 // jwt-kit: jwt-kit's key collection is an actor and its signers are internal, so every
@@ -33,7 +33,8 @@ struct ConsentKey: Sendable {
             // SPKI for Ed25519 (RFC 8410): a fixed 12-byte prefix, then the 32-byte key.
             let body = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
             guard let der = Data(base64Encoded: body), der.count == 44,
-                  der.prefix(12) == Data([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]) else {
+                der.prefix(12) == Data([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])
+            else {
                 throw ConsentKeyError("is not an Ed25519 public key in PEM form")
             }
             verifier = .ed25519(try Curve25519.Signing.PublicKey(rawRepresentation: der.suffix(32)))
@@ -83,8 +84,9 @@ struct ConsentKey: Sendable {
             guard let parsed = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
             return key.isValidSignature(parsed, for: input)
         case .rsa(let key):
-            return key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: input,
-                                        padding: .insecurePKCS1v1_5)
+            return key.isValidSignature(
+                _RSA.Signing.RSASignature(rawRepresentation: signature), for: input,
+                padding: .insecurePKCS1v1_5)
         }
     }
 }
@@ -123,8 +125,9 @@ struct CompactJWS {
     init?(_ text: some StringProtocol, detachedPayload: Data? = nil) {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerBytes = Base64URL.decode(Substring(parts[0])),
-              let header = try? JSONValue(json: headerBytes), case .object = header,
-              let signature = Base64URL.decode(Substring(parts[2])) else { return nil }
+            let header = try? JSONValue(json: headerBytes), case .object = header,
+            let signature = Base64URL.decode(Substring(parts[2]))
+        else { return nil }
         let payloadPart: String
         if let detachedPayload {
             guard parts[1].isEmpty else { return nil }

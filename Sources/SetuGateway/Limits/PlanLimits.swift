@@ -21,11 +21,12 @@ struct CompiledPlan: Sendable {
 
     init(_ plan: Plan) {
         name = plan.name
-        let period: Int64 = switch plan.per {
-        case .second: 1_000_000
-        case .minute: 60_000_000
-        case .hour: 3_600_000_000
-        }
+        let period: Int64 =
+            switch plan.per {
+            case .second: 1_000_000
+            case .minute: 60_000_000
+            case .hour: 3_600_000_000
+            }
         interval = max(1, period / Int64(max(plan.requests, 1)))
         // A plan without a burst lets a whole period's requests come at once. The bucket's
         // capacity (burst × interval) stays far from Int64's end, so GCRA's sums cannot trap.
@@ -75,7 +76,8 @@ enum QuotaPeriod {
         if name.utf8.count == 10 { return Timestamp.daysSinceEpoch(of: name) }
         let parts = name.split(separator: "-")
         guard name.utf8.count == 7, parts.count == 2, let year = Int64(parts[0]), let month = Int64(parts[1]),
-              (1...12).contains(month), year >= 1970 else { return nil }
+            (1...12).contains(month), year >= 1970
+        else { return nil }
         return monthBase + (year - 1970) * 12 + month - 1
     }
 }
@@ -148,8 +150,9 @@ final class LimitCell: Sendable {
             let (counted, used) = Self.unpack(packed)
             let current = counted == period ? used : 0
             if current >= limit { return QuotaCheck(allowed: false, remaining: 0, reset: reset) }
-            let (exchanged, found) = quota.compareExchange(expected: packed, desired: Self.pack(period: period, used: current + 1),
-                                                           ordering: .relaxed)
+            let (exchanged, found) = quota.compareExchange(
+                expected: packed, desired: Self.pack(period: period, used: current + 1),
+                ordering: .relaxed)
             if exchanged { return QuotaCheck(allowed: true, remaining: limit - current - 1, reset: reset) }
             packed = found
         }
@@ -239,16 +242,20 @@ public final class PlanCounters: Sendable {
     }
 
     /// Quota use in the current period of every cell that counted any, sorted by consumer and API.
-    public func usage(nowMilliseconds now: Int64 = HitLog.nowMilliseconds(),
-                      limits: (String, String) -> (Int64, Plan.QuotaPeriod)? = { _, _ in nil }) -> [QuotaUse] {
+    public func usage(
+        nowMilliseconds now: Int64 = HitLog.nowMilliseconds(),
+        limits: (String, String) -> (Int64, Plan.QuotaPeriod)? = { _, _ in nil }
+    ) -> [QuotaUse] {
         let all = cells.withLock { Array($0.values) }
         var uses: [QuotaUse] = []
         for cell in all {
             let (period, used) = LimitCell.unpack(cell.quota.load(ordering: .relaxed))
             guard used > 0, QuotaPeriod.end(of: period) > now else { continue }
             let limit = limits(cell.consumer, cell.api)
-            uses.append(QuotaUse(consumer: cell.consumer, api: cell.api, period: QuotaPeriod.name(of: period), used: used,
-                                 limit: limit?.0))
+            uses.append(
+                QuotaUse(
+                    consumer: cell.consumer, api: cell.api, period: QuotaPeriod.name(of: period), used: used,
+                    limit: limit?.0))
         }
         return uses.sorted { ($0.consumer, $0.api) < ($1.consumer, $1.api) }
     }

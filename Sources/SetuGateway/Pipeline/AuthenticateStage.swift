@@ -28,8 +28,11 @@ enum AuthenticateStage {
             // An authorized partner: the consent token is its credential.
             let consent = try verify(bearer, table: table, tokens: tokens, now: exchange.request.receivedMilliseconds)
             guard let consumer = table.partnerConsumers[consent.provider + "\n" + consent.client] else {
-                throw .consentRefused(ConsentFailure("consent-foreign", "The token was issued to client \(consent.client) of \(consent.provider), which is no authorized partner of this marketplace."),
-                                      form: .token)
+                throw .consentRefused(
+                    ConsentFailure(
+                        "consent-foreign",
+                        "The token was issued to client \(consent.client) of \(consent.provider), which is no authorized partner of this marketplace."),
+                    form: .token)
             }
             exchange.clientId = consent.client
             exchange.consumer = consumer
@@ -67,8 +70,10 @@ enum AuthenticateStage {
         return token.isEmpty ? nil : token
     }
 
-    private static func verify(_ token: Substring, table: RoutingTable, tokens: ConsentTokenCache?,
-                               now: Int64) throws(ProblemDetails) -> VerifiedConsent {
+    private static func verify(
+        _ token: Substring, table: RoutingTable, tokens: ConsentTokenCache?,
+        now: Int64
+    ) throws(ProblemDetails) -> VerifiedConsent {
         if let cached = tokens?.lookup(token, nowMilliseconds: now) { return cached }
         do {
             let consent = try table.consent.verifyToken(token, nowMilliseconds: now)

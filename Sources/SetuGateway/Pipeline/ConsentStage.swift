@@ -30,13 +30,17 @@ enum ConsentStage {
         case .token:
             let partner = table.snapshot.partners[exchange.consumer ?? ""]
             guard let partner, partner.provider == consent.provider, partner.clientId == consent.client else {
-                throw .consentRefused(ConsentFailure("consent-foreign", "The token was issued to client \(consent.client) of \(consent.provider), not to \(exchange.consumer ?? "this client")."),
-                                      form: .token)
+                throw .consentRefused(
+                    ConsentFailure(
+                        "consent-foreign",
+                        "The token was issued to client \(consent.client) of \(consent.provider), not to \(exchange.consumer ?? "this client")."),
+                    form: .token)
             }
         case .artifact:
             guard consent.client == exchange.clientId else {
-                throw .consentRefused(ConsentFailure("consent-foreign", "The consent's dataConsumer.id is \(consent.client), not the calling client \(exchange.clientId ?? "")."),
-                                      form: .artifact)
+                throw .consentRefused(
+                    ConsentFailure("consent-foreign", "The consent's dataConsumer.id is \(consent.client), not the calling client \(exchange.clientId ?? "")."),
+                    form: .artifact)
             }
         }
         let dataId = exchange.operation?.operationId ?? route.api
@@ -44,16 +48,22 @@ enum ConsentStage {
             throw .consentNotCovering(consent, api: route.api, publisher: route.publisher, dataId: dataId)
         }
         // A transaction is one use: its txnId, or, for a call without one, the token itself.
-        let transaction = document?["txnId"]?.stringValue.map { "txn:" + $0 }
+        let transaction =
+            document?["txnId"]?.stringValue.map { "txn:" + $0 }
             ?? consent.tokenId.map { "jti:" + $0 } ?? "consent:" + consent.consentId
         do {
-            try ledger.use(client: exchange.clientId ?? consent.client, consumer: exchange.consumer ?? "", transaction: transaction,
-                           consent: consent, nowMilliseconds: now)
+            try ledger.use(
+                client: exchange.clientId ?? consent.client, consumer: exchange.consumer ?? "", transaction: transaction,
+                consent: consent, nowMilliseconds: now)
         } catch {
             switch error {
             case .replayed(let first):
-                throw .consentRefused(ConsentFailure("consent-replayed", "This client already sent \(transaction.split(separator: ":", maxSplits: 1).joined(separator: " ")) at \(Timestamp.rfc3339(milliseconds: first)); each transaction may use a consent once within 24 h."),
-                                      form: consent.form)
+                throw .consentRefused(
+                    ConsentFailure(
+                        "consent-replayed",
+                        "This client already sent \(transaction.split(separator: ":", maxSplits: 1).joined(separator: " ")) at \(Timestamp.rfc3339(milliseconds: first)); each transaction may use a consent once within 24 h."
+                    ),
+                    form: consent.form)
             case .exhausted(let repeats, let retryAfter):
                 throw .consentExhausted(consent, repeats: repeats, retryAfter: retryAfter)
             }

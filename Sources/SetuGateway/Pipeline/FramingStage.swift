@@ -74,9 +74,10 @@ enum FramingStage {
                 throw .badRequest("Transfer-Encoding must end with chunked in a request, or its length is unknown (RFC 9112 §6.1).")
             }
             guard codings.count == 1 else {
-                throw ProblemDetails(slug: "unsupported-transfer-coding", status: .notImplemented, title: "Transfer coding not supported",
-                              detail: "The gateway accepts only Transfer-Encoding: chunked, not \(transferEncoding).",
-                              closesConnection: true)
+                throw ProblemDetails(
+                    slug: "unsupported-transfer-coding", status: .notImplemented, title: "Transfer coding not supported",
+                    detail: "The gateway accepts only Transfer-Encoding: chunked, not \(transferEncoding).",
+                    closesConnection: true)
             }
             exchange.body = .chunked
         } else if let contentLength, let length = Int(contentLength), length > 0 {
@@ -100,7 +101,8 @@ enum FramingStage {
         }
         if target.first != "/" {
             guard let schemeEnd = target.range(of: "://"),
-                  ["http", "https"].contains(target[..<schemeEnd.lowerBound].lowercased()) else {
+                ["http", "https"].contains(target[..<schemeEnd.lowerBound].lowercased())
+            else {
                 throw .badTarget("The request target must be a path, such as /pan/v3/pancr/certificate.")
             }
             let afterScheme = target[schemeEnd.upperBound...]
@@ -180,7 +182,8 @@ enum FramingStage {
                     let escaped = (bytes[index + 1], bytes[index + 2] | 0x20)
                     // %2f (/), %2e (.), %5c (\), %00 (NUL)
                     if escaped == (UInt8(ascii: "2"), UInt8(ascii: "f")) || escaped == (UInt8(ascii: "2"), UInt8(ascii: "e"))
-                        || escaped == (UInt8(ascii: "5"), UInt8(ascii: "c")) || escaped == (UInt8(ascii: "0"), UInt8(ascii: "0")) {
+                        || escaped == (UInt8(ascii: "5"), UInt8(ascii: "c")) || escaped == (UInt8(ascii: "0"), UInt8(ascii: "0"))
+                    {
                         return false
                     }
                 default:

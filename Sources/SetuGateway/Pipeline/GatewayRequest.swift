@@ -1,8 +1,8 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
-import SetuManifest
 import SetuEntitlements
+import SetuManifest
 
 /// A request as the pipeline sees it: what the client sent, whatever carried it. The
 /// transport makes one from a request head; the stages read it and never see a channel.
@@ -22,8 +22,10 @@ public struct GatewayRequest: Sendable {
     public var receivedMilliseconds: Int64
 
     /// A request from its parts.
-    public init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPHeaders, clientIP: String?,
-                receivedMilliseconds: Int64) {
+    public init(
+        method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPHeaders, clientIP: String?,
+        receivedMilliseconds: Int64
+    ) {
         self.method = method
         self.target = target
         self.version = version

@@ -32,9 +32,10 @@ final class HitRecorder {
 
     func record(_ exchange: Exchange, _ outcome: Outcome) {
         let request = exchange.request
-        var hit = HitRecord(timestampMilliseconds: request.receivedMilliseconds, requestId: exchange.requestId,
-                            configRevision: exchange.table?.snapshot.revision ?? "", method: request.method.rawValue,
-                            path: String(exchange.recordedPath), clientIP: request.clientIP ?? "")
+        var hit = HitRecord(
+            timestampMilliseconds: request.receivedMilliseconds, requestId: exchange.requestId,
+            configRevision: exchange.table?.snapshot.revision ?? "", method: request.method.rawValue,
+            path: String(exchange.recordedPath), clientIP: request.clientIP ?? "")
         if let route = exchange.route?.route {
             hit.api = route.api
             hit.publisher = route.publisher

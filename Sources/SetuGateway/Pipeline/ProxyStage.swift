@@ -81,8 +81,10 @@ enum ProxyStage {
 
     /// The head the client is sent for the upstream's answer, and how its body is framed.
     /// - Parameter keepAlive: whether the client's connection stays open afterwards.
-    static func clientHead(_ upstream: HTTPResponseHead, exchange: Exchange,
-                           keepAlive: Bool) -> (head: HTTPResponseHead, framing: ResponseFraming) {
+    static func clientHead(
+        _ upstream: HTTPResponseHead, exchange: Exchange,
+        keepAlive: Bool
+    ) -> (head: HTTPResponseHead, framing: ResponseFraming) {
         let status = upstream.status.code
         let noBody = exchange.request.method == .HEAD || status < 200 || status == 204 || status == 304
         var length: String?

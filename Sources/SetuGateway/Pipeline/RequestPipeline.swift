@@ -9,8 +9,10 @@ import SetuHits
 enum RequestPipeline {
     /// Runs the stages on a request that has just arrived.
     /// - Throws: the refusal of the first stage that refuses.
-    static func admit(_ exchange: Exchange, configuration: GatewayConfiguration, random: inout RequestIdentityStage.Random,
-                      tokens: ConsentTokenCache?) throws(ProblemDetails) {
+    static func admit(
+        _ exchange: Exchange, configuration: GatewayConfiguration, random: inout RequestIdentityStage.Random,
+        tokens: ConsentTokenCache?
+    ) throws(ProblemDetails) {
         RequestIdentityStage.run(exchange, random: &random)
         try FramingStage.run(exchange, limits: configuration)
         try RouteStage.run(exchange)

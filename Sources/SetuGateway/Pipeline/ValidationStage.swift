@@ -11,14 +11,18 @@ enum ValidationStage {
         guard let operation = exchange.operation, let check = operation.check, check.mode != .off else { return }
         let path = exchange.rest.split(separator: "/", omittingEmptySubsequences: true)
         let headers = exchange.request.headers
-        let bodyExpected: Bool = switch exchange.body {
-        case .none: false
-        case .length(let length): length > 0
-        case .chunked: body.buffer == nil || body.length > 0
-        }
-        guard let failure = check.firstFailure(path: path, query: exchange.query, headers: headers,
-                                               contentType: headers.first(name: "content-type"), body: body,
-                                               bodyExpected: bodyExpected) else { return }
+        let bodyExpected: Bool =
+            switch exchange.body {
+            case .none: false
+            case .length(let length): length > 0
+            case .chunked: body.buffer == nil || body.length > 0
+            }
+        guard
+            let failure = check.firstFailure(
+                path: path, query: exchange.query, headers: headers,
+                contentType: headers.first(name: "content-type"), body: body,
+                bodyExpected: bodyExpected)
+        else { return }
         guard check.mode == .enforce else {
             exchange.validationFailure = failure.note
             return

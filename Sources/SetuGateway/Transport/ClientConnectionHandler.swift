@@ -244,7 +244,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             exchange = placeholderExchange()
             answer(Self.problem(for: parserError, requestLineBytes: headGuard.requestLineBytes, configuration: configuration))
         case .buffering, .leasing, .proxying:
-            answer(.badBody("The request body is not valid HTTP/1.1 framing (\(parserError)); send a Content-Length body, or chunks as RFC 9112 §7.1 frames them."))
+            answer(
+                .badBody("The request body is not valid HTTP/1.1 framing (\(parserError)); send a Content-Length body, or chunks as RFC 9112 §7.1 frames them.")
+            )
         case .draining, .closing:
             context?.close(promise: nil)
         }
@@ -265,12 +267,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         resetExchange()
         started = .now()
         keepAlive = head.isKeepAlive && !quiescing
-        let request = GatewayRequest(method: head.method, target: head.uri, version: head.version, headers: head.headers,
-                                     clientIP: clientIP, receivedMilliseconds: HitLog.nowMilliseconds())
+        let request = GatewayRequest(
+            method: head.method, target: head.uri, version: head.version, headers: head.headers,
+            clientIP: clientIP, receivedMilliseconds: HitLog.nowMilliseconds())
         let exchange = Exchange(request: request, table: loop.table)
         do throws(ProblemDetails) {
-            try RequestPipeline.admit(exchange, configuration: configuration, random: &loop.random,
-                                      tokens: configuration.cachesConsentTokens ? loop.tokens : nil)
+            try RequestPipeline.admit(
+                exchange, configuration: configuration, random: &loop.random,
+                tokens: configuration.cachesConsentTokens ? loop.tokens : nil)
         } catch {
             self.exchange = exchange
             answer(error)
@@ -282,8 +286,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             setDeadline(.body)
             if exchange.expectsContinue {
                 continueSent = true
-                context?.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
-                                       promise: nil)
+                context?.writeAndFlush(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
+                    promise: nil)
             }
         } else {
             setDeadline(.none)
@@ -635,9 +640,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private func record(status: Int, decision: String) {
         guard let exchange, !recorded else { return }
         recorded = true
-        loop.recorder.record(exchange, HitRecorder.Outcome(
-            status: status, decision: decision, latencyMilliseconds: Self.milliseconds(since: started),
-            upstreamMilliseconds: upstreamMilliseconds, bytesIn: bytesIn, bytesOut: bytesOut))
+        loop.recorder.record(
+            exchange,
+            HitRecorder.Outcome(
+                status: status, decision: decision, latencyMilliseconds: Self.milliseconds(since: started),
+                upstreamMilliseconds: upstreamMilliseconds, bytesIn: bytesIn, bytesOut: bytesOut))
     }
 
     private func resetExchange() {
@@ -663,8 +670,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// An exchange for what was received before a head could be read.
     private func placeholderExchange() -> Exchange {
         started = .now()
-        let request = GatewayRequest(method: .RAW(value: ""), target: "", version: .http1_1, headers: [:],
-                                     clientIP: clientIP, receivedMilliseconds: HitLog.nowMilliseconds())
+        let request = GatewayRequest(
+            method: .RAW(value: ""), target: "", version: .http1_1, headers: [:],
+            clientIP: clientIP, receivedMilliseconds: HitLog.nowMilliseconds())
         let exchange = Exchange(request: request, table: loop.table)
         RequestIdentityStage.run(exchange, random: &loop.random)
         return exchange
@@ -675,7 +683,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         case .headerOverflow:
             // The method, the version and their spaces take at most a few dozen bytes more.
             if requestLineBytes > configuration.maxURIBytes { return .uriTooLong(limit: configuration.maxURIBytes) }
-            return .headersTooLarge("The request's head is over the gateway's limits of \(configuration.maxHeaderCount) header lines and \(configuration.maxHeaderBytes) header bytes.")
+            return .headersTooLarge(
+                "The request's head is over the gateway's limits of \(configuration.maxHeaderCount) header lines and \(configuration.maxHeaderBytes) header bytes."
+            )
         case .invalidVersion:
             return .badRequest("The request is not HTTP/1.0 or HTTP/1.1; the gateway speaks HTTP/1.1 only (no HTTP/2 prior knowledge).")
         default:

@@ -15,8 +15,10 @@ final class ConnectionLimitHandler: ChannelInboundHandler {
         let problem = ProblemDetails.tooManyConnections(limit: limit)
         let requestId = RequestIdentityStage.requestId(nil)
         let body = problem.body(requestId: requestId)
-        var headers = HTTPHeaders([("Content-Type", "application/problem+json"), ("Content-Length", String(body.readableBytes)),
-                                   ("X-Request-ID", requestId), ("Connection", "close")])
+        var headers = HTTPHeaders([
+            ("Content-Type", "application/problem+json"), ("Content-Length", String(body.readableBytes)),
+            ("X-Request-ID", requestId), ("Connection", "close"),
+        ])
         for (name, value) in problem.headers { headers.add(name: name, value: value) }
         let bytes = RawResponse.encode(HTTPResponseHead(version: .http1_1, status: problem.status, headers: headers), body: body)
         context.writeAndFlush(NIOAny(bytes)).assumeIsolated().whenComplete { _ in

@@ -20,8 +20,10 @@ public final class GatewayServer: Service, Sendable {
 
     /// - Parameters:
     ///   - onListening: told the bound address once the listener accepts connections.
-    public init(gateway: Gateway, host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                onListening: @escaping @Sendable (SocketAddress?) -> Void = { _ in }) {
+    public init(
+        gateway: Gateway, host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        onListening: @escaping @Sendable (SocketAddress?) -> Void = { _ in }
+    ) {
         self.gateway = gateway
         self.host = host
         self.port = port
@@ -55,7 +57,11 @@ public final class GatewayServer: Service, Sendable {
             try? await drained.futureResult.get()
         } onCancelOrGracefulShutdown: { [self] in
             // Told of a graceful shutdown and then of cancellation, it drains once.
-            guard !draining.withLock({ started in defer { started = true }; return started }) else { return }
+            guard
+                !draining.withLock({ started in
+                    defer { started = true }; return started
+                })
+            else { return }
             quiescing.initiateShutdown(promise: drained)
         }
         await gateway.stopLoops()

@@ -59,8 +59,9 @@ struct RequestCheck: Sendable {
     init(mode: API.Validation, request: OperationRequest, template: [CompiledOperation.Segment], schemas: [String: JSONSchema]) {
         self.mode = mode
         parameters = request.parameters.filter { $0.location != .cookie }.map { parameter in
-            Parameter(description: parameter, place: "\(parameter.location.rawValue) parameter '\(parameter.name)'",
-                      schema: parameter.schema.flatMap { schemas[$0] })
+            Parameter(
+                description: parameter, place: "\(parameter.location.rawValue) parameter '\(parameter.name)'",
+                schema: parameter.schema.flatMap { schemas[$0] })
         }
         var pathSegments: [Int: String] = [:]
         for (index, segment) in template.enumerated() {
@@ -72,14 +73,17 @@ struct RequestCheck: Sendable {
             let parts = media.name.split(separator: "/", maxSplits: 1)
             let type = parts.first ?? "*"
             let subtype = parts.count > 1 ? parts[1] : "*"
-            return Media(type: type, subtype: subtype, name: media.name, schema: media.schema.flatMap { schemas[$0] },
-                         isJSON: subtype == "json" || subtype.hasSuffix("+json") || (type == "*" && subtype == "*"))
+            return Media(
+                type: type, subtype: subtype, name: media.name, schema: media.schema.flatMap { schemas[$0] },
+                isJSON: subtype == "json" || subtype.hasSuffix("+json") || (type == "*" && subtype == "*"))
         }
     }
 
     /// The first way the request fails its description, if any.
-    func firstFailure(path: [Substring], query: Substring?, headers: HTTPHeaders,
-                      contentType: String?, body: RequestBody, bodyExpected: Bool) -> RequestCheckFailure? {
+    func firstFailure(
+        path: [Substring], query: Substring?, headers: HTTPHeaders,
+        contentType: String?, body: RequestBody, bodyExpected: Bool
+    ) -> RequestCheckFailure? {
         var queryValues: [String: [String]]?
         for parameter in parameters {
             let description = parameter.description
@@ -108,7 +112,8 @@ struct RequestCheck: Sendable {
             guard let schema = parameter.schema, description.type != "object" else { continue }
             let value: JSONValue
             if description.type == "array" {
-                let items = description.explode && description.location == .query
+                let items =
+                    description.explode && description.location == .query
                     ? values : values.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
                 value = .array(items.map { Self.typed($0, as: description.itemType) })
             } else {
@@ -119,8 +124,9 @@ struct RequestCheck: Sendable {
             }
             if !schema.isValid(value), let violation = schema.violations(of: value).first {
                 let inner = violation.pointer.tokens.isEmpty ? "" : " at \(violation.pointer)"
-                return RequestCheckFailure(parameter: parameter.place + inner, pointer: violation.pointer.description,
-                                           message: violation.message)
+                return RequestCheckFailure(
+                    parameter: parameter.place + inner, pointer: violation.pointer.description,
+                    message: violation.message)
             }
         }
         return bodyFailure(contentType: contentType, body: body, bodyExpected: bodyExpected)
@@ -129,13 +135,16 @@ struct RequestCheck: Sendable {
     private func bodyFailure(contentType: String?, body: RequestBody, bodyExpected: Bool) -> RequestCheckFailure? {
         guard !media.isEmpty else { return nil }
         guard body.length > 0 || bodyExpected else {
-            return bodyRequired ? RequestCheckFailure(pointer: "", message: "is required: send \(media.map(\.name).joined(separator: " or "))")
-                                : nil
+            return bodyRequired
+                ? RequestCheckFailure(pointer: "", message: "is required: send \(media.map(\.name).joined(separator: " or "))")
+                : nil
         }
         guard let contentType, let match = self.media(for: contentType) else {
-            return RequestCheckFailure(pointer: "", message: contentType.map { "has Content-Type \($0), which the operation does not take; send \(media.map(\.name).joined(separator: " or "))" }
-                                           ?? "has no Content-Type; send \(media.map(\.name).joined(separator: " or "))",
-                                       unsupportedMediaType: true)
+            return RequestCheckFailure(
+                pointer: "",
+                message: contentType.map { "has Content-Type \($0), which the operation does not take; send \(media.map(\.name).joined(separator: " or "))" }
+                    ?? "has no Content-Type; send \(media.map(\.name).joined(separator: " or "))",
+                unsupportedMediaType: true)
         }
         guard match.isJSON, let schema = match.schema, let parsed = body.json else { return nil }
         switch parsed {

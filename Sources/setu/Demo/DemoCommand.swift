@@ -1,30 +1,30 @@
 import ArgumentParser
 import Foundation
 import Logging
-import SetuServer
 import ServiceLifecycle
+import SetuServer
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Run Setu on a demo marketplace built from the example, with sample upstreams.",
         discussion: """
-        Builds a marketplace repository in <state>/marketplace from the
-        example's catalog/, subscriptions/ and policies/, with the history a
-        real one has: an admin admits the publishers and consumers, publishers
-        list their APIs, consumers subscribe on branches that an approver of
-        the publisher merges, and one subscription waits for approval. Starts
-        sample upstreams on loopback that answer like API Setu's issuers, runs
-        the daemon on that repository, and prints curl commands to try.
-        Ctrl-C stops it.
+            Builds a marketplace repository in <state>/marketplace from the
+            example's catalog/, subscriptions/ and policies/, with the history a
+            real one has: an admin admits the publishers and consumers, publishers
+            list their APIs, consumers subscribe on branches that an approver of
+            the publisher merges, and one subscription waits for approval. Starts
+            sample upstreams on loopback that answer like API Setu's issuers, runs
+            the daemon on that repository, and prints curl commands to try.
+            Ctrl-C stops it.
 
-        The state folder is rebuilt on each run; a folder that is not a demo's
-        is refused.
+            The state folder is rebuilt on each run; a folder that is not a demo's
+            is refused.
 
-        Examples:
-          setu demo
-          setu demo --listen 127.0.0.1:0 --admin 127.0.0.1:0 --state /tmp/demo
-        """)
+            Examples:
+              setu demo
+              setu demo --listen 127.0.0.1:0 --admin 127.0.0.1:0 --state /tmp/demo
+            """)
 
     @Option(name: .long, help: ArgumentHelp("The example marketplace to copy: a folder with catalog/, subscriptions/ and policies/.", valueName: "dir"))
     var example: String = "."
@@ -44,9 +44,10 @@ struct DemoCommand: AsyncParsableCommand {
         // The sample upstreams run in a group of their own, started first because the
         // repository names their port, and stopped gracefully after the daemon.
         let consent = DemoConsentProvider(issuer: "https://meripehchaan.example", audience: "setu-example")
-        let upstreams = ServiceGroup(configuration: .init(
-            services: [DemoUpstream.application(port: 0, consent: consent) { portContinuation.yield($0) }],
-            gracefulShutdownSignals: [], logger: Logger(label: "setu-demo-upstreams")))
+        let upstreams = ServiceGroup(
+            configuration: .init(
+                services: [DemoUpstream.application(port: 0, consent: consent) { portContinuation.yield($0) }],
+                gracefulShutdownSignals: [], logger: Logger(label: "setu-demo-upstreams")))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await upstreams.run() }
             var iterator = ports.makeAsyncIterator()
@@ -54,11 +55,14 @@ struct DemoCommand: AsyncParsableCommand {
             let upstreamBase = "http://127.0.0.1:\(upstreamPort)"
             var repository = DemoRepository(example: example, path: repositoryPath, upstreamBase: upstreamBase)
             let keys = try repository.build()
-            let configuration = daemon.configuration(source: .local(path: repositoryPath), branch: "main",
-                                                     state: state, trustRoot: nil)
+            let configuration = daemon.configuration(
+                source: .local(path: repositoryPath), branch: "main",
+                state: state, trustRoot: nil)
             try await runDaemon(configuration) { addresses in
-                write(Self.instructions(gateway: addresses["gateway"]!, admin: addresses["admin"]!,
-                                        upstreams: upstreamBase, repository: repositoryPath, keys: keys) + "\n")
+                write(
+                    Self.instructions(
+                        gateway: addresses["gateway"]!, admin: addresses["admin"]!,
+                        upstreams: upstreamBase, repository: repositoryPath, keys: keys) + "\n")
             }
             await upstreams.triggerGracefulShutdown()
             try await group.waitForAll()
@@ -94,16 +98,20 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
-    static func instructions(gateway: ServeConfiguration.Address, admin: ServeConfiguration.Address, upstreams: String,
-                             repository: String, keys: [String: String]) -> String {
+    static func instructions(
+        gateway: ServeConfiguration.Address, admin: ServeConfiguration.Address, upstreams: String,
+        repository: String, keys: [String: String]
+    ) -> String {
         let base = "http://\(gateway)"
         let acme = keys["acme-bank-prod"] ?? ""
         let swift = keys["swift-loans-prod"] ?? ""
-        let pan = #"{"txnId":"f7f1469c-29b0-4325-9dfc-c567200a70f7","format":"xml","certificateParameters":{"panno":"ABCDE1234F","PANFullName":"RAMESHWAR KUMAR SINGH","DOB":"31-12-1980"}}"#
+        let pan =
+            #"{"txnId":"f7f1469c-29b0-4325-9dfc-c567200a70f7","format":"xml","certificateParameters":{"panno":"ABCDE1234F","PANFullName":"RAMESHWAR KUMAR SINGH","DOB":"31-12-1980"}}"#
         let vehicle = #"{"txnId":"0b6f3b8e-5c1a-4b7e-9a53-0d1c2e3f4a5b","format":"xml","certificateParameters":{"regno":"DL01AB1234","chasisno":"12345"}}"#
         let marksheet = #"{"txnId":"3c1d9a2e-7b4f-4e8a-9c6d-5f2e1a0b9c8d","format":"xml","certificateParameters":{"rollno":"1100040","year":"2016"}}"#
         let licence = #"{"txnId":"9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d","format":"xml","certificateParameters":{"dlno":"DL0420110149646","DOB":"01-01-1990"}}"#
-        let invalid = #"{"txnId":"f7f1469c-29b0-4325-9dfc-c567200a70f7","format":"doc","certificateParameters":{"panno":"ABCDE1234F","PANFullName":"RAMESHWAR KUMAR SINGH","DOB":"31-12-1980"}}"#
+        let invalid =
+            #"{"txnId":"f7f1469c-29b0-4325-9dfc-c567200a70f7","format":"doc","certificateParameters":{"panno":"ABCDE1234F","PANFullName":"RAMESHWAR KUMAR SINGH","DOB":"31-12-1980"}}"#
 
         return """
 

@@ -25,14 +25,18 @@ struct DemoConsentProvider: Sendable {
     func answer(path: String, query: Parameters) -> Response {
         switch path.dropFirst(Self.prefix.count) {
         case "jwks.json":
-            let jwks = #"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"\#(Self.kid)","alg":"EdDSA","use":"sig","x":"\#(Base64URL.encode(key.publicKey.rawRepresentation))"}]}"#
-            return Response(status: .ok, headers: [.contentType: "application/jwk-set+json"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(string: jwks)))
+            let jwks =
+                #"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"\#(Self.kid)","alg":"EdDSA","use":"sig","x":"\#(Base64URL.encode(key.publicKey.rawRepresentation))"}]}"#
+            return Response(
+                status: .ok, headers: [.contentType: "application/jwk-set+json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: jwks)))
         case "token":
             guard let client = query["client_id"].map(String.init), let provider = query["data_provider"].map(String.init),
-                  let data = query["data_id"].map(String.init), let token = try? token(client: client, provider: provider, data: data) else {
-                return Response(status: .badRequest, headers: [.contentType: "text/plain"],
-                                body: ResponseBody(byteBuffer: ByteBuffer(string: "give client_id, data_provider and data_id\n")))
+                let data = query["data_id"].map(String.init), let token = try? token(client: client, provider: provider, data: data)
+            else {
+                return Response(
+                    status: .badRequest, headers: [.contentType: "text/plain"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: "give client_id, data_provider and data_id\n")))
             }
             return Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: token)))
         default:
@@ -49,7 +53,8 @@ struct DemoConsentProvider: Sendable {
             "client_id": client, "sub": UUID().uuidString.lowercased(), "consent_id": UUID().uuidString.lowercased(),
             "data_provider": provider, "data_id": data,
         ]
-        let input = Base64URL.encode(try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) + "."
+        let input =
+            Base64URL.encode(try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) + "."
             + Base64URL.encode(try JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys]))
         return input + "." + Base64URL.encode(try key.signature(for: Data(input.utf8)))
     }

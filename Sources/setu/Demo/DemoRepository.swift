@@ -17,7 +17,7 @@ struct DemoRepository {
     let path: String
     /// The sample upstreams' base URL, which replaces the example's upstream hosts.
     let upstreamBase: String
-    private var clock = 1_788_220_800 // 2026-09-01, then one hour per commit
+    private var clock = 1_788_220_800  // 2026-09-01, then one hour per commit
 
     init(example: String, path: String, upstreamBase: String) {
         self.example = example
@@ -90,13 +90,15 @@ struct DemoRepository {
 
     /// Lets the platform call the demo's plain-HTTP loopback upstreams.
     private func demoPlatform(_ text: String) -> String {
-        text.replacingOccurrences(of: "  upstreams:\n    allow:\n", with: "  upstreams:\n    allowHTTP: true\n    allowLoopback: true\n    allow:\n      - 127.0.0.1\n")
+        text.replacingOccurrences(
+            of: "  upstreams:\n    allow:\n", with: "  upstreams:\n    allowHTTP: true\n    allowLoopback: true\n    allow:\n      - 127.0.0.1\n")
     }
 
     /// Has MeriPehchaan also take the keys the sample consent provider publishes.
     private func demoConsentProviders(_ text: String) -> String {
-        text.replacingOccurrences(of: "  algorithms: [EdDSA]\n",
-                                  with: "  algorithms: [EdDSA]\n  jwksURI: \(upstreamBase)\(DemoConsentProvider.prefix)jwks.json\n  jwksRefresh: 1m\n")
+        text.replacingOccurrences(
+            of: "  algorithms: [EdDSA]\n",
+            with: "  algorithms: [EdDSA]\n  jwksURI: \(upstreamBase)\(DemoConsentProvider.prefix)jwks.json\n  jwksRefresh: 1m\n")
     }
 
     /// Points an API's upstream at the sample upstreams: `https://api.cbse.example/v3`
@@ -165,10 +167,12 @@ struct DemoRepository {
         process.arguments = ["git", "-C", path] + arguments
         var environment = ProcessInfo.processInfo.environment
         let name = String(email.split(separator: "@").first ?? "")
-        for (key, value) in ["GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
-                             "GIT_COMMITTER_EMAIL": email, "GIT_AUTHOR_DATE": "@\(clock) +0530",
-                             "GIT_COMMITTER_DATE": "@\(clock) +0530", "GIT_CONFIG_NOSYSTEM": "1",
-                             "GIT_CONFIG_GLOBAL": "/dev/null"] {
+        for (key, value) in [
+            "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email, "GIT_AUTHOR_DATE": "@\(clock) +0530",
+            "GIT_COMMITTER_DATE": "@\(clock) +0530", "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+        ] {
             environment[key] = value
         }
         process.environment = environment

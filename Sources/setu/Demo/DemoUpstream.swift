@@ -30,16 +30,19 @@ enum DemoUpstream {
 
     /// The server, on loopback at `port` (0 picks one); `onListening` gets the port. Under
     /// `/meripehchaan/` it is also the sample consent provider (`DemoConsentProvider`).
-    static func application(port: Int, consent: DemoConsentProvider,
-                            onListening: @escaping @Sendable (Int) -> Void) -> some ApplicationProtocol {
+    static func application(
+        port: Int, consent: DemoConsentProvider,
+        onListening: @escaping @Sendable (Int) -> Void
+    ) -> some ApplicationProtocol {
         Application(
             responder: CallbackResponder { (request: Request, _: BasicRequestContext) in
                 if request.uri.path.hasPrefix(DemoConsentProvider.prefix) {
                     return consent.answer(path: request.uri.path, query: request.uri.queryParameters)
                 }
                 let body = try await request.body.collect(upTo: 1 << 20)
-                return answer(method: request.method.rawValue, path: request.uri.path, body: Data(buffer: body),
-                              consumer: request.headers[HTTPField.Name("X-Setu-Consumer")!])
+                return answer(
+                    method: request.method.rawValue, path: request.uri.path, body: Data(buffer: body),
+                    consumer: request.headers[HTTPField.Name("X-Setu-Consumer")!])
             },
             configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "demo-issuer"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) }
@@ -49,14 +52,19 @@ enum DemoUpstream {
     static func answer(method: String, path: String, body: Data, consumer: String?) -> Response {
         let segments = path.split(separator: "/")
         guard method == "POST", segments.count >= 2, segments.last == "certificate",
-              let type = documentTypes[String(segments[segments.count - 2])] else {
+            let type = documentTypes[String(segments[segments.count - 2])]
+        else {
             return json(.notFound, ["error": "invalid_request", "errorDescription": "no document type at \(path)"])
         }
         let request = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:]
         let parameters = request["certificateParameters"] as? [String: Any] ?? [:]
         if let missing = type.parameters.first(where: { (parameters[$0] as? String ?? "").isEmpty }) {
-            return json(.badRequest, ["error": "missing_parameter",
-                                      "errorDescription": "certificateParameters.\(missing) is required for \(type.name)"])
+            return json(
+                .badRequest,
+                [
+                    "error": "missing_parameter",
+                    "errorDescription": "certificateParameters.\(missing) is required for \(type.name)",
+                ])
         }
         let number = parameters[type.parameters[0]] as? String ?? ""
         let transaction = request["txnId"] as? String ?? UUID().uuidString.lowercased()
@@ -74,14 +82,16 @@ enum DemoUpstream {
             </Certificate>
 
             """
-        return Response(status: .ok, headers: [.contentType: "application/xml"],
-                        body: ResponseBody(byteBuffer: ByteBuffer(string: xml)))
+        return Response(
+            status: .ok, headers: [.contentType: "application/xml"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: xml)))
     }
 
     private static func json(_ status: HTTPResponse.Status, _ object: [String: String]) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-        return Response(status: status, headers: [.contentType: "application/json"],
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     private static func escape(_ text: String) -> String {
