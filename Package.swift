@@ -76,6 +76,17 @@ let package = Package(
             name: "SetuEntitlements",
             dependencies: ["SetuManifest", "SetuConcurrency"]
         ),
+        // The state kept between runs: the replay and the entitlements, in a state directory.
+        .target(
+            name: "SetuState",
+            dependencies: [
+                "SetuConcurrency",
+                "SetuEntitlements",
+                "SetuManifest",
+                "SetuStorage",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "SetuTrust",
             dependencies: [
@@ -84,6 +95,7 @@ let package = Package(
                 "SetuGit",
                 "SetuManifest",
                 "SetuSources",
+                "SetuState",
                 "SetuStorage",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

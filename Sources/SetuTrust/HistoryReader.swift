@@ -4,6 +4,8 @@ import SetuEntitlements
 import SetuGit
 import SetuManifest
 import SetuSources
+import SetuState
+import SetuStorage
 
 /// Reads a branch's history from git into the values `HistoryReplay` decides on.
 public struct HistoryReader {
@@ -217,29 +219,30 @@ public enum TrustEngine {
         saveInBackground: Bool = false, limits: LoadLimits = .standard
     ) throws -> ReplayOutcome {
         func save(_ outcome: inout ReplayOutcome, to store: ReplayStore) throws {
+            let view = (outcome.view ?? TrustView(files: outcome.state.files)).bytes
             guard saveInBackground else {
-                outcome.journal = try store.save(outcome)
+                outcome.journal = try store.save(trustRoot: outcome.trustRoot.hex, state: outcome.state, view: view, journal: outcome.journal)
                 return
             }
-            let written = outcome
-            outcome.saving = Background { try store.save(written) }
+            let (trustRoot, state, journal) = (outcome.trustRoot.hex, outcome.state, outcome.journal)
+            outcome.saving = Background { try store.save(trustRoot: trustRoot, state: state, view: view, journal: journal) }
         }
         let reader = HistoryReader(repository: repository, limits: limits)
         let store = stateDirectory.map(ReplayStore.init)
         var rewritten: String?
-        var kept: ReplayStore.Stored?
+        var kept: KeptReplay?
         var keptReferences: ReferenceIndex?
         if var last = previous.take(), let head = ObjectID(hex: last.state.revision) {
             var state = EffectiveState(revision: "")
             swap(&state, &last.state)
             let view = last.view ?? TrustView(files: state.files)
-            kept = ReplayStore.Stored(
+            kept = KeptReplay(
                 trustRoot: last.trustRoot, head: head, state: consume state, view: view,
                 journal: (try? last.saving?.value()) ?? last.journal)
             keptReferences = last.references
         }
         let fromKept = kept != nil
-        if var stored = kept.take() ?? store?.load(),
+        if var stored = kept.take() ?? store?.load().flatMap(KeptReplay.init),
             trustRoot == nil || stored.trustRoot == trustRoot
         {
             if let newer = try reader.commitsAfter(stored.head, upTo: head) {
@@ -285,4 +288,32 @@ public enum TrustEngine {
 /// Entitlements being read from a state directory (`TrustEngine.readKeptEntitlements`).
 struct KeptEntitlements: Sendable {
     let read: Background<(trustRoot: String, derived: DerivedEntitlements)?>
+}
+
+/// A replay to continue from: the last one of this process, or the one the state directory keeps.
+struct KeptReplay {
+    var trustRoot: ObjectID
+    var head: ObjectID
+    var state: EffectiveState
+    var view: TrustView
+    var journal: ReplayStore.Journal?
+
+    init(trustRoot: ObjectID, head: ObjectID, state: consuming EffectiveState, view: TrustView, journal: ReplayStore.Journal?) {
+        self.trustRoot = trustRoot
+        self.head = head
+        self.state = state
+        self.view = view
+        self.journal = journal
+    }
+
+    /// What the state directory keeps, or nil when it does not read (then a full replay follows).
+    init?(_ stored: consuming ReplayStore.Stored) {
+        var reader = ByteReader(stored.view)
+        guard let trustRoot = ObjectID(hex: stored.trustRoot), let head = ObjectID(hex: stored.head),
+            let view = try? TrustView(from: &reader), reader.isAtEnd
+        else { return nil }
+        var state = EffectiveState(revision: "")
+        swap(&state, &stored.state)
+        self.init(trustRoot: trustRoot, head: head, state: state, view: view, journal: stored.journal)
+    }
 }

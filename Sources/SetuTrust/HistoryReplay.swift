@@ -575,6 +575,13 @@ struct TrustView: Sendable {
         collectKeyOwners()
     }
 
+    /// The view's binary form, which the replay state keeps as an opaque section.
+    var bytes: [UInt8] {
+        var writer = ByteWriter()
+        write(to: &writer)
+        return writer.bytes
+    }
+
     /// Appends the view's binary form, for the replay state.
     func write(to writer: inout ByteWriter) {
         writer.write(verification.rawValue)

@@ -2,6 +2,7 @@ import SetuConcurrency
 import SetuEntitlements
 import SetuGit
 import SetuManifest
+import SetuState
 
 /// One branch's marketplace, brought up to date commit by commit: its effective state
 /// (history replay), its entitlements and, for the gateway, its snapshot. A step after a

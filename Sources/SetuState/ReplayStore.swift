@@ -2,7 +2,6 @@ import Crypto
 import Foundation
 import SetuConcurrency
 import SetuEntitlements
-import SetuGit
 import SetuManifest
 import SetuStorage
 
@@ -18,44 +17,54 @@ import SetuStorage
 /// reaches an eighth of the base's files, the whole state is written as a new
 /// base. Each file is written aside and renamed, and a delta names the base it
 /// belongs to, so a crash between the two leaves a state that still loads.
-struct ReplayStore {
-    let directory: String
+public struct ReplayStore: Sendable {
+    public let directory: String
 
-    init(_ directory: String) {
+    public init(_ directory: String) {
         self.directory = directory
     }
 
     /// How the state on disk relates to a state in memory: the base it was
     /// loaded from (or written as) and the paths that differ from it.
-    struct Journal: Sendable {
+    public struct Journal: Sendable {
         /// Names the base file, so a delta is never applied to another.
-        var baseID: String
+        public var baseID: String
         /// How many files the base holds.
-        var baseFileCount: Int
+        public var baseFileCount: Int
         /// The paths whose files or refused changes may differ from the base.
-        var paths: Set<String>
+        public var paths: Set<String>
     }
 
-    /// A stored replay.
-    struct Stored {
-        var trustRoot: ObjectID
-        var head: ObjectID
-        var state: EffectiveState
-        var view: TrustView
+    /// A stored replay. Who owns and approves what (history replay's view) is kept as an
+    /// opaque section: the store keeps it, replay reads it.
+    public struct Stored: Sendable {
+        /// The trust root and the head, as commit ids in hex.
+        public var trustRoot: String
+        public var head: String
+        public var state: EffectiveState
+        public var view: ArraySlice<UInt8>
         /// `nil` when the state directory holds no copy of this state to build on.
-        var journal: Journal?
+        public var journal: Journal?
+
+        public init(trustRoot: String, head: String, state: EffectiveState, view: ArraySlice<UInt8>, journal: Journal?) {
+            self.trustRoot = trustRoot
+            self.head = head
+            self.state = state
+            self.view = view
+            self.journal = journal
+        }
     }
 
     private var basePath: String { directory + "/trust/replay.bin" }
     private var deltaPath: String { directory + "/trust/replay.delta" }
     private static let baseMagic = Array("setu replay state\n".utf8)
     private static let deltaMagic = Array("setu replay delta\n".utf8)
-    private static let format = 5
+    private static let format = 6
 
     /// The stored state, or `nil` when there is none or it cannot be used (then a full replay follows).
     /// A delta that does not belong to the base or does not read is left out: the base is an
     /// earlier state of the same history, so replay continues from there.
-    func load() -> Stored? {
+    public func load() -> Stored? {
         guard let bytes = AtomicFile.read(basePath), bytes.starts(with: Self.baseMagic) else { return nil }
         var stored: Stored
         do {
@@ -68,7 +77,9 @@ struct ReplayStore {
             // records need no check of their own before being decoded on first use.
             let intact = Background { Self.name(of: body) == baseID }
             var reader = ByteReader(body)
-            guard outer.isAtEnd, let root = ObjectID(hex: try reader.readString()), let head = ObjectID(hex: try reader.readString()) else { return nil }
+            let root = try reader.readString()
+            let head = try reader.readString()
+            guard outer.isAtEnd else { return nil }
             let count = try reader.readCount()
             var files: [String: EffectiveFile] = [:]
             files.reserveCapacity(count)
@@ -83,10 +94,10 @@ struct ReplayStore {
                 let change = try readRefused(&reader)
                 refused[change.path] = change
             }
-            let view = try TrustView(from: &reader)
+            let view = try reader.readSection()
             guard reader.isAtEnd, try intact.value() else { return nil }
             stored = Stored(
-                trustRoot: root, head: head, state: EffectiveState(revision: head.hex, files: files, refused: refused),
+                trustRoot: root, head: head, state: EffectiveState(revision: head, files: files, refused: refused),
                 view: view, journal: Journal(baseID: baseID, baseFileCount: count, paths: []))
         } catch {
             return nil
@@ -99,9 +110,8 @@ struct ReplayStore {
         guard let bytes = AtomicFile.read(deltaPath), bytes.starts(with: Self.deltaMagic) else { return }
         var reader = ByteReader(bytes[Self.deltaMagic.count...])
         do {
-            guard try reader.readInt() == Self.format, try reader.readString() == stored.journal?.baseID,
-                let head = ObjectID(hex: try reader.readString())
-            else { return }
+            guard try reader.readInt() == Self.format, try reader.readString() == stored.journal?.baseID else { return }
+            let head = try reader.readString()
             var files: [(String, EffectiveFile?)] = []
             for _ in 0..<(try reader.readCount()) {
                 let path = try reader.readString()
@@ -112,7 +122,7 @@ struct ReplayStore {
                 let path = try reader.readString()
                 refused.append((path, try reader.readBool() ? try readRefused(&reader) : nil))
             }
-            let view = try TrustView(from: &reader)
+            let view = try reader.readSection()
             guard reader.isAtEnd else { return }
             // Read whole before any of it is applied: a delta is taken entirely or not at all.
             for (path, file) in files {
@@ -124,57 +134,56 @@ struct ReplayStore {
                 stored.journal?.paths.insert(path)
             }
             stored.head = head
-            stored.state.revision = head.hex
+            stored.state.revision = head
             stored.view = view
         } catch {
             return
         }
     }
 
-    /// Stores an outcome: as a delta on the base it came from when few paths
-    /// differ from that base, else as a new base. Returns how the stored
-    /// state relates to the outcome, for the next save to continue from.
-    func save(_ outcome: ReplayOutcome) throws -> Journal {
-        let view = outcome.view ?? TrustView(files: outcome.state.files)
-        if let journal = outcome.journal, journal.paths.count <= max(16, journal.baseFileCount / 8) {
+    /// Stores a replay: as a delta on the base it came from when few paths differ from
+    /// that base, else as a new base. Returns how the stored state relates to the
+    /// replay, for the next save to continue from.
+    public func save(trustRoot: String, state: EffectiveState, view: [UInt8], journal: Journal?) throws -> Journal {
+        if let journal, journal.paths.count <= max(16, journal.baseFileCount / 8) {
             var writer = ByteWriter()
             writer.write(Self.format)
             writer.write(journal.baseID)
-            writer.write(outcome.state.revision)
+            writer.write(state.revision)
             let paths = journal.paths.sorted()
             var scratch = ByteWriter()
             writer.write(paths.count)
             for path in paths {
                 writer.write(path)
-                let file = outcome.state.files[path]
+                let file = state.files[path]
                 writer.write(file != nil)
                 if let file { write(file, to: &writer, scratch: &scratch) }
             }
             writer.write(paths.count)
             for path in paths {
                 writer.write(path)
-                let change = outcome.state.refused[path]
+                let change = state.refused[path]
                 writer.write(change != nil)
                 if let change { write(change, to: &writer) }
             }
-            view.write(to: &writer)
+            writer.write(section: view[...])
             try replaceStateFile(deltaPath, with: Self.deltaMagic + writer.bytes, what: "the replay state")
             return journal
         }
         var body = ByteWriter()
-        body.write(outcome.trustRoot.hex)
-        body.write(outcome.state.revision)
-        body.write(outcome.state.files.count)
+        body.write(trustRoot)
+        body.write(state.revision)
+        body.write(state.files.count)
         var scratch = ByteWriter()
-        for path in outcome.state.files.keys.sorted() {
+        for path in state.files.keys.sorted() {
             body.write(path)
-            write(outcome.state.files[path]!, to: &body, scratch: &scratch)
+            write(state.files[path]!, to: &body, scratch: &scratch)
         }
-        body.write(outcome.state.refused.count)
-        for path in outcome.state.refused.keys.sorted() {
-            write(outcome.state.refused[path]!, to: &body)
+        body.write(state.refused.count)
+        for path in state.refused.keys.sorted() {
+            write(state.refused[path]!, to: &body)
         }
-        view.write(to: &body)
+        body.write(section: view[...])
         // Named by its content: a delta is only ever applied to the very base it was written on,
         // and loading checks the content against the name.
         let baseID = Self.name(of: body.bytes[...])
@@ -186,7 +195,7 @@ struct ReplayStore {
         guard unlink(deltaPath) == 0 || errno == ENOENT else {
             throw ManifestError(code: .io, message: "cannot remove \(deltaPath): \(String(cString: strerror(errno)))")
         }
-        return Journal(baseID: baseID, baseFileCount: outcome.state.files.count, paths: [])
+        return Journal(baseID: baseID, baseFileCount: state.files.count, paths: [])
     }
 
     /// A base's name: the SHA-256 of its body, in hex.

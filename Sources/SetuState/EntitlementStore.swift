@@ -5,10 +5,10 @@ import SetuStorage
 /// Keeps the entitlements last derived in a state directory
 /// (`<state>/trust/entitlements.bin`), so a run after a few new commits
 /// updates them instead of validating the whole marketplace again.
-struct EntitlementStore {
-    let directory: String
+public struct EntitlementStore: Sendable {
+    public let directory: String
 
-    init(_ directory: String) {
+    public init(_ directory: String) {
         self.directory = directory
     }
 
@@ -18,7 +18,7 @@ struct EntitlementStore {
 
     /// The kept derivation and the trust root of the replay it came from, or
     /// `nil` when there is none or it cannot be used (then a full derivation follows).
-    func load() -> (trustRoot: String, derived: DerivedEntitlements)? {
+    public func load() -> (trustRoot: String, derived: DerivedEntitlements)? {
         guard let bytes = AtomicFile.read(path), bytes.starts(with: Self.magic) else { return nil }
         var reader = ByteReader(bytes[Self.magic.count...])
         do {
@@ -51,7 +51,7 @@ struct EntitlementStore {
         }
     }
 
-    func save(_ derived: DerivedEntitlements, trustRoot: String) throws {
+    public func save(_ derived: DerivedEntitlements, trustRoot: String) throws {
         var writer = ByteWriter()
         writer.write(Self.format)
         writer.write(trustRoot)
