@@ -15,6 +15,13 @@ public final class Background<Value: Sendable>: @unchecked Sendable {
         }
     }
 
+    /// Whether the work has ended, without waiting for it.
+    public var isFinished: Bool {
+        guard finished.wait(timeout: .now()) == .success else { return false }
+        finished.signal()
+        return true
+    }
+
     public func value() throws -> Value {
         finished.wait()
         finished.signal()

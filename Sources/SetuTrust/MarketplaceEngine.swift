@@ -98,7 +98,10 @@ public struct MarketplaceEngine: Sendable {
             if let before, let built { ended = Self.ended(from: before, to: built, consumers: changed, entitlements: next.entitlements) }
             snapshot = built
         }
-        if let stateDirectory {
+        // A step does not wait for the last one's write still going on; it skips its own, and
+        // the state directory keeps an earlier step's entitlements until a later step writes.
+        // A new process derives forward from those only when they match the stored replay.
+        if let stateDirectory, savingEntitlements?.isFinished ?? true {
             try savingEntitlements?.value()
             let trustRoot = outcome.trustRoot.hex
             let saved = next
