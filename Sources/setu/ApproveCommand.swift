@@ -82,27 +82,12 @@ struct ApproveCommand: ParsableCommand {
 
     /// Runs git in the repository, as the user would.
     private func git(_ arguments: [String], input: String? = nil) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-C", repo] + arguments
-        let output = Pipe(), errors = Pipe(), standardInput = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = standardInput
         do {
-            try process.run()
-        } catch {
-            throw CLIFailure("cannot run git: \(error.localizedDescription)")
+            return try GitProcess.run(in: repo, arguments, input: input)
+        } catch .cannotRun(let reason) {
+            throw CLIFailure("cannot run git: \(reason)")
+        } catch .failed(let said) {
+            throw CLIFailure("git \(arguments.first ?? "") failed: \(said.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        standardInput.fileHandleForWriting.write(Data((input ?? "").utf8))
-        try? standardInput.fileHandleForWriting.close()
-        let stdout = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let said = String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw CLIFailure("git \(arguments.first ?? "") failed: \(said)")
-        }
-        return String(decoding: stdout, as: UTF8.self)
     }
 }

@@ -162,34 +162,19 @@ struct DemoRepository {
     @discardableResult
     private mutating func git(_ arguments: [String], as email: String) throws -> String {
         clock += 3600
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-C", path] + arguments
-        var environment = ProcessInfo.processInfo.environment
         let name = String(email.split(separator: "@").first ?? "")
-        for (key, value) in [
+        let identity = [
             "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
             "GIT_COMMITTER_EMAIL": email, "GIT_AUTHOR_DATE": "@\(clock) +0530",
             "GIT_COMMITTER_DATE": "@\(clock) +0530", "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": "/dev/null",
-        ] {
-            environment[key] = value
-        }
-        process.environment = environment
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
+        ]
         do {
-            try process.run()
-        } catch {
-            throw CLIFailure("cannot run git, which the demo uses to build its repository: \(error.localizedDescription); install git")
+            return try GitProcess.run(in: path, arguments, environment: identity)
+        } catch .cannotRun(let reason) {
+            throw CLIFailure("cannot run git, which the demo uses to build its repository: \(reason); install git")
+        } catch .failed(let said) {
+            throw CLIFailure("git \(arguments.joined(separator: " ")) failed in \(path): \(said)")
         }
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CLIFailure("git \(arguments.joined(separator: " ")) failed in \(path): \(String(decoding: err, as: UTF8.self))")
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
