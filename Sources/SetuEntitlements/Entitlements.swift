@@ -283,7 +283,7 @@ public enum EntitlementDerivation {
     }
 
     /// The first error of each file, by the diagnostics' order.
-    static func firstErrors(_ diagnostics: [Diagnostic]) -> [String: Diagnostic] {
+    public static func firstErrors(_ diagnostics: [Diagnostic]) -> [String: Diagnostic] {
         var errors: [String: Diagnostic] = [:]
         for diagnostic in diagnostics where diagnostic.severity == .error && errors[diagnostic.file] == nil {
             errors[diagnostic.file] = diagnostic

@@ -323,11 +323,7 @@ public struct HistoryReplay: Sendable {
                     return refuse(.invalid, .refApi, "the subscription names no API")
                 }
                 let approvers = view.approvers(of: publisher)
-                let anyApprover = makers.contains { if case .anyApprover = $0 { return !approvers.isEmpty } else { return false } }
-                guard
-                    let approver = makers.compactMap(\.email).first(where: approvers.contains)
-                        ?? (anyApprover ? "an approver of \(publisher)" : nil)
-                else {
+                guard let approver = view.approver(among: makers, of: publisher) else {
                     let message =
                         approvers.isEmpty
                         ? "waiting for approval, but publisher \(publisher) has no approvers"
@@ -354,12 +350,7 @@ public struct HistoryReplay: Sendable {
             let blob = waiting.blob, blob == approval.blob,
             let file = waiting.pending, let publisher = TrustView.publisher(ofSubscription: file)
         else { return nil }
-        let approvers = view.approvers(of: publisher)
-        let anyApprover = makers.contains { if case .anyApprover = $0 { return !approvers.isEmpty } else { return false } }
-        guard
-            let approver = makers.compactMap(\.email).first(where: approvers.contains)
-                ?? (anyApprover ? "an approver of \(publisher)" : nil)
-        else { return nil }
+        guard let approver = view.approver(among: makers, of: publisher) else { return nil }
         let effective = EffectiveFile(
             file: file, blob: blob, commit: commit, authorizedBy: waiting.by,
             approval: Approval(commit: commit, approver: approver))
@@ -375,8 +366,15 @@ public struct HistoryReplay: Sendable {
     /// offered, an operation or an API gone) is not a broken reference: it ends the
     /// entitlements, which `setu plan` and the daemon report.
     private mutating func checkReferences(_ candidates: [Candidate], commit: String) -> [Candidate] {
-        var remaining = candidates.filter { !($0.file == nil && MarketplacePath.isSubscription($0.path)) }
-        var kept = candidates.filter { $0.file == nil && MarketplacePath.isSubscription($0.path) }
+        // Deleting a subscription narrows access: no rule can refuse it.
+        var kept: [Candidate] = [], remaining: [Candidate] = []
+        for candidate in candidates {
+            if candidate.file == nil && MarketplacePath.isSubscription(candidate.path) {
+                kept.append(candidate)
+            } else {
+                remaining.append(candidate)
+            }
+        }
         guard !remaining.isEmpty else { return kept }
         func refuse(_ candidate: Candidate, _ rule: RuleID, _ message: String) {
             state.refused[candidate.path] = RefusedChange(
@@ -408,6 +406,8 @@ public struct HistoryReplay: Sendable {
                 return ReferenceCheck.errors(in: files(useOverrides).map { SourceFile(path: $0.path, content: .prepared($0)) }, knownAPIs: known)
             }
             let errors = check(true)
+            // The API ids a suggestion needed, if it did, stay indexed for the next one.
+            references = index
             let own = remaining.filter { errors[$0.path] != nil }
             if !own.isEmpty {
                 for candidate in own {
@@ -714,6 +714,15 @@ struct TrustView: Sendable {
 
     func approvers(of publisher: String) -> Set<String> {
         publisherApprovers[publisher] ?? []
+    }
+
+    /// Which of `makers` approves for `publisher`: an approver's email, or, for a planned
+    /// merge by whichever approver is needed, that approver in words; nil when none does.
+    func approver(among makers: [Identity], of publisher: String) -> String? {
+        let approvers = approvers(of: publisher)
+        if let email = makers.compactMap(\.email).first(where: approvers.contains) { return email }
+        let anyApprover = makers.contains { if case .anyApprover = $0 { true } else { false } }
+        return anyApprover && !approvers.isEmpty ? "an approver of \(publisher)" : nil
     }
 
     /// The publisher of the API a subscription names.

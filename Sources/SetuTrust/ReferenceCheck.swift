@@ -11,10 +11,9 @@ enum ReferenceCheck {
     /// - Parameter knownAPIs: every API id, when `files` are part of the
     ///   marketplace: a subscription naming another API is told the closest.
     static func errors(in files: [SourceFile], knownAPIs: () -> [String]? = { nil }) -> [String: Diagnostic] {
-        let present = Set(files.map(\.path))
-        let errors = firstErrors(MarketplaceValidator().validate(files).diagnostics, in: present)
-        guard errors.values.contains(where: { $0.rule == .refApi }), let known = knownAPIs() else { return errors }
-        return firstErrors(MarketplaceValidator().validate(files, knownAPIs: known).diagnostics, in: present)
+        errors(of: Set(files.map(\.path)), knownAPIs: knownAPIs) { known in
+            MarketplaceValidator().validate(files, knownAPIs: known).diagnostics
+        }
     }
 
     /// `errors(in:)` over files read and checked on their own, without reading any of them
@@ -23,22 +22,22 @@ enum ReferenceCheck {
         in files: [PreparedFile], judging: Set<String>, checkedUpstreams: Set<String>,
         knownAPIs: () -> [String]? = { nil }
     ) -> [String: Diagnostic] {
-        let present = Set(files.map(\.path))
-        let validator = MarketplaceValidator()
-        let errors = firstErrors(validator.checkReferences(files, judging: judging, checkedUpstreams: checkedUpstreams), in: present)
-        guard errors.values.contains(where: { $0.rule == .refApi }), let known = knownAPIs() else { return errors }
-        return firstErrors(
-            validator.checkReferences(files, judging: judging, checkedUpstreams: checkedUpstreams, knownAPIs: known),
-            in: present)
+        errors(of: Set(files.map(\.path)), knownAPIs: knownAPIs) { known in
+            MarketplaceValidator().checkReferences(files, judging: judging, checkedUpstreams: checkedUpstreams, knownAPIs: known)
+        }
     }
 
-    private static func firstErrors(_ diagnostics: [Diagnostic], in present: Set<String>) -> [String: Diagnostic] {
-        var errors: [String: Diagnostic] = [:]
-        for diagnostic in diagnostics.sorted()
-        where diagnostic.severity == .error && present.contains(diagnostic.file) && errors[diagnostic.file] == nil {
-            errors[diagnostic.file] = diagnostic
+    /// The first error of each of `paths` that `rules` finds; the rules run again with every
+    /// API id only when a subscription names an API they do not know, to suggest the closest.
+    private static func errors(
+        of paths: Set<String>, knownAPIs: () -> [String]?, _ rules: ([String]?) -> [Diagnostic]
+    ) -> [String: Diagnostic] {
+        func first(_ diagnostics: [Diagnostic]) -> [String: Diagnostic] {
+            EntitlementDerivation.firstErrors(diagnostics.sorted()).filter { paths.contains($0.key) }
         }
-        return errors
+        let errors = first(rules(nil))
+        guard errors.values.contains(where: { $0.rule == .refApi }), let known = knownAPIs() else { return errors }
+        return first(rules(known))
     }
 }
 
