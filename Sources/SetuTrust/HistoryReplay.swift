@@ -78,8 +78,16 @@ public struct ReplayCommit: Sendable {
         /// The approvals a commit message carries: each line `Setu-Approve: <path> <blob>`,
         /// the blob written in full.
         public static func all(in message: String) -> [InPlaceApproval] {
-            // Asked of every commit replayed: most messages hold no trailer, which a search says at once.
-            guard message.contains("pprove:") || message.contains("PPROVE:") else { return [] }
+            // Asked of every commit replayed: most messages hold no trailer, which a scan of the
+            // bytes (in any case, as the lines below are read) says without splitting them.
+            let key = Array((trailer + ":").lowercased().utf8)
+            let bytes = Array(message.utf8)
+            let holdsKey =
+                bytes.count >= key.count
+                && (0...(bytes.count - key.count)).contains { start in
+                    key.indices.allSatisfy { bytes[start + $0] | 0x20 == key[$0] | 0x20 }
+                }
+            guard holdsKey else { return [] }
             return message.split(whereSeparator: \.isNewline).compactMap { line in
                 let words = line.split(whereSeparator: \.isWhitespace)
                 guard words.count == 3, words[0].lowercased() == trailer.lowercased() + ":" else { return nil }

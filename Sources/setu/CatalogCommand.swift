@@ -55,7 +55,7 @@ struct BrowsedMarketplace {
 
     /// The changes to the catalog that are not in force, and why.
     var waiting: [RefusedChange] {
-        (state?.refused.values ?? [:].values).filter { $0.path.hasPrefix("catalog/") }.sorted { $0.path < $1.path }
+        (state.map { Array($0.refused.values) } ?? []).filter { $0.path.hasPrefix("catalog/") }.sorted { $0.path < $1.path }
     }
 }
 

@@ -81,5 +81,9 @@ struct ApprovalInPlaceTests {
                 == [ReplayCommit.InPlaceApproval(path: path, blob: blob)])
         #expect(ReplayCommit.InPlaceApproval.all(in: "Approve\n\nSetu-Approve: \(path) \(blob.prefix(12))\n").isEmpty)
         #expect(ReplayCommit.InPlaceApproval.all(in: "Setu-Approve: \(path)\n").isEmpty)
+        // The trailer's name is read in any case, as git reads trailers.
+        #expect(
+            ReplayCommit.InPlaceApproval.all(in: "Approve\n\nSetu-APprove: \(path) \(blob)")
+                == [ReplayCommit.InPlaceApproval(path: path, blob: blob)])
     }
 }
