@@ -52,7 +52,21 @@ struct ReferenceIndex: Sendable {
     /// Where APIs are: the file of each base path, the base paths and ids each file declares.
     private var apis: APIIndex?
     /// The consumer registrations holding each client id and each key hash.
-    private var credentials: [String: Set<String>]?
+    private var credentials: CredentialIndex?
+
+    /// The consumer registrations holding each client id and key hash, and the keys each holds.
+    private struct CredentialIndex: Sendable {
+        var holders: [String: Set<String>] = [:]
+        var keysOf: [String: [String]] = [:]
+
+        mutating func index(_ path: String, file: PreparedFile?) {
+            for key in keysOf.removeValue(forKey: path) ?? [] { holders[key]?.remove(path) }
+            let keys = ReferenceIndex.credentialKeys(file)
+            guard !keys.isEmpty else { return }
+            keysOf[path] = keys
+            for key in keys { holders[key, default: []].insert(path) }
+        }
+    }
 
     private struct APIIndex: Sendable {
         var basePaths: [String: String] = [:]
@@ -113,8 +127,7 @@ struct ReferenceIndex: Sendable {
     /// Records a path's new version, or its deletion.
     mutating func update(_ path: String, file: PreparedFile?) {
         if credentials != nil, path.hasSuffix("/consumer.yaml") {
-            for key in credentials!.keys where credentials![key]!.contains(path) { credentials![key]!.remove(path) }
-            for key in Self.credentialKeys(file) { credentials![key, default: []].insert(path) }
+            credentials!.index(path, file: file)
         }
         if folders != nil {
             if file == nil {
@@ -148,20 +161,18 @@ struct ReferenceIndex: Sendable {
     }
 
     /// Client ids and key hashes of a consumer's registration, as keys of `credentials`.
-    private static func credentialKeys(_ file: PreparedFile?) -> [String] {
+    fileprivate static func credentialKeys(_ file: PreparedFile?) -> [String] {
         (file?.consumers ?? []).flatMap { consumer in consumer.credentials.flatMap { ["id " + $0.clientId, "key " + $0.keySHA256] } }
     }
 
     /// The consumer registrations that share a client id or a key hash with `file`.
     private mutating func sharingCredentials(with file: PreparedFile, in files: [String: EffectiveFile]) -> Set<String> {
         if credentials == nil {
-            var built: [String: Set<String>] = [:]
-            for (path, file) in files where path.hasSuffix("/consumer.yaml") {
-                for key in Self.credentialKeys(file.file) { built[key, default: []].insert(path) }
-            }
+            var built = CredentialIndex()
+            for (path, file) in files where path.hasSuffix("/consumer.yaml") { built.index(path, file: file.file) }
             credentials = built
         }
-        return Self.credentialKeys(file).reduce(into: Set<String>()) { $0.formUnion(credentials![$1] ?? []) }
+        return Self.credentialKeys(file).reduce(into: Set<String>()) { $0.formUnion(credentials!.holders[$1] ?? []) }
     }
 
     /// The files the rules need to judge `changes` without reading any OpenAPI document,

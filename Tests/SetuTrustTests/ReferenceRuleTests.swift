@@ -168,4 +168,19 @@ struct ReferenceRuleTests {
         #expect(state.refused["catalog/incometax/publisher.yaml"]?.rule == "ref.publisher")
         #expect(state.files["catalog/incometax/publisher.yaml"] != nil)
     }
+
+    @Test func aNewConsumerWithAnotherConsumersClientIdIsRefused() throws {
+        let fixture = try exampleMarketplace()
+        let path = "subscriptions/zeta-corp/consumer.yaml"
+        try fixture.write(
+            path,
+            try fixture.read("subscriptions/acme-bank/consumer.yaml")
+                .replacingOccurrences(of: "name: acme-bank", with: "name: zeta-corp"))
+        try fixture.commitAll("Admit Zeta Corp", author: admin)
+        let state = try replayedState(fixture)
+        let refused = try #require(state.refused[path])
+        #expect(refused.reason == .invalid)
+        #expect(refused.rule == "credential.client-id")
+        #expect(state.files[path] == nil)
+    }
 }
