@@ -160,6 +160,14 @@ struct ReferenceIndex: Sendable {
         return apis!
     }
 
+    /// The registration of the publisher a subscription names and the API's manifest, where
+    /// names agree with paths: `cbse/class-xii-marksheet` is `catalog/cbse/class-xii-marksheet.yaml`.
+    private static func files(namedBy subscription: Subscription) -> [String] {
+        let api = subscription.api.split(separator: "/", maxSplits: 1)
+        guard api.count == 2 else { return [] }
+        return ["catalog/\(api[0])/publisher.yaml", "catalog/\(api[0])/\(api[1]).yaml"]
+    }
+
     /// Client ids and key hashes of a consumer's registration, as keys of `credentials`.
     fileprivate static func credentialKeys(_ file: PreparedFile?) -> [String] {
         (file?.consumers ?? []).flatMap { consumer in consumer.credentials.flatMap { ["id " + $0.clientId, "key " + $0.keySHA256] } }
@@ -200,10 +208,7 @@ struct ReferenceIndex: Sendable {
                 let subscriptions = file.subscriptions
                 guard subscriptions.count == 1, let subscription = subscriptions.first, subscription.operations == nil else { return nil }
                 focus.insert("\(folder)/consumer.yaml")
-                let api = subscription.api.split(separator: "/", maxSplits: 1)
-                if api.count == 2 {
-                    focus.formUnion(["catalog/\(api[0])/publisher.yaml", "catalog/\(api[0])/\(api[1]).yaml"])
-                }
+                focus.formUnion(Self.files(namedBy: subscription))
             } else if parts[2] == "publisher.yaml" {
                 // A new publisher, or one whose kind stays: nothing else can break.
                 guard let before = files[path], before.file.publishers.first?.category == file.publishers.first?.category else {
@@ -254,16 +259,10 @@ struct ReferenceIndex: Sendable {
         scope.formUnion(policies)
         func addFolder(_ folder: String) { scope.formUnion(paths(in: folder, of: files)) }
         func addAPI(of subscription: Subscription) {
-            let parts = subscription.api.split(separator: "/", maxSplits: 1)
-            guard parts.count == 2 else { return }
-            if subscription.operations != nil {
-                addFolder("catalog/\(parts[0])")
+            if subscription.operations != nil, let publisher = subscription.api.split(separator: "/").first {
+                addFolder("catalog/\(publisher)")
             } else {
-                scope.formUnion(
-                    [
-                        "catalog/\(parts[0])/publisher.yaml", "catalog/\(parts[0])/\(parts[1]).yaml",
-                        "catalog/\(parts[0])/\(parts[1]).yml",
-                    ].filter { files[$0] != nil })
+                scope.formUnion(Self.files(namedBy: subscription).filter { files[$0] != nil })
             }
         }
         for (path, file) in changes {
