@@ -209,7 +209,8 @@ let package = Package(
         .testTarget(
             name: "SetuServerTests",
             dependencies: [
-                "SetuServer", "SetuGateway", "SetuHits", "SetuEntitlements", "SetuFormats", "SetuManifest", "SetuTestSupport",
+                "SetuServer", "SetuGateway", "SetuHits", "SetuEntitlements", "SetuFormats", "SetuManifest", "SetuState",
+                "SetuTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),

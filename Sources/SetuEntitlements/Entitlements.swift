@@ -85,25 +85,21 @@ public struct DerivedEntitlements: Sendable, Hashable {
     /// The platform's verification mode (`none` when there is no valid platform).
     public var verification: String
     /// Every entitlement, sorted by consumer, subscription and state.
-    public var entitlements: [Entitlement]
+    public var entitlements: EntitlementList
     /// The first error of each file that has one, rules that span manifests included.
     public var firstErrors: [String: Diagnostic]
     /// Every API id in the catalog, sorted: subscriptions naming another one are told the closest.
     public var apiIDs: [String]
 
     /// How many entitlements are in each state (every state, zero included).
-    public var counts: [Entitlement.State: Int] {
-        var counts = Dictionary(uniqueKeysWithValues: Entitlement.State.allCases.map { ($0, 0) })
-        for entitlement in entitlements { counts[entitlement.state, default: 0] += 1 }
-        return counts
-    }
+    public var counts: [Entitlement.State: Int] { entitlements.counts }
 
     /// Keeps what a full derivation found.
     public init(_ report: EntitlementReport, today: String) {
         revision = report.state.revision
         self.today = today
         verification = report.validation.marketplace.platform?.verification.rawValue ?? Platform.Verification.none.rawValue
-        entitlements = report.entitlements
+        entitlements = EntitlementList(report.entitlements)
         firstErrors = EntitlementDerivation.firstErrors(report.validation.diagnostics)
         apiIDs = report.validation.marketplace.apis.keys.sorted()
     }
@@ -116,7 +112,7 @@ public struct DerivedEntitlements: Sendable, Hashable {
         self.revision = revision
         self.today = today
         self.verification = verification
-        self.entitlements = entitlements
+        self.entitlements = EntitlementList(entitlements)
         self.firstErrors = firstErrors
         self.apiIDs = apiIDs
     }
@@ -132,7 +128,7 @@ public enum EntitlementDerivation {
         var entitlements = entitlements(
             of: validation.marketplace, errors: firstErrors(validation.diagnostics),
             state: state, pending: state.refused.values, today: today)
-        entitlements.sort(by: order)
+        entitlements.sort(by: EntitlementList.order)
         return EntitlementReport(entitlements: entitlements, validation: validation, state: state)
     }
 
@@ -204,82 +200,34 @@ public enum EntitlementDerivation {
                 errors[path] = diagnostic
             }
             derived.firstErrors = errors
+            // A change not in force stays as it was unless its path was touched: the affected
+            // consumers' pending entitlements are the ones they had and the touched paths' now.
+            var pending = Set(touched.filter(isAffected))
+            for consumer in consumers {
+                for entitlement in derived.entitlements.entitlements(of: consumer) where entitlement.state == .pending {
+                    pending.insert(entitlement.path)
+                }
+            }
             fresh = Self.entitlements(
                 of: validation.marketplace, errors: errors, state: state,
-                pending: state.refused.values.filter { isAffected($0.path) }, today: today)
-            fresh.sort(by: order)
+                pending: pending.compactMap { state.refused[$0] }.filter { isAffected($0.path) }, today: today)
         }
         derived.revision = state.revision
         derived.today = today
-        // The rest stay as they are, in place, and keep their order unless a new day
-        // moved one between active and expired.
+        // The rest stay as they are, and keep their order unless a new day moved one
+        // between active and expired.
         if !consumers.isEmpty {
-            // A consumer's entitlements are one run of the list, sorted by consumer first, and
-            // each sits in its consumer's folder: found by binary search, not by a pass over all.
-            var affected: [Int] = []
-            for consumer in consumers.sorted() {
-                var index = lowerBound(ofConsumer: consumer, in: derived.entitlements)
-                while index < derived.entitlements.count, derived.entitlements[index].consumer == consumer {
-                    if isAffected(derived.entitlements[index].path) { affected.append(index) }
-                    index += 1
-                }
+            var freshOf: [String: [Entitlement]] = [:]
+            for entitlement in fresh { freshOf[entitlement.consumer, default: []].append(entitlement) }
+            for consumer in Set(freshOf.keys).union(consumers).sorted() {
+                let kept = derived.entitlements.entitlements(of: consumer).filter { !isAffected($0.path) }
+                derived.entitlements.replace(entitlementsOf: consumer, with: kept + (freshOf[consumer] ?? []))
             }
-            removeRuns(of: affected, from: &derived.entitlements)
         }
-        var reordered = false
         if today != previousToday {
-            for index in derived.entitlements.indices {
-                let before = derived.entitlements[index].state
-                judgeExpiry(&derived.entitlements[index], today: today)
-                reordered = reordered || derived.entitlements[index].state != before
-            }
+            derived.entitlements.updateEach { judgeExpiry(&$0, today: today) }
         }
-        // A consumer's new entitlements usually all go in one gap, where one insertion
-        // moves the entitlements behind it once instead of once for each.
-        let gaps = fresh.map { insertionIndex(of: $0, in: derived.entitlements) }
-        if let gap = gaps.first, gaps.allSatisfy({ $0 == gap }) {
-            derived.entitlements.insert(contentsOf: fresh, at: gap)
-        } else {
-            for entitlement in fresh {
-                derived.entitlements.insert(entitlement, at: insertionIndex(of: entitlement, in: derived.entitlements))
-            }
-        }
-        if reordered { derived.entitlements.sort(by: order) }
         return derived
-    }
-
-    /// Removes the elements at `indices` (ascending), a run of neighbours at a time from
-    /// the back. Each removal moves the tail down in one block; `removeAll(where:)` would
-    /// swap every element behind the first removed one, copying each entitlement's strings.
-    /// A consumer's entitlements sit together in `order`, so this is one block in practice.
-    private static func removeRuns(of indices: [Int], from entitlements: inout [Entitlement]) {
-        var end = indices.count
-        while end > 0 {
-            var start = end - 1
-            while start > 0, indices[start - 1] == indices[start] - 1 { start -= 1 }
-            entitlements.removeSubrange(indices[start]...indices[end - 1])
-            end = start
-        }
-    }
-
-    /// The index of a consumer's first entitlement in a list sorted by `order` (or where it would go).
-    private static func lowerBound(ofConsumer consumer: String, in sorted: [Entitlement]) -> Int {
-        var low = 0, high = sorted.count
-        while low < high {
-            let middle = (low + high) / 2
-            if sorted[middle].consumer < consumer { low = middle + 1 } else { high = middle }
-        }
-        return low
-    }
-
-    /// Where an entitlement goes in a list sorted by `order`.
-    private static func insertionIndex(of entitlement: Entitlement, in sorted: [Entitlement]) -> Int {
-        var low = 0, high = sorted.count
-        while low < high {
-            let middle = (low + high) / 2
-            if order(sorted[middle], entitlement) { low = middle + 1 } else { high = middle }
-        }
-        return low
     }
 
     /// The first error of each file, by the diagnostics' order.
@@ -332,13 +280,6 @@ public enum EntitlementDerivation {
             entitlement.state = .active
             entitlement.reason = nil
         }
-    }
-
-    private static func order(_ a: Entitlement, _ b: Entitlement) -> Bool {
-        if a.consumer != b.consumer { return a.consumer < b.consumer }
-        if a.subscription != b.subscription { return a.subscription < b.subscription }
-        if a.state != b.state { return a.state.rawValue < b.state.rawValue }
-        return a.path < b.path
     }
 
     private static func invalidity(

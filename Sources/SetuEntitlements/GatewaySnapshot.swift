@@ -172,9 +172,8 @@ public struct GatewaySnapshot: Sendable {
     }
 
     /// The snapshot at `revision` with the entitlements of `consumers` (every consumer's
-    /// when nil) taken again from `all`, which is sorted by consumer as derivation sorts it.
-    /// Everything else is kept as it is, with its `catalogID`.
-    public func replacingEntitlements(of consumers: Set<String>?, from all: [Entitlement], revision: String) -> GatewaySnapshot {
+    /// when nil) taken again from `all`. Everything else is kept as it is, with its `catalogID`.
+    public func replacingEntitlements(of consumers: Set<String>?, from all: EntitlementList, revision: String) -> GatewaySnapshot {
         var next = self
         next.revision = revision
         next.entitlementsID = UInt64.random(in: 1...UInt64.max)
@@ -188,16 +187,7 @@ public struct GatewaySnapshot: Sendable {
         for consumer in consumers {
             next.entitlements[consumer] = nil
             next.inactive[consumer] = nil
-            // The consumer's entitlements are one run of `all`: found by binary search.
-            var low = 0, high = all.count
-            while low < high {
-                let middle = (low + high) / 2
-                if all[middle].consumer < consumer { low = middle + 1 } else { high = middle }
-            }
-            while low < all.count, all[low].consumer == consumer {
-                next.take(all[low])
-                low += 1
-            }
+            for entitlement in all.entitlements(of: consumer) { next.take(entitlement) }
         }
         next.changedFrom = (entitlementsID, consumers)
         return next

@@ -17,6 +17,8 @@ public final class ReconcileService: Service, Sendable {
     private struct Request: Sendable {
         var force: Bool
         var done: CheckedContinuation<ReconcileStatus, Never>?
+        /// Not a reconcile: the entitlements of the last one are written to the state directory.
+        var saveEntitlements = false
     }
 
     private let configuration: ServeConfiguration
@@ -27,10 +29,11 @@ public final class ReconcileService: Service, Sendable {
     private let current: Mutex<ReconcileStatus>
     private let requests: AsyncStream<Request>
     private let requestContinuation: AsyncStream<Request>.Continuation
-    /// The status waiting to be written to `<state>/status.json`, and the writer's wake-ups: a
+    /// The status waiting to be written to `<state>/status.json`, with how many reconciles have
+    /// ended and when the oldest status not yet written was taken, and the writer's wake-ups: a
     /// large marketplace's status takes longer to encode than a reconcile takes, so it is
-    /// written after the reconcile has answered, the latest one only.
-    private let unwritten = Mutex<ReconcileStatus?>(nil)
+    /// written after the reconciles, the latest one only.
+    private let unwritten = Mutex<(status: ReconcileStatus?, reconciles: Int, since: ContinuousClock.Instant)>((nil, 0, .now))
     private let statusWrites: AsyncStream<Void>
     private let statusWriteContinuation: AsyncStream<Void>.Continuation
 
@@ -73,12 +76,21 @@ public final class ReconcileService: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Encoded and written on the thread pool, as the event loops serve the admin
-                // listener; at most once a second, as encoding a large marketplace's status
-                // costs more than a reconcile after one commit.
+                // listener, once reconciles have paused for a second (or ten seconds after the
+                // oldest change not written): encoding a large marketplace's status takes a core
+                // for longer than a reconcile after one commit, and would compete with a burst of them.
                 for await _ in self.statusWrites {
-                    guard let status = self.unwritten.withLock({ $0.take() }) else { continue }
+                    var seen = self.unwritten.withLock { $0.reconciles }
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(1))
+                        let (reconciles, since) = self.unwritten.withLock { ($0.reconciles, $0.since) }
+                        if reconciles == seen || ContinuousClock.now - since >= .seconds(10) { break }
+                        seen = reconciles
+                    }
+                    guard let status = self.unwritten.withLock({ $0.status.take() }) else { continue }
                     try? await NIOThreadPool.singleton.runIfActive { self.writeStatusFile(status) }
-                    try? await Task.sleep(for: .seconds(1))
+                    // So are the entitlements, for a restart to derive forward from, between reconciles.
+                    continuation.yield(Request(force: false, done: nil, saveEntitlements: true))
                 }
             }
             group.addTask {
@@ -91,6 +103,10 @@ public final class ReconcileService: Service, Sendable {
             await withGracefulShutdownHandler {
                 await reconcile(force: true)
                 for await request in requests {
+                    guard !request.saveEntitlements else {
+                        await saveEntitlements(wait: false)
+                        continue
+                    }
                     let status = await reconcile(force: request.force)
                     request.done?.resume(returning: status)
                 }
@@ -100,8 +116,18 @@ public final class ReconcileService: Service, Sendable {
             statusWriteContinuation.finish()
             group.cancelAll()
         }
-        // The last status is written before the service ends.
-        if let status = unwritten.withLock({ $0.take() }) { writeStatusFile(status) }
+        // The last status and entitlements are written before the service ends.
+        if let status = unwritten.withLock({ $0.status.take() }) { writeStatusFile(status) }
+        await saveEntitlements(wait: true)
+    }
+
+    private func saveEntitlements(wait: Bool) async {
+        let reconciler = reconciler
+        do {
+            try await NIOThreadPool.singleton.runIfActive { try reconciler.saveEntitlements(wait: wait) }
+        } catch {
+            logger.error("cannot write the entitlements to \(configuration.stateDirectory): \(error)")
+        }
     }
 
     @discardableResult
@@ -167,7 +193,11 @@ public final class ReconcileService: Service, Sendable {
             metrics.reconcile(succeeded: false, seconds: milliseconds / 1000, revision: nil, entitlements: nil)
             logger.error("reconcile failed; the last good snapshot keeps serving", metadata: ["error": "\(error)"])
         }
-        unwritten.withLock { $0 = status }
+        unwritten.withLock { unwritten in
+            if unwritten.status == nil { unwritten.since = .now }
+            unwritten.status = status
+            unwritten.reconciles += 1
+        }
         statusWriteContinuation.yield()
         return status
     }

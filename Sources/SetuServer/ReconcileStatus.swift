@@ -6,7 +6,7 @@ import SetuTrust
 /// The reconciler's account of itself: what is serving, how the last reconcile went, and
 /// what in the repository is waiting or refused. Served as JSON on `/status` and written
 /// to `<state>/status.json`.
-public struct ReconcileStatus: Codable, Sendable, Equatable {
+public struct ReconcileStatus: Encodable, Sendable, Equatable {
     /// One aspect of health, in the style of Kubernetes conditions.
     public struct Condition: Codable, Sendable, Equatable {
         /// `Ready` (a snapshot is serving) or `Reconciled` (the last reconcile succeeded).
@@ -71,15 +71,29 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
     /// Counts in the serving snapshot: routes, credentials, and entitlements by state.
     public var counts: [String: Int]
     /// Every entitlement of the serving revision, in every state.
-    public var entitlements: [Entitlement]
-    /// Changes not in force, and why: path, commit, who, rule, message and who could make them.
-    public var pendingApprovals: [RefusedChange]
-    public var unauthorized: [RefusedChange]
-    public var invalid: [RefusedChange]
-    /// Errors in the manifests in force (their files serve nothing).
-    public var problems: [FileError]
+    public var entitlements: EntitlementList
+    /// Changes not in force by path, and the first error of each manifest in force that has
+    /// one: kept as the replay left them, and listed only when the status is read.
+    private var refused: [String: RefusedChange]
+    private var firstErrors: [String: Diagnostic]
+    /// The paths of the changes refused as invalid, which the conditions name.
+    private var invalidPaths: Set<String> = []
     /// Quota use in the current period by consumer and API, with the quota in force.
     public var quotas: [QuotaUse] = []
+
+    /// Changes not in force, and why: path, commit, who, rule, message and who could make them.
+    public var pendingApprovals: [RefusedChange] { refused(.pendingApproval) }
+    public var unauthorized: [RefusedChange] { refused(.unauthorized) }
+    public var invalid: [RefusedChange] { refused(.invalid) }
+
+    /// Errors in the manifests in force (their files serve nothing).
+    public var problems: [FileError] {
+        firstErrors.values.sorted().map {
+            FileError(
+                file: $0.file, line: $0.location.line, column: $0.location.column, rule: $0.rule.rawValue,
+                message: $0.message, fix: $0.fix)
+        }
+    }
 
     /// The status before the first reconcile.
     public init(source: String, branch: String) {
@@ -90,11 +104,9 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
             Condition(type: "Ready", status: false, reason: "Starting", message: "no reconcile has finished yet")
         ]
         counts = [:]
-        entitlements = []
-        pendingApprovals = []
-        unauthorized = []
-        invalid = []
-        problems = []
+        entitlements = EntitlementList()
+        refused = [:]
+        firstErrors = [:]
     }
 
     /// Takes in a reconcile that produced a snapshot now serving.
@@ -102,6 +114,13 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
         _ outcome: ReplayOutcome, derived: DerivedEntitlements, counts entitlementCounts: [Entitlement.State: Int],
         snapshot: GatewaySnapshot, attempt: Attempt
     ) {
+        // After a few commits only the paths they touched can have become invalid or stopped being so.
+        if outcome.incremental, let start = outcome.startRevision, start == revision {
+            invalidPaths.subtract(outcome.touchedPaths)
+            for path in outcome.touchedPaths where outcome.state.refused[path]?.reason == .invalid { invalidPaths.insert(path) }
+        } else {
+            invalidPaths = Set(outcome.state.refused.filter { $0.value.reason == .invalid }.keys)
+        }
         ready = true
         revision = snapshot.revision
         servingSince = attempt.at
@@ -115,14 +134,9 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
             counts["entitlements.\(state.rawValue)"] = entitlementCounts[state] ?? 0
         }
         self.counts = counts
-        pendingApprovals = outcome.state.refused(.pendingApproval)
-        unauthorized = outcome.state.refused(.unauthorized)
-        invalid = outcome.state.refused(.invalid)
-        problems = derived.firstErrors.values.sorted().map {
-            FileError(
-                file: $0.file, line: $0.location.line, column: $0.location.column, rule: $0.rule.rawValue,
-                message: $0.message, fix: $0.fix)
-        }
+        refused = outcome.state.refused
+        firstErrors = derived.firstErrors
+        let invalid = invalidPaths.sorted().map { refused[$0]! }
         conditions = [
             Condition(type: "Ready", status: true, reason: "Serving", message: "serving \(snapshot.revision)"),
             Condition(
@@ -151,5 +165,35 @@ public struct ReconcileStatus: Codable, Sendable, Equatable {
             conditions.filter { $0.type != "Reconciled" } + [
                 Condition(type: "Reconciled", status: false, reason: "Failed", message: (attempt.error ?? "failed") + serving)
             ]
+    }
+
+    private func refused(_ reason: RefusedChange.Reason) -> [RefusedChange] {
+        refused.values.filter { $0.reason == reason }.sorted { $0.path < $1.path }
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case ready, source, branch, revision, servingSince, trustRoot, verification, rewrittenHistory, lastAttempt
+        case conditions, counts, entitlements, pendingApprovals, unauthorized, invalid, problems, quotas
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(ready, forKey: .ready)
+        try container.encode(source, forKey: .source)
+        try container.encode(branch, forKey: .branch)
+        try container.encodeIfPresent(revision, forKey: .revision)
+        try container.encodeIfPresent(servingSince, forKey: .servingSince)
+        try container.encodeIfPresent(trustRoot, forKey: .trustRoot)
+        try container.encodeIfPresent(verification, forKey: .verification)
+        try container.encodeIfPresent(rewrittenHistory, forKey: .rewrittenHistory)
+        try container.encodeIfPresent(lastAttempt, forKey: .lastAttempt)
+        try container.encode(conditions, forKey: .conditions)
+        try container.encode(counts, forKey: .counts)
+        try container.encode(entitlements, forKey: .entitlements)
+        try container.encode(pendingApprovals, forKey: .pendingApprovals)
+        try container.encode(unauthorized, forKey: .unauthorized)
+        try container.encode(invalid, forKey: .invalid)
+        try container.encode(problems, forKey: .problems)
+        try container.encode(quotas, forKey: .quotas)
     }
 }

@@ -33,7 +33,14 @@ final class Reconciler: @unchecked Sendable {
 
     init(configuration: ServeConfiguration) {
         self.configuration = configuration
-        engine = MarketplaceEngine(stateDirectory: configuration.stateDirectory)
+        engine = MarketplaceEngine(stateDirectory: configuration.stateDirectory, savesEntitlementsEachStep: false)
+    }
+
+    /// Writes the entitlements of the last reconcile to the state directory, so that a
+    /// restart derives forward from them; `wait` waits for the write to end.
+    func saveEntitlements(wait: Bool = false) throws {
+        try engine.saveEntitlements()
+        if wait { try engine.finishSaving() }
     }
 
     func reconcile(force: Bool) throws -> Outcome {
@@ -61,10 +68,17 @@ final class Reconciler: @unchecked Sendable {
         }
     }
 
+    /// A local repository stays open between reconciles: libgit2 keeps the objects it read
+    /// (the trees the last reconcile ended on), finds new commits and packs as they come,
+    /// and reads references afresh each time.
+    private var local: Repository?
+
     private func open() throws -> Repository {
         switch configuration.source {
         case .local(let path):
-            return try Repository(path: path)
+            if let local { return local }
+            local = try Repository(path: path)
+            return local!
         case .remote(let url):
             return try Repository.mirror(from: url, into: configuration.stateDirectory + "/mirror.git")
         }

@@ -219,13 +219,14 @@ public enum TrustEngine {
         saveInBackground: Bool = false, limits: LoadLimits = .standard
     ) throws -> ReplayOutcome {
         func save(_ outcome: inout ReplayOutcome, to store: ReplayStore) throws {
-            let view = (outcome.view ?? TrustView(files: outcome.state.files)).bytes
+            let view = outcome.view ?? TrustView(files: outcome.state.files)
             guard saveInBackground else {
-                outcome.journal = try store.save(trustRoot: outcome.trustRoot.hex, state: outcome.state, view: view, journal: outcome.journal)
+                outcome.journal = try store.save(
+                    trustRoot: outcome.trustRoot.hex, state: outcome.state, view: view.bytes, journal: outcome.journal)
                 return
             }
             let (trustRoot, state, journal) = (outcome.trustRoot.hex, outcome.state, outcome.journal)
-            outcome.saving = Background { try store.save(trustRoot: trustRoot, state: state, view: view, journal: journal) }
+            outcome.saving = Background { try store.save(trustRoot: trustRoot, state: state, view: view.bytes, journal: journal) }
         }
         let reader = HistoryReader(repository: repository, limits: limits)
         let store = stateDirectory.map(ReplayStore.init)

@@ -14,17 +14,23 @@ import SetuState
 ///
 /// `setu status --state` opens one on the state directory for one step; `setu serve`
 /// keeps one for the life of the process and steps it at every reconcile. With a state
-/// directory, each step's replay and entitlements are written there on other threads,
-/// so the next process starts where this one stopped.
+/// directory, each step's replay is written there on another thread, and so are its
+/// entitlements, at each step or when asked (`saveEntitlements`), so the next process
+/// starts where this one stopped.
 public struct MarketplaceEngine: Sendable {
     /// Where the replay and the entitlements are kept between processes.
     public let stateDirectory: String?
+    /// Whether each step writes its entitlements, or only `saveEntitlements` does: all of
+    /// them are written each time, which at tens of thousands costs more than the step.
+    public let savesEntitlementsEachStep: Bool
     private var outcome: ReplayOutcome?
     private var derived: DerivedEntitlements?
     private var snapshot: GatewaySnapshot?
     /// The entitlements kept in the state directory, being read on another thread until the first step takes them.
     private var kept: KeptEntitlements?
     private var savingEntitlements: Background<Void>?
+    /// The revision and day of the entitlements last written, or being written.
+    private var savedEntitlements: (revision: String, today: String)?
 
     /// What one step found.
     public struct Step: Sendable {
@@ -43,8 +49,9 @@ public struct MarketplaceEngine: Sendable {
     }
 
     /// An engine that starts, at its first step, from what the state directory keeps (if any).
-    public init(stateDirectory: String?) {
+    public init(stateDirectory: String?, savesEntitlementsEachStep: Bool = true) {
         self.stateDirectory = stateDirectory
+        self.savesEntitlementsEachStep = savesEntitlementsEachStep
         kept = stateDirectory.map(TrustEngine.readKeptEntitlements)
     }
 
@@ -98,22 +105,33 @@ public struct MarketplaceEngine: Sendable {
             if let before, let built { ended = Self.ended(from: before, to: built, consumers: changed, entitlements: next.entitlements) }
             snapshot = built
         }
-        // A step does not wait for the last one's write still going on; it skips its own, and
-        // the state directory keeps an earlier step's entitlements until a later step writes.
-        // A new process derives forward from those only when they match the stored replay.
-        if let stateDirectory, savingEntitlements?.isFinished ?? true {
-            try savingEntitlements?.value()
-            let trustRoot = outcome.trustRoot.hex
-            let saved = next
-            savingEntitlements = Background { try EntitlementStore(stateDirectory).save(saved, trustRoot: trustRoot) }
-        }
         self.outcome = outcome
         derived = next
+        // A step does not wait for the last one's write still going on; it skips its own, and
+        // the state directory keeps an earlier step's entitlements until a later write.
+        // A new process derives forward from those only when they match the stored replay.
+        if savesEntitlementsEachStep, savingEntitlements?.isFinished ?? true { try startSavingEntitlements() }
         return Step(outcome: outcome, derived: next, snapshot: built, derivedWhole: report != nil, ended: ended)
     }
 
-    /// Waits until the last step's replay and entitlements are written to the state
-    /// directory; throws what writing them threw.
+    /// Starts writing the last step's entitlements to the state directory on another
+    /// thread, unless they are written already; waits for a write still going on first.
+    public mutating func saveEntitlements() throws {
+        guard let derived, savedEntitlements.map({ $0.revision != derived.revision || $0.today != derived.today }) ?? true else { return }
+        try startSavingEntitlements()
+    }
+
+    private mutating func startSavingEntitlements() throws {
+        guard let stateDirectory, let outcome, let derived else { return }
+        try savingEntitlements?.value()
+        let trustRoot = outcome.trustRoot.hex
+        let saved = derived
+        savingEntitlements = Background { try EntitlementStore(stateDirectory).save(saved, trustRoot: trustRoot) }
+        savedEntitlements = (derived.revision, derived.today)
+    }
+
+    /// Waits until the last step's replay and the entitlements being written are in the
+    /// state directory; throws what writing them threw.
     public func finishSaving() throws {
         try outcome?.finishSaving()
         try savingEntitlements?.value()
@@ -136,7 +154,7 @@ public struct MarketplaceEngine: Sendable {
     /// The entitlements active in `before` that are not in `after`, among `consumers` (all when nil).
     private static func ended(
         from before: GatewaySnapshot, to after: GatewaySnapshot, consumers: Set<String>?,
-        entitlements: [Entitlement]
+        entitlements: EntitlementList
     ) -> [Entitlement] {
         let names = consumers.map(Array.init) ?? Array(before.entitlements.keys)
         var ended: [Entitlement] = []
@@ -144,7 +162,7 @@ public struct MarketplaceEngine: Sendable {
             let now = after.entitlements[consumer] ?? [:]
             for (api, entitlement) in (before.entitlements[consumer] ?? [:]).sorted(by: { $0.key < $1.key }) {
                 if let current = now[api], current.path == entitlement.path { continue }
-                ended.append(entitlements.first { $0.path == entitlement.path && $0.api == api } ?? entitlement)
+                ended.append(entitlements.entitlements(of: consumer).first { $0.path == entitlement.path && $0.api == api } ?? entitlement)
             }
         }
         return ended

@@ -124,7 +124,7 @@ struct StatusReport: Encodable {
         replayedCommits = outcome.replayedCommits
         incremental = outcome.incremental
         rewrittenHistory = outcome.rewrittenHistory
-        entitlements = derived.entitlements
+        entitlements = Array(derived.entitlements)
         func changes(_ reason: RefusedChange.Reason) -> [Change] {
             outcome.state.refused(reason).map {
                 Change(

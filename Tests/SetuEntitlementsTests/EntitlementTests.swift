@@ -51,7 +51,7 @@ struct GatewaySnapshotTests {
         let removed = "subscriptions/acme-bank/pan-verification.yaml"
         let report = EntitlementDerivation.derive(try exampleState(dropping: [removed], revision: "r2"), today: "2026-11-28")
         let whole = GatewaySnapshot(report)
-        let replaced = first.replacingEntitlements(of: ["acme-bank"], from: report.entitlements, revision: "r2")
+        let replaced = first.replacingEntitlements(of: ["acme-bank"], from: EntitlementList(report.entitlements), revision: "r2")
         #expect(replaced.entitlements == whole.entitlements)
         #expect(replaced.inactive == whole.inactive)
         #expect(replaced.revision == "r2")
@@ -61,8 +61,55 @@ struct GatewaySnapshotTests {
         #expect(replaced.changedFrom?.consumers == ["acme-bank"])
         #expect(replaced.entitlements["acme-bank"]?["incometax/pan-verification"] == nil)
         #expect(replaced.entitlements["swift-loans"] == first.entitlements["swift-loans"])
-        let all = first.replacingEntitlements(of: nil, from: report.entitlements, revision: "r2")
+        let all = first.replacingEntitlements(of: nil, from: EntitlementList(report.entitlements), revision: "r2")
         #expect(all.entitlements == whole.entitlements)
         #expect(all.changedFrom == nil)
+    }
+}
+
+struct EntitlementListTests {
+    func entitlement(_ consumer: String, _ subscription: String, _ state: Entitlement.State = .active) -> Entitlement {
+        Entitlement(
+            consumer: consumer, subscription: subscription, api: "cbse/\(subscription)", plan: "standard", operations: nil,
+            notAfter: nil, state: state, reason: nil, approval: nil, approvers: [],
+            path: "subscriptions/\(consumer)/\(subscription).yaml", requestedIn: nil)
+    }
+
+    @Test func itListsEntitlementsByConsumerSubscriptionAndStateWhateverTheOrderGiven() throws {
+        let given = [
+            entitlement("zeta", "a"), entitlement("acme", "b", .pending), entitlement("acme", "b"), entitlement("mid", "x"),
+            entitlement("acme", "a"),
+        ]
+        let list = EntitlementList(given)
+        #expect(list.count == 5)
+        #expect(
+            list.map { "\($0.consumer)/\($0.subscription)/\($0.state)" } == [
+                "acme/a/active", "acme/b/active", "acme/b/pending", "mid/x/active", "zeta/a/active",
+            ])
+        #expect(list.indices.map { list[$0] } == Array(list))
+        #expect(list.entitlements(of: "acme").map(\.subscription) == ["a", "b", "b"])
+        #expect(list.entitlements(of: "nobody").isEmpty)
+        #expect(list.counts == [.active: 4, .pending: 1, .expired: 0, .invalid: 0])
+    }
+
+    @Test func replacingOneConsumersEntitlementsLeavesOtherCopiesAsTheyWere() throws {
+        var list = EntitlementList([entitlement("acme", "a"), entitlement("zeta", "z")])
+        let served = list
+        list.replace(entitlementsOf: "mid", with: [entitlement("mid", "n"), entitlement("mid", "m")])
+        list.replace(entitlementsOf: "acme", with: [])
+        list.replace(entitlementsOf: "zeta", with: [entitlement("zeta", "y", .pending)])
+        list.replace(entitlementsOf: "gone", with: [])
+        #expect(list.map { "\($0.consumer)/\($0.subscription)" } == ["mid/m", "mid/n", "zeta/y"])
+        #expect(list[2].state == .pending)
+        #expect(list == EntitlementList(Array(list).reversed()))
+        #expect(served.map { "\($0.consumer)/\($0.subscription)" } == ["acme/a", "zeta/z"])
+    }
+
+    @Test func itIsEncodedAsAFlatListAndDecodedBack() throws {
+        let list = EntitlementList([entitlement("zeta", "a"), entitlement("acme", "b")])
+        let data = try JSONEncoder().encode(list)
+        let flat = try JSONDecoder().decode([Entitlement].self, from: data)
+        #expect(flat == Array(list))
+        #expect(try JSONDecoder().decode(EntitlementList.self, from: data) == list)
     }
 }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import SetuState
 import SetuTestSupport
 import Testing
 
@@ -63,6 +64,45 @@ import Testing
         await upstream.stop()
     }
 
+    @Test func theEntitlementsAreKeptInTheStateOnceReconcilesPauseAndARestartStartsFromThem() async throws {
+        let upstream = try await TestUpstream.start()
+        let marketplace = try LiveMarketplace(upstreamPort: upstream.port)
+        let state = TemporaryDirectory()
+        let store = EntitlementStore(state.child("state"))
+        let daemon = try await RunningDaemon.start(repo: marketplace.path, state: state)
+        let first = try marketplace.fixture.git("rev-parse", "HEAD")
+        func kept(_ revision: String) async throws -> Bool {
+            for _ in 0..<100 {
+                if store.load()?.derived.revision == revision { return true }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return false
+        }
+        #expect(try await kept(first))
+
+        // A burst of reconciles: the entitlements are written after it, at the last revision.
+        let fixture = marketplace.fixture
+        try fixture.remove("subscriptions/swift-loans/vehicle-registration.yaml")
+        try fixture.commitAll("Withdraw the vehicle registration request", author: LiveMarketplace.swiftLoans)
+        _ = try await reconcile(daemon)
+        try fixture.remove("subscriptions/acme-bank/pan-verification.yaml")
+        try fixture.commitAll("Revoke Acme Bank's PAN verification", author: LiveMarketplace.acmeDev)
+        let last = try fixture.git("rev-parse", "HEAD")
+        _ = try await reconcile(daemon)
+        #expect(try await kept(last))
+        let before = try await status(daemon)
+        #expect(daemon.stop() == 0)
+
+        // A restart finds them as they were and derives nothing again.
+        let restarted = try await RunningDaemon.start(repo: marketplace.path, state: state)
+        let after = try await status(restarted)
+        #expect(after["revision"] as? String == last)
+        #expect(after["counts"] as? [String: Int] == before["counts"] as? [String: Int])
+        #expect(restarted.stop() == 0)
+        #expect(restarted.stderr.contains("entitlements=updated"))
+        await upstream.stop()
+    }
+
     @Test func anInvalidManifestKeepsThePreviousVersionServingAndStatusNamesTheFile() async throws {
         let upstream = try await TestUpstream.start()
         let marketplace = try LiveMarketplace(upstreamPort: upstream.port)
@@ -82,7 +122,7 @@ import Testing
         let conditions = try #require(current["conditions"] as? [[String: Any]])
         let reconciledCondition = try #require(conditions.first { $0["type"] as? String == "Reconciled" })
         #expect((reconciledCondition["message"] as? String)?.contains("subscriptions/acme-bank/pan-verification.yaml: ") == true)
-        // The status file is written just after the reconcile answers.
+        // The status file is written once reconciles pause.
         var file = ""
         for _ in 0..<100 where !file.contains("subscriptions/acme-bank/pan-verification.yaml") {
             try await Task.sleep(for: .milliseconds(50))
