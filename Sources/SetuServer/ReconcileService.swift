@@ -17,8 +17,8 @@ public final class ReconcileService: Service, Sendable {
     private struct Request: Sendable {
         var force: Bool
         var done: CheckedContinuation<ReconcileStatus, Never>?
-        /// Not a reconcile: the entitlements of the last one are written to the state directory.
-        var saveEntitlements = false
+        /// Not a reconcile: the replay and entitlements of the last one are written to the state directory.
+        var save = false
     }
 
     private let configuration: ServeConfiguration
@@ -89,8 +89,8 @@ public final class ReconcileService: Service, Sendable {
                     }
                     guard let status = self.unwritten.withLock({ $0.status.take() }) else { continue }
                     try? await NIOThreadPool.singleton.runIfActive { self.writeStatusFile(status) }
-                    // So are the entitlements, for a restart to derive forward from, between reconciles.
-                    continuation.yield(Request(force: false, done: nil, saveEntitlements: true))
+                    // So are the replay and the entitlements, for a restart to go on from, between reconciles.
+                    continuation.yield(Request(force: false, done: nil, save: true))
                 }
             }
             group.addTask {
@@ -103,8 +103,8 @@ public final class ReconcileService: Service, Sendable {
             await withGracefulShutdownHandler {
                 await reconcile(force: true)
                 for await request in requests {
-                    guard !request.saveEntitlements else {
-                        await saveEntitlements(wait: false)
+                    guard !request.save else {
+                        await save(wait: false)
                         continue
                     }
                     let status = await reconcile(force: request.force)
@@ -116,17 +116,17 @@ public final class ReconcileService: Service, Sendable {
             statusWriteContinuation.finish()
             group.cancelAll()
         }
-        // The last status and entitlements are written before the service ends.
+        // The last status, replay and entitlements are written before the service ends.
         if let status = unwritten.withLock({ $0.status.take() }) { writeStatusFile(status) }
-        await saveEntitlements(wait: true)
+        await save(wait: true)
     }
 
-    private func saveEntitlements(wait: Bool) async {
+    private func save(wait: Bool) async {
         let reconciler = reconciler
         do {
-            try await NIOThreadPool.singleton.runIfActive { try reconciler.saveEntitlements(wait: wait) }
+            try await NIOThreadPool.singleton.runIfActive { try reconciler.save(wait: wait) }
         } catch {
-            logger.error("cannot write the entitlements to \(configuration.stateDirectory): \(error)")
+            logger.error("cannot write the replay and entitlements to \(configuration.stateDirectory): \(error)")
         }
     }
 

@@ -33,13 +33,13 @@ final class Reconciler: @unchecked Sendable {
 
     init(configuration: ServeConfiguration) {
         self.configuration = configuration
-        engine = MarketplaceEngine(stateDirectory: configuration.stateDirectory, savesEntitlementsEachStep: false)
+        engine = MarketplaceEngine(stateDirectory: configuration.stateDirectory, savesEachStep: false)
     }
 
-    /// Writes the entitlements of the last reconcile to the state directory, so that a
-    /// restart derives forward from them; `wait` waits for the write to end.
-    func saveEntitlements(wait: Bool = false) throws {
-        try engine.saveEntitlements()
+    /// Writes the replay and entitlements of the last reconcile to the state directory, so
+    /// that a restart goes on from them; `wait` waits for the writes to end.
+    func save(wait: Bool = false) throws {
+        try engine.save()
         if wait { try engine.finishSaving() }
     }
 

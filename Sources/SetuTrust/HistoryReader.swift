@@ -156,12 +156,34 @@ public struct ReplayOutcome: Sendable {
     var journal: ReplayStore.Journal?
     /// The state being written to the state directory on another thread, when it is.
     var saving: Background<ReplayStore.Journal>?
+    /// Where the state is to be written when asked (`ReplaySaving.whenAsked`), until it is.
+    var unsaved: ReplayStore?
 
-    /// Waits until the state is written to the state directory (see `TrustEngine.replay`'s
-    /// `saveInBackground`); throws what writing it threw.
+    /// Starts writing the state to the state directory on another thread, when it waits
+    /// to be (`ReplaySaving.whenAsked`).
+    public mutating func startSaving() {
+        guard let store = unsaved.take() else { return }
+        let view = view ?? TrustView(files: state.files)
+        let (trustRoot, state, journal) = (trustRoot.hex, state, journal)
+        saving = Background { try store.save(trustRoot: trustRoot, state: state, view: view.bytes, journal: journal) }
+    }
+
+    /// Waits until the state is written to the state directory (see `ReplaySaving`);
+    /// throws what writing it threw.
     public func finishSaving() throws {
         _ = try saving?.value()
     }
+}
+
+/// When `TrustEngine.replay` writes the state it reaches to the state directory.
+public enum ReplaySaving: Sendable {
+    /// Before it returns.
+    case waits
+    /// On another thread, while the caller goes on; `ReplayOutcome.finishSaving` waits for it.
+    case inBackground
+    /// When the caller asks, with `ReplayOutcome.startSaving`: a daemon writes between
+    /// reconciles, as a thread started during one would take a core from it.
+    case whenAsked
 }
 
 extension HistoryReplay {
@@ -211,22 +233,24 @@ public enum TrustEngine {
     /// for the stored state, which is then not read back from the state directory. It is
     /// taken over, not copied: the caller keeps no other reference to it, so the replay
     /// changes its tens of thousands of files in place.
-    /// With `saveInBackground`, the state is written on another thread while the
-    /// caller goes on, and `ReplayOutcome.finishSaving` waits for it.
+    /// `saving` says when the state is written.
     public static func replay(
         _ repository: Repository, head: ObjectID, trustRoot: ObjectID? = nil,
         stateDirectory: String? = nil, previous: consuming ReplayOutcome? = nil,
-        saveInBackground: Bool = false, limits: LoadLimits = .standard
+        saving: ReplaySaving = .waits, limits: LoadLimits = .standard
     ) throws -> ReplayOutcome {
         func save(_ outcome: inout ReplayOutcome, to store: ReplayStore) throws {
-            let view = outcome.view ?? TrustView(files: outcome.state.files)
-            guard saveInBackground else {
+            switch saving {
+            case .waits:
+                let view = outcome.view ?? TrustView(files: outcome.state.files)
                 outcome.journal = try store.save(
                     trustRoot: outcome.trustRoot.hex, state: outcome.state, view: view.bytes, journal: outcome.journal)
-                return
+            case .inBackground:
+                outcome.unsaved = store
+                outcome.startSaving()
+            case .whenAsked:
+                outcome.unsaved = store
             }
-            let (trustRoot, state, journal) = (outcome.trustRoot.hex, outcome.state, outcome.journal)
-            outcome.saving = Background { try store.save(trustRoot: trustRoot, state: state, view: view.bytes, journal: journal) }
         }
         let reader = HistoryReader(repository: repository, limits: limits)
         let store = stateDirectory.map(ReplayStore.init)

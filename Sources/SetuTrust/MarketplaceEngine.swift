@@ -14,15 +14,14 @@ import SetuState
 ///
 /// `setu status --state` opens one on the state directory for one step; `setu serve`
 /// keeps one for the life of the process and steps it at every reconcile. With a state
-/// directory, each step's replay is written there on another thread, and so are its
-/// entitlements, at each step or when asked (`saveEntitlements`), so the next process
-/// starts where this one stopped.
+/// directory, each step's replay and entitlements are written there on other threads, at
+/// each step or when asked (`save`), so the next process starts where this one stopped.
 public struct MarketplaceEngine: Sendable {
     /// Where the replay and the entitlements are kept between processes.
     public let stateDirectory: String?
-    /// Whether each step writes its entitlements, or only `saveEntitlements` does: all of
-    /// them are written each time, which at tens of thousands costs more than the step.
-    public let savesEntitlementsEachStep: Bool
+    /// Whether each step starts writing its replay and entitlements, or only `save` does:
+    /// the threads writing them would take cores from the steps of a daemon that follow.
+    public let savesEachStep: Bool
     private var outcome: ReplayOutcome?
     private var derived: DerivedEntitlements?
     private var snapshot: GatewaySnapshot?
@@ -49,9 +48,9 @@ public struct MarketplaceEngine: Sendable {
     }
 
     /// An engine that starts, at its first step, from what the state directory keeps (if any).
-    public init(stateDirectory: String?, savesEntitlementsEachStep: Bool = true) {
+    public init(stateDirectory: String?, savesEachStep: Bool = true) {
         self.stateDirectory = stateDirectory
-        self.savesEntitlementsEachStep = savesEntitlementsEachStep
+        self.savesEachStep = savesEachStep
         kept = stateDirectory.map(TrustEngine.readKeptEntitlements)
     }
 
@@ -67,7 +66,7 @@ public struct MarketplaceEngine: Sendable {
         // engine to start again from the state directory.
         var outcome = try TrustEngine.replay(
             repository, head: head, trustRoot: trustRoot, stateDirectory: stateDirectory,
-            previous: self.outcome.take(), saveInBackground: stateDirectory != nil, limits: limits)
+            previous: self.outcome.take(), saving: savesEachStep ? .inBackground : .whenAsked, limits: limits)
         var previous = derived.take()
         if previous == nil, let read = kept.take() {
             previous = try read.read.take()?.flatMap { $0.trustRoot == outcome.trustRoot.hex ? $0.derived : nil }
@@ -110,13 +109,15 @@ public struct MarketplaceEngine: Sendable {
         // A step does not wait for the last one's write still going on; it skips its own, and
         // the state directory keeps an earlier step's entitlements until a later write.
         // A new process derives forward from those only when they match the stored replay.
-        if savesEntitlementsEachStep, savingEntitlements?.isFinished ?? true { try startSavingEntitlements() }
+        if savesEachStep, savingEntitlements?.isFinished ?? true { try startSavingEntitlements() }
         return Step(outcome: outcome, derived: next, snapshot: built, derivedWhole: report != nil, ended: ended)
     }
 
-    /// Starts writing the last step's entitlements to the state directory on another
-    /// thread, unless they are written already; waits for a write still going on first.
-    public mutating func saveEntitlements() throws {
+    /// Starts writing the last step's replay and entitlements to the state directory on
+    /// other threads, unless they are written already; waits for a write of entitlements
+    /// still going on first.
+    public mutating func save() throws {
+        outcome?.startSaving()
         guard let derived, savedEntitlements.map({ $0.revision != derived.revision || $0.today != derived.today }) ?? true else { return }
         try startSavingEntitlements()
     }

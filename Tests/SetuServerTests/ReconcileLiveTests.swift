@@ -100,6 +100,7 @@ import Testing
         #expect(after["counts"] as? [String: Int] == before["counts"] as? [String: Int])
         #expect(restarted.stop() == 0)
         #expect(restarted.stderr.contains("entitlements=updated"))
+        #expect(restarted.stderr.contains("replayed=0"))
         await upstream.stop()
     }
 
