@@ -18,15 +18,17 @@ public struct EntitlementList: Sendable, Hashable, RandomAccessCollection {
         tally = Self.tally(of: [])
     }
 
-    /// A list of entitlements in any order.
+    /// A list of entitlements in any order: grouped by consumer first, so that only each
+    /// consumer's few are sorted rather than the whole list, which compares long strings.
     public init(_ entitlements: some Sequence<Entitlement>) {
+        var byConsumer: [String: [Entitlement]] = [:]
+        for entitlement in entitlements { byConsumer[entitlement.consumer, default: []].append(entitlement) }
         var runs: [[Entitlement]] = []
-        for entitlement in entitlements.sorted(by: Self.order) {
-            if runs.last?.first?.consumer == entitlement.consumer {
-                runs[runs.count - 1].append(entitlement)
-            } else {
-                runs.append([entitlement])
-            }
+        runs.reserveCapacity(byConsumer.count)
+        for consumer in byConsumer.keys.sorted() {
+            var run = byConsumer.removeValue(forKey: consumer)!
+            run.sort(by: Self.order)
+            runs.append(run)
         }
         self.runs = runs
         starts = []

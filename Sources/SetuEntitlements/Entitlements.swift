@@ -62,7 +62,7 @@ public struct Entitlement: Sendable, Hashable, Codable {
 /// Entitlements derived from an effective state, with the validation that decided them.
 public struct EntitlementReport: Sendable {
     /// Every entitlement, sorted by consumer, subscription and state.
-    public var entitlements: [Entitlement]
+    public var entitlements: EntitlementList
     /// The effective state's validation: the marketplace model and its diagnostics.
     public var validation: ValidationReport
     /// The state they were derived from.
@@ -99,7 +99,7 @@ public struct DerivedEntitlements: Sendable, Hashable {
         revision = report.state.revision
         self.today = today
         verification = report.validation.marketplace.platform?.verification.rawValue ?? Platform.Verification.none.rawValue
-        entitlements = EntitlementList(report.entitlements)
+        entitlements = report.entitlements
         firstErrors = EntitlementDerivation.firstErrors(report.validation.diagnostics)
         apiIDs = report.validation.marketplace.apis.keys.sorted()
     }
@@ -125,11 +125,10 @@ public enum EntitlementDerivation {
     ///   - today: the date to judge expiry by, `YYYY-MM-DD` (UTC).
     public static func derive(_ state: EffectiveState, today: String) -> EntitlementReport {
         let validation = MarketplaceValidator().validate(state.sourceFiles)
-        var entitlements = entitlements(
+        let entitlements = entitlements(
             of: validation.marketplace, errors: firstErrors(validation.diagnostics),
             state: state, pending: state.refused.values, today: today)
-        entitlements.sort(by: EntitlementList.order)
-        return EntitlementReport(entitlements: entitlements, validation: validation, state: state)
+        return EntitlementReport(entitlements: EntitlementList(entitlements), validation: validation, state: state)
     }
 
     /// Brings a kept derivation up to `state`, when the only paths that changed

@@ -51,7 +51,7 @@ struct GatewaySnapshotTests {
         let removed = "subscriptions/acme-bank/pan-verification.yaml"
         let report = EntitlementDerivation.derive(try exampleState(dropping: [removed], revision: "r2"), today: "2026-11-28")
         let whole = GatewaySnapshot(report)
-        let replaced = first.replacingEntitlements(of: ["acme-bank"], from: EntitlementList(report.entitlements), revision: "r2")
+        let replaced = first.replacingEntitlements(of: ["acme-bank"], from: report.entitlements, revision: "r2")
         #expect(replaced.entitlements == whole.entitlements)
         #expect(replaced.inactive == whole.inactive)
         #expect(replaced.revision == "r2")
@@ -61,7 +61,7 @@ struct GatewaySnapshotTests {
         #expect(replaced.changedFrom?.consumers == ["acme-bank"])
         #expect(replaced.entitlements["acme-bank"]?["incometax/pan-verification"] == nil)
         #expect(replaced.entitlements["swift-loans"] == first.entitlements["swift-loans"])
-        let all = first.replacingEntitlements(of: nil, from: EntitlementList(report.entitlements), revision: "r2")
+        let all = first.replacingEntitlements(of: nil, from: report.entitlements, revision: "r2")
         #expect(all.entitlements == whole.entitlements)
         #expect(all.changedFrom == nil)
     }
