@@ -188,16 +188,20 @@ public enum ReplaySaving: Sendable {
 
 extension HistoryReplay {
     /// Reads and applies commits of the first-parent chain, their new versions
-    /// checked in parallel first. A long history goes in windows of a couple of
-    /// thousand commits: while one window is applied (which must go commit by
-    /// commit), the next is read and checked on other threads, and what is held
-    /// at once (two windows' contents and prepared versions) stays bounded.
+    /// checked in parallel first. A long history goes in windows of a thousand
+    /// commits: while one window is applied (which must go commit by commit), the
+    /// next two are read and checked on other threads, and what is held at once
+    /// (three windows' contents and prepared versions) stays bounded.
     mutating func apply(_ commits: [ObjectID], from reader: HistoryReader) throws {
         struct Window: Sendable {
             var commits: [ReplayCommit]
             var prepared: [String: PreparedFile]
         }
-        let windows = stride(from: 0, to: commits.count, by: 2048).map { Array(commits[$0..<min(commits.count, $0 + 2048)]) }
+        // Two windows are read ahead, so the readers go on while one slow window is applied;
+        // a window is large enough for `replayCommits` to read it on every core.
+        let size = 1024
+        let ahead = 2
+        let windows = stride(from: 0, to: commits.count, by: size).map { Array(commits[$0..<min(commits.count, $0 + size)]) }
         guard !windows.isEmpty else { return }
         // The reading thread uses the repository handle alone: applying never touches it.
         let shared = UnsafeSendable(reader)
@@ -207,11 +211,11 @@ extension HistoryReplay {
                 return Window(commits: commits, prepared: HistoryReplay.preparedVersions(of: commits.lazy.flatMap(\.changes)))
             }
         }
-        var next = read(windows[0])
+        var pending = windows.prefix(ahead).map(read)
         for index in windows.indices {
-            let window = try next.value()
-            if index + 1 < windows.count {
-                next = read(windows[index + 1])
+            let window = try pending.removeFirst().value()
+            if index + ahead < windows.count {
+                pending.append(read(windows[index + ahead]))
             }
             usePrepared(window.prepared)
             for commit in window.commits {
