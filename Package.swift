@@ -151,6 +151,7 @@ let package = Package(
         .executableTarget(
             name: "setu",
             dependencies: [
+                "SetuConcurrency",
                 "SetuEntitlements",
                 "SetuGateway",
                 "SetuGit",

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
+import SetuConcurrency
 import SetuGit
 import SetuManifest
 
@@ -58,21 +59,16 @@ struct Setu: ParsableCommand {
         }
     }
 
-    /// Runs an async command to its end from the synchronous main thread.
+    /// Runs an async command to its end from the synchronous main thread, which waits on
+    /// the command's future as NIO lets a thread outside its event loops do.
     private static func runBlocking(_ command: AsyncParsableCommand) throws {
-        let outcome = HandOff<Error?>(nil)
-        let command = HandOff(command)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do {
-                try await command.value.run()
-            } catch {
-                outcome.value = error
-            }
-            done.signal()
+        let command = UnsafeSendable(command)
+        let done = NIOSingletons.posixEventLoopGroup.any().makePromise(of: Void.self)
+        done.completeWithTask {
+            var command = command.value
+            try await command.run()
         }
-        done.wait()
-        if let error = outcome.value { throw error }
+        try done.futureResult.wait()
     }
 
     private static func fail(_ message: String) -> Never {
@@ -108,12 +104,4 @@ func prettyJSON(_ value: some Encodable) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
-}
-
-/// A value handed from the main thread to the task that runs an async command and back;
-/// the semaphore orders the accesses.
-// @unchecked: the semaphore orders every access, one thread at a time.
-final class HandOff<Value>: @unchecked Sendable {
-    var value: Value
-    init(_ value: Value) { self.value = value }
 }
