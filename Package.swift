@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -110,6 +111,15 @@ let package = Package(
             ]
         ),
         .target(
+            name: "SetuUsage",
+            dependencies: [
+                "SetuConcurrency",
+                "SetuFormats",
+                "SetuHits",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .target(
             name: "SetuGateway",
             dependencies: [
                 "SetuEntitlements",
@@ -160,6 +170,7 @@ let package = Package(
                 "SetuServer",
                 "SetuSources",
                 "SetuTrust",
+                "SetuUsage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -183,6 +194,10 @@ let package = Package(
         .testTarget(
             name: "SetuEntitlementsTests",
             dependencies: ["SetuEntitlements", "SetuManifest", "SetuTestSupport"]
+        ),
+        .testTarget(
+            name: "SetuUsageTests",
+            dependencies: ["SetuUsage", "SetuHits", "SetuTestSupport"]
         ),
         .testTarget(
             name: "SetuHitsTests",

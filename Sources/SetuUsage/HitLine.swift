@@ -1,0 +1,357 @@
+import Foundation
+import SetuFormats
+
+/// One hit as usage statistics need it, read from a line of the hit log.
+public struct UsageHit: Sendable, Equatable {
+    /// When the request arrived, in milliseconds since 1970 (UTC).
+    public var milliseconds: Int64
+    public var consumer: String?
+    public var api: String?
+    public var publisher: String?
+    public var operation: String?
+    public var status: Int
+    /// `allow`, `deny:<reason>` or `error:<reason>`.
+    public var decision: String
+    /// The latency in microseconds (the log writes milliseconds with three decimals).
+    public var latencyMicroseconds: UInt64
+    /// The upstream's time in microseconds, when the request was proxied.
+    public var upstreamMicroseconds: UInt64?
+    public var bytesIn: UInt64
+    public var bytesOut: UInt64
+}
+
+/// Reads the lines the hit log writes (`HitRecord.appendJSONLine`): one flat JSON object
+/// per line. Written by hand rather than with `JSONSerialization` or `JSONDecoder`, which
+/// build a dictionary or a container for every line: `setu usage` reads millions of lines,
+/// and a hit line is a flat object of strings, numbers and nulls. Fields it does not know
+/// are skipped, so a newer writer's lines still read.
+enum HitLine {
+    /// Why a line is not a hit.
+    struct Failure: Error, Equatable {
+        var reason: String
+    }
+
+    /// The hit on a line (without its newline).
+    static func parse(_ line: UnsafeBufferPointer<UInt8>) -> Result<UsageHit, Failure> {
+        var scanner = Scanner(bytes: line)
+        do {
+            return .success(try scanner.hit())
+        } catch let failure as Failure {
+            return .failure(failure)
+        } catch {
+            return .failure(Failure(reason: "\(error)"))
+        }
+    }
+
+    private struct Scanner {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var index = 0
+
+        init(bytes: UnsafeBufferPointer<UInt8>) {
+            self.bytes = bytes
+        }
+
+        mutating func hit() throws -> UsageHit {
+            var milliseconds: Int64?
+            var status: Int?
+            var decision: String?
+            var hit = UsageHit(
+                milliseconds: 0, consumer: nil, api: nil, publisher: nil, operation: nil, status: 0, decision: "",
+                latencyMicroseconds: 0, upstreamMicroseconds: nil, bytesIn: 0, bytesOut: 0)
+            skipSpaces()
+            try expect(UInt8(ascii: "{"), "a JSON object")
+            skipSpaces()
+            if peek() == UInt8(ascii: "}") {
+                index += 1
+            } else {
+                while true {
+                    skipSpaces()
+                    let field = try key()
+                    skipSpaces()
+                    try expect(UInt8(ascii: ":"), "':' after a key")
+                    skipSpaces()
+                    switch field {
+                    case .ts: milliseconds = try timestamp()
+                    case .consumer: hit.consumer = try optionalString()
+                    case .api: hit.api = try optionalString()
+                    case .publisher: hit.publisher = try optionalString()
+                    case .operation: hit.operation = try optionalString()
+                    case .status: status = Int(try unsigned())
+                    case .decision: decision = try optionalString()
+                    case .latency: hit.latencyMicroseconds = try thousandths() ?? 0
+                    case .upstream: hit.upstreamMicroseconds = try thousandths()
+                    case .bytesIn: hit.bytesIn = try unsigned()
+                    case .bytesOut: hit.bytesOut = try unsigned()
+                    case nil: try skipValue()
+                    }
+                    skipSpaces()
+                    guard let next = peek() else { throw Failure(reason: "the line ends inside the object") }
+                    index += 1
+                    if next == UInt8(ascii: "}") { break }
+                    guard next == UInt8(ascii: ",") else { throw Failure(reason: "expected ',' or '}' at byte \(index)") }
+                }
+            }
+            skipSpaces()
+            guard index == bytes.count else { throw Failure(reason: "text after the object at byte \(index + 1)") }
+            guard let milliseconds else { throw Failure(reason: "no \"ts\" field") }
+            guard let status else { throw Failure(reason: "no \"status\" field") }
+            guard let decision else { throw Failure(reason: "no \"decision\" field") }
+            hit.milliseconds = milliseconds
+            hit.status = status
+            hit.decision = decision
+            return hit
+        }
+
+        /// The fields read; every other is skipped.
+        enum Field: CaseIterable {
+            case ts, consumer, api, publisher, operation, status, decision, latency, upstream, bytesIn, bytesOut
+
+            var name: StaticString {
+                switch self {
+                case .ts: "ts"
+                case .consumer: "consumer"
+                case .api: "api"
+                case .publisher: "publisher"
+                case .operation: "operation"
+                case .status: "status"
+                case .decision: "decision"
+                case .latency: "latency_ms"
+                case .upstream: "upstream_ms"
+                case .bytesIn: "bytes_in"
+                case .bytesOut: "bytes_out"
+                }
+            }
+        }
+
+        func peek() -> UInt8? {
+            index < bytes.count ? bytes[index] : nil
+        }
+
+        mutating func skipSpaces() {
+            while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0D { index += 1 }
+        }
+
+        mutating func expect(_ byte: UInt8, _ what: String) throws {
+            guard peek() == byte else {
+                throw Failure(reason: index < bytes.count ? "expected \(what) at byte \(index + 1)" : "the line ends before \(what)")
+            }
+            index += 1
+        }
+
+        /// The field a key names (nil for one not read); keys have no escapes, as the writer writes them.
+        mutating func key() throws -> Field? {
+            try expect(UInt8(ascii: "\""), "a key")
+            let start = index
+            while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                guard bytes[index] != UInt8(ascii: "\\") else { throw Failure(reason: "an escaped key at byte \(index + 1)") }
+                index += 1
+            }
+            guard index < bytes.count else { throw Failure(reason: "the line ends inside a key") }
+            defer { index += 1 }
+            let key = UnsafeBufferPointer(rebasing: bytes[start..<index])
+            return Field.allCases.first { field in
+                let name = field.name
+                return name.utf8CodeUnitCount == key.count && memcmp(name.utf8Start, key.baseAddress!, key.count) == 0
+            }
+        }
+
+        mutating func optionalString() throws -> String? {
+            if try literal("null") { return nil }
+            return try string()
+        }
+
+        mutating func string() throws -> String {
+            try expect(UInt8(ascii: "\""), "a string")
+            let start = index
+            // Most strings have no escapes: taken as they are.
+            while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") {
+                guard bytes[index] >= 0x20 else { throw Failure(reason: "a control character inside a string at byte \(index + 1)") }
+                index += 1
+            }
+            guard index < bytes.count else { throw Failure(reason: "the line ends inside a string") }
+            if bytes[index] == UInt8(ascii: "\"") {
+                defer { index += 1 }
+                return try validated(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+            }
+            var text = Array(bytes[start..<index])
+            while true {
+                guard index < bytes.count else { throw Failure(reason: "the line ends inside a string") }
+                let byte = bytes[index]
+                index += 1
+                if byte == UInt8(ascii: "\"") { break }
+                guard byte == UInt8(ascii: "\\") else {
+                    guard byte >= 0x20 else { throw Failure(reason: "a control character inside a string at byte \(index)") }
+                    text.append(byte)
+                    continue
+                }
+                guard let escaped = peek() else { throw Failure(reason: "the line ends inside a string") }
+                index += 1
+                switch escaped {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): text.append(escaped)
+                case UInt8(ascii: "b"): text.append(0x08)
+                case UInt8(ascii: "f"): text.append(0x0C)
+                case UInt8(ascii: "n"): text.append(0x0A)
+                case UInt8(ascii: "r"): text.append(0x0D)
+                case UInt8(ascii: "t"): text.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if (0xD800..<0xDC00).contains(scalar), peek() == UInt8(ascii: "\\") {
+                        index += 1
+                        try expect(UInt8(ascii: "u"), "the second half of a surrogate pair")
+                        let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw Failure(reason: "a broken surrogate pair at byte \(index)") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let value = Unicode.Scalar(scalar) else { throw Failure(reason: "a lone surrogate at byte \(index)") }
+                    text.append(contentsOf: String(Character(value)).utf8)
+                default: throw Failure(reason: "an unknown escape at byte \(index)")
+                }
+            }
+            return try text.withUnsafeBufferPointer(validated)
+        }
+
+        func validated(_ utf8: UnsafeBufferPointer<UInt8>) throws -> String {
+            guard let text = String(validating: utf8, as: UTF8.self) else { throw Failure(reason: "a string that is not UTF-8") }
+            return text
+        }
+
+        mutating func hex4() throws -> UInt32 {
+            guard index + 4 <= bytes.count else { throw Failure(reason: "the line ends inside a \\u escape") }
+            var value: UInt32 = 0
+            for _ in 0..<4 {
+                let byte = bytes[index]
+                let digit: UInt32
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+                default: throw Failure(reason: "a bad \\u escape at byte \(index + 1)")
+                }
+                value = value << 4 | digit
+                index += 1
+            }
+            return value
+        }
+
+        /// Whether the literal is next, taking it.
+        mutating func literal(_ word: StaticString) throws -> Bool {
+            let count = word.utf8CodeUnitCount
+            guard index + count <= bytes.count else { return false }
+            for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] { return false }
+            index += count
+            return true
+        }
+
+        mutating func unsigned() throws -> UInt64 {
+            let start = index
+            var value: UInt64 = 0
+            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+                let (product, overflow) = value.multipliedReportingOverflow(by: 10)
+                guard !overflow else { throw Failure(reason: "a number too large at byte \(start + 1)") }
+                value = product + UInt64(bytes[index] - UInt8(ascii: "0"))
+                index += 1
+            }
+            guard index > start else {
+                throw Failure(reason: index < bytes.count ? "expected a whole number at byte \(index + 1)" : "the line ends before a number")
+            }
+            return value
+        }
+
+        /// A decimal with up to three places, in thousandths (`1.234` → 1234); nil for `null`.
+        mutating func thousandths() throws -> UInt64? {
+            if try literal("null") { return nil }
+            let whole = try unsigned()
+            var fraction: UInt64 = 0
+            var places = 0
+            if peek() == UInt8(ascii: ".") {
+                index += 1
+                let start = index
+                while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+                    if places < 3 {
+                        fraction = fraction * 10 + UInt64(bytes[index] - UInt8(ascii: "0"))
+                        places += 1
+                    }
+                    index += 1
+                }
+                guard index > start else { throw Failure(reason: "expected digits after '.' at byte \(index + 1)") }
+            }
+            for _ in places..<3 { fraction *= 10 }
+            let (scaled, overflow) = whole.multipliedReportingOverflow(by: 1000)
+            guard !overflow else { throw Failure(reason: "a number too large at byte \(index)") }
+            return scaled + fraction
+        }
+
+        /// `"2026-11-29T08:15:02.123Z"`, as the writer spells it, in milliseconds since 1970.
+        mutating func timestamp() throws -> Int64 {
+            let text = try string()
+            guard let milliseconds = UsageTime.milliseconds(rfc3339: text) else {
+                throw Failure(reason: "\"ts\" is not a time like 2026-11-29T08:15:02.123Z: \(text)")
+            }
+            return milliseconds
+        }
+
+        /// Skips a value of a field not read: a string, a number, a literal, or an object or array.
+        mutating func skipValue() throws {
+            guard let first = peek() else { throw Failure(reason: "the line ends before a value") }
+            switch first {
+            case UInt8(ascii: "\""): _ = try string()
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                var depth = 0
+                repeat {
+                    guard let byte = peek() else { throw Failure(reason: "the line ends inside a value") }
+                    if byte == UInt8(ascii: "\"") {
+                        _ = try string()
+                        continue
+                    }
+                    if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { depth += 1 }
+                    if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") { depth -= 1 }
+                    index += 1
+                } while depth > 0
+            default:
+                let start = index
+                while index < bytes.count, ![UInt8(ascii: ","), UInt8(ascii: "}"), 0x20, 0x09].contains(bytes[index]) { index += 1 }
+                let word = bytes[start..<index]
+                let isLiteral = word.elementsEqual("null".utf8) || word.elementsEqual("true".utf8) || word.elementsEqual("false".utf8)
+                let isNumber = !word.isEmpty && word.allSatisfy { Array("0123456789+-.eE".utf8).contains($0) }
+                guard isLiteral || isNumber else { throw Failure(reason: "a value that is not JSON at byte \(start + 1)") }
+            }
+        }
+    }
+}
+
+/// Times as `setu usage` reads them: the log's timestamps, and the `--since`/`--until` options.
+public enum UsageTime {
+    /// `YYYY-MM-DDTHH:MM:SS[.fff]Z` in milliseconds since 1970; nil for anything else.
+    public static func milliseconds(rfc3339 text: String) -> Int64? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count >= 20, utf8[4] == UInt8(ascii: "-"), utf8[7] == UInt8(ascii: "-"), utf8[10] == UInt8(ascii: "T"),
+            utf8[13] == UInt8(ascii: ":"), utf8[16] == UInt8(ascii: ":"), utf8.last == UInt8(ascii: "Z")
+        else { return nil }
+        func number(_ range: Range<Int>) -> Int64? {
+            var value: Int64 = 0
+            for index in range {
+                guard utf8[index] >= UInt8(ascii: "0"), utf8[index] <= UInt8(ascii: "9") else { return nil }
+                value = value * 10 + Int64(utf8[index] - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
+            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
+        var milliseconds: Int64 = 0
+        if utf8.count > 20 {
+            guard utf8[19] == UInt8(ascii: "."), utf8.count <= 30, let fraction = number(20..<(utf8.count - 1)) else { return nil }
+            let digits = utf8.count - 21
+            milliseconds = digits >= 3 ? fraction / Int64(pow10(digits - 3)) : fraction * Int64(pow10(3 - digits))
+        } else if utf8.count != 20 {
+            return nil
+        }
+        let days = Timestamp.daysSinceEpoch(year: year, month: month, day: day)
+        return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + milliseconds
+    }
+
+    private static func pow10(_ exponent: Int) -> Int {
+        (0..<exponent).reduce(1) { value, _ in value * 10 }
+    }
+}

@@ -1,0 +1,99 @@
+import SetuFormats
+
+/// What `setu usage` counts: a time range, filters on the hits, and what to group by.
+public struct UsageQuery: Sendable {
+    /// A way to group hits.
+    public enum Dimension: String, Sendable, CaseIterable {
+        case consumer, api, publisher, operation, day, hour, status, decision
+    }
+
+    /// The first millisecond counted, when limited.
+    public var since: Int64?
+    /// The first millisecond not counted, when limited.
+    public var until: Int64?
+    /// Only these consumers, APIs and publishers, when given.
+    public var consumers: Set<String> = []
+    public var apis: Set<String> = []
+    public var publishers: Set<String> = []
+    /// Only these statuses: exact (`429`) or by class (`4xx`).
+    public var statuses: [StatusFilter] = []
+    /// Only these decisions: exact (`deny:rate-limited`) or by kind (`deny`, `error`, `allow`).
+    public var decisions: [String] = []
+    /// The columns each row is grouped by, in order; none gives one row for all hits.
+    public var groupBy: [Dimension] = []
+
+    public init() {}
+
+    /// A status, or a class of them.
+    public enum StatusFilter: Sendable, Equatable {
+        case exact(Int)
+        case hundreds(Int)
+
+        /// `429`, or `4xx`.
+        public init?(_ text: String) {
+            let lower = text.lowercased()
+            if lower.count == 3, lower.hasSuffix("xx"), let first = lower.first?.wholeNumberValue, (1...5).contains(first) {
+                self = .hundreds(first)
+            } else if let status = Int(lower), (100...599).contains(status) {
+                self = .exact(status)
+            } else {
+                return nil
+            }
+        }
+
+        func matches(_ status: Int) -> Bool {
+            switch self {
+            case .exact(let wanted): status == wanted
+            case .hundreds(let first): status / 100 == first
+            }
+        }
+    }
+
+    /// Whether a hit is counted.
+    func admits(_ hit: UsageHit) -> Bool {
+        if let since, hit.milliseconds < since { return false }
+        if let until, hit.milliseconds >= until { return false }
+        if !consumers.isEmpty, !consumers.contains(hit.consumer ?? "") { return false }
+        if !apis.isEmpty, !apis.contains(hit.api ?? "") { return false }
+        if !publishers.isEmpty, !publishers.contains(hit.publisher ?? "") { return false }
+        if !statuses.isEmpty, !statuses.contains(where: { $0.matches(hit.status) }) { return false }
+        if !decisions.isEmpty,
+            !decisions.contains(where: { $0 == hit.decision || (!$0.contains(":") && hit.decision.hasPrefix($0 + ":")) })
+        {
+            return false
+        }
+        return true
+    }
+
+    /// A hit's value in a column: `-` where the hit has none (a request refused before routing has no API).
+    static func value(of hit: UsageHit, _ dimension: Dimension) -> String {
+        switch dimension {
+        case .consumer: hit.consumer ?? "-"
+        case .api: hit.api ?? "-"
+        case .publisher: hit.publisher ?? "-"
+        case .operation: hit.operation ?? "-"
+        case .day: Timestamp.day(milliseconds: hit.milliseconds)
+        case .hour: String(Timestamp.rfc3339(milliseconds: hit.milliseconds).prefix(13)) + ":00Z"
+        case .status: String(hit.status)
+        case .decision: hit.decision
+        }
+    }
+
+    /// Reads `--since`/`--until`: a day (`2026-11-29`, its first millisecond, UTC), a time
+    /// (`2026-11-29T08:00:00Z`), or a duration back from `now` (`90m`, `24h`, `7d`).
+    public static func time(_ text: String, now: Int64) -> Int64? {
+        if let days = Timestamp.daysSinceEpoch(of: text), text.count == 10 { return days * 86_400_000 }
+        if let milliseconds = UsageTime.milliseconds(rfc3339: text) { return milliseconds }
+        guard let unit = text.last, let amount = Int64(text.dropLast()), amount >= 0 else { return nil }
+        let scale: Int64
+        switch unit {
+        case "s": scale = 1000
+        case "m": scale = 60_000
+        case "h": scale = 3_600_000
+        case "d": scale = 86_400_000
+        case "w": scale = 7 * 86_400_000
+        default: return nil
+        }
+        return now - amount * scale
+    }
+}

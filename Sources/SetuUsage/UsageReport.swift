@@ -1,0 +1,148 @@
+import Histogram
+
+/// Usage counted over hit logs: one row per group, and the lines that could not be read.
+public struct UsageReport: Sendable {
+    /// The counts of one group of hits.
+    public struct Row: Sendable {
+        /// The group's value in each `groupBy` column.
+        public var key: [String]
+        public var requests: UInt64 = 0
+        public var allowed: UInt64 = 0
+        /// Requests refused (`deny:<reason>`), by reason.
+        public var denied: [String: UInt64] = [:]
+        /// Requests the gateway could not serve (`error:<reason>`), by reason.
+        public var errors: [String: UInt64] = [:]
+        /// Requests the upstream failed: it could not be reached or timed out
+        /// (`error:upstream-…`), or it answered with a 5xx.
+        public var upstreamErrors: UInt64 = 0
+        public var bytesIn: UInt64 = 0
+        public var bytesOut: UInt64 = 0
+        /// Latency and upstream time, in microseconds.
+        public var latency = Row.histogram()
+        public var upstream = Row.histogram()
+
+        init(key: [String]) {
+            self.key = key
+        }
+
+        /// Microseconds from 1 µs to an hour, to three significant digits; longer ones still count.
+        static func histogram() -> Histogram<UInt64> {
+            var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+            histogram.autoResize = true
+            return histogram
+        }
+
+        public var deniedTotal: UInt64 { denied.values.reduce(0, +) }
+        public var errorsTotal: UInt64 { errors.values.reduce(0, +) }
+
+        mutating func count(_ hit: UsageHit) {
+            requests += 1
+            bytesIn += hit.bytesIn
+            bytesOut += hit.bytesOut
+            _ = latency.record(max(hit.latencyMicroseconds, 1))
+            if let upstreamTime = hit.upstreamMicroseconds { _ = upstream.record(max(upstreamTime, 1)) }
+            if hit.decision == "allow" {
+                allowed += 1
+                if hit.status >= 500 { upstreamErrors += 1 }
+            } else if hit.decision.hasPrefix("deny:") {
+                denied[String(hit.decision.dropFirst(5)), default: 0] += 1
+            } else {
+                let reason = hit.decision.hasPrefix("error:") ? String(hit.decision.dropFirst(6)) : hit.decision
+                errors[reason, default: 0] += 1
+                if reason.hasPrefix("upstream-") { upstreamErrors += 1 }
+            }
+        }
+
+        mutating func add(_ other: Row) {
+            requests += other.requests
+            allowed += other.allowed
+            denied.merge(other.denied, uniquingKeysWith: +)
+            errors.merge(other.errors, uniquingKeysWith: +)
+            upstreamErrors += other.upstreamErrors
+            bytesIn += other.bytesIn
+            bytesOut += other.bytesOut
+            latency.add(other.latency)
+            upstream.add(other.upstream)
+        }
+
+        /// A percentile of latency or upstream time in milliseconds; nil when none was recorded.
+        public static func milliseconds(_ histogram: Histogram<UInt64>, percentile: Double) -> Double? {
+            histogram.totalCount == 0 ? nil : Double(histogram.valueAtPercentile(percentile)) / 1000
+        }
+    }
+
+    /// A line that is not a hit.
+    public struct Problem: Sendable, Equatable {
+        public var file: String
+        /// From 1.
+        public var line: Int
+        public var reason: String
+        /// Whether it is the file's last line, without its newline: a write cut short.
+        public var truncated: Bool
+    }
+
+    /// The grouping the rows follow.
+    public var groupBy: [UsageQuery.Dimension]
+    /// Sorted by key.
+    public var rows: [Row]
+    /// Lines read, hits among them counted (the others were outside the range or filters).
+    public var linesRead: UInt64 = 0
+    public var hitsCounted: UInt64 = 0
+    /// Lines that could not be read, by count, with the first ones kept.
+    public var corruptLines: UInt64 = 0
+    public var truncatedLines: UInt64 = 0
+    public var problems: [Problem] = []
+    /// The files read.
+    public var files: [String] = []
+    /// At most this many problems are kept to show; all are counted.
+    static let problemsKept = 20
+}
+
+/// Counts hits into rows while files are read: one per file, merged in file order.
+struct UsageTally {
+    let query: UsageQuery
+    var rows: [[String]: UsageReport.Row] = [:]
+    var linesRead: UInt64 = 0
+    var hitsCounted: UInt64 = 0
+    var corruptLines: UInt64 = 0
+    var truncatedLines: UInt64 = 0
+    var problems: [UsageReport.Problem] = []
+
+    init(query: UsageQuery) {
+        self.query = query
+    }
+
+    mutating func count(_ hit: UsageHit) {
+        guard query.admits(hit) else { return }
+        hitsCounted += 1
+        let key = query.groupBy.map { UsageQuery.value(of: hit, $0) }
+        rows[key, default: UsageReport.Row(key: key)].count(hit)
+    }
+
+    mutating func problem(_ problem: UsageReport.Problem) {
+        if problem.truncated { truncatedLines += 1 } else { corruptLines += 1 }
+        if problems.count < UsageReport.problemsKept { problems.append(problem) }
+    }
+
+    mutating func add(_ other: UsageTally) {
+        for (key, row) in other.rows {
+            if rows[key] == nil { rows[key] = row } else { rows[key]!.add(row) }
+        }
+        linesRead += other.linesRead
+        hitsCounted += other.hitsCounted
+        corruptLines += other.corruptLines
+        truncatedLines += other.truncatedLines
+        problems += other.problems.prefix(UsageReport.problemsKept - min(problems.count, UsageReport.problemsKept))
+    }
+
+    func report(files: [String]) -> UsageReport {
+        var report = UsageReport(groupBy: query.groupBy, rows: rows.values.sorted { $0.key.lexicographicallyPrecedes($1.key) })
+        report.linesRead = linesRead
+        report.hitsCounted = hitsCounted
+        report.corruptLines = corruptLines
+        report.truncatedLines = truncatedLines
+        report.problems = problems
+        report.files = files
+        return report
+    }
+}
