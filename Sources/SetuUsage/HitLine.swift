@@ -149,9 +149,32 @@ enum HitLine {
             guard index < bytes.count else { throw Failure(reason: "the line ends inside a key") }
             defer { index += 1 }
             let key = UnsafeBufferPointer(rebasing: bytes[start..<index])
-            return Field.allCases.first { field in
+            func named(_ field: Field) -> Field? {
                 let name = field.name
-                return name.utf8CodeUnitCount == key.count && memcmp(name.utf8Start, key.baseAddress!, key.count) == 0
+                return name.utf8CodeUnitCount == key.count && memcmp(name.utf8Start, key.baseAddress!, key.count) == 0 ? field : nil
+            }
+            // By length first: one comparison for most keys.
+            switch key.count {
+            case 2: return named(.ts)
+            case 3: return named(.api)
+            case 6: return named(.status)
+            case 8:
+                switch key.first {
+                case UInt8(ascii: "c"): return named(.consumer)
+                case UInt8(ascii: "d"): return named(.decision)
+                case UInt8(ascii: "b"): return named(.bytesIn)
+                default: return nil
+                }
+            case 9:
+                switch key.first {
+                case UInt8(ascii: "p"): return named(.publisher)
+                case UInt8(ascii: "o"): return named(.operation)
+                case UInt8(ascii: "b"): return named(.bytesOut)
+                default: return nil
+                }
+            case 10: return named(.latency)
+            case 11: return named(.upstream)
+            default: return nil
             }
         }
 
@@ -211,8 +234,31 @@ enum HitLine {
         }
 
         func validated(_ utf8: UnsafeBufferPointer<UInt8>) throws -> String {
+            // Nearly every string is ASCII, which needs no validation (and the generic
+            // `String(validating:as:)` looks up type metadata at each call).
+            if utf8.allSatisfy({ $0 < 0x80 }) { return String(decoding: utf8, as: UTF8.self) }
             guard let text = String(validating: utf8, as: UTF8.self) else { throw Failure(reason: "a string that is not UTF-8") }
             return text
+        }
+
+        /// Passes over a string of a field not read, checking only that it ends.
+        mutating func skipString() throws {
+            try expect(UInt8(ascii: "\""), "a string")
+            // Most strings have no escape: the closing quote is the next one.
+            if let quote = memchr(bytes.baseAddress! + index, Int32(UInt8(ascii: "\"")), bytes.count - index) {
+                let end = UnsafePointer<UInt8>(quote.assumingMemoryBound(to: UInt8.self)) - bytes.baseAddress!
+                if memchr(bytes.baseAddress! + index, Int32(UInt8(ascii: "\\")), end - index) == nil {
+                    index = end + 1
+                    return
+                }
+            }
+            while index < bytes.count {
+                let byte = bytes[index]
+                index += 1
+                if byte == UInt8(ascii: "\"") { return }
+                if byte == UInt8(ascii: "\\") { index += 1 }
+            }
+            throw Failure(reason: "the line ends inside a string")
         }
 
         mutating func hex4() throws -> UInt32 {
@@ -283,9 +329,12 @@ enum HitLine {
 
         /// `"2026-11-29T08:15:02.123Z"`, as the writer spells it, in milliseconds since 1970.
         mutating func timestamp() throws -> Int64 {
-            let text = try string()
-            guard let milliseconds = UsageTime.milliseconds(rfc3339: text) else {
-                throw Failure(reason: "\"ts\" is not a time like 2026-11-29T08:15:02.123Z: \(text)")
+            let start = index
+            try skipString()
+            let quoted = UnsafeBufferPointer(rebasing: bytes[(start + 1)..<(index - 1)])
+            guard let milliseconds = UsageTime.milliseconds(rfc3339: quoted) else {
+                index = start
+                throw Failure(reason: "\"ts\" is not a time like 2026-11-29T08:15:02.123Z: \(try string())")
             }
             return milliseconds
         }
@@ -294,13 +343,13 @@ enum HitLine {
         mutating func skipValue() throws {
             guard let first = peek() else { throw Failure(reason: "the line ends before a value") }
             switch first {
-            case UInt8(ascii: "\""): _ = try string()
+            case UInt8(ascii: "\""): try skipString()
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 var depth = 0
                 repeat {
                     guard let byte = peek() else { throw Failure(reason: "the line ends inside a value") }
                     if byte == UInt8(ascii: "\"") {
-                        _ = try string()
+                        try skipString()
                         continue
                     }
                     if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { depth += 1 }
@@ -323,7 +372,11 @@ enum HitLine {
 public enum UsageTime {
     /// `YYYY-MM-DDTHH:MM:SS[.fff]Z` in milliseconds since 1970; nil for anything else.
     public static func milliseconds(rfc3339 text: String) -> Int64? {
-        let utf8 = Array(text.utf8)
+        Array(text.utf8).withUnsafeBufferPointer { milliseconds(rfc3339: $0) }
+    }
+
+    /// `milliseconds(rfc3339:)` of UTF-8 as it lies in a line.
+    static func milliseconds(rfc3339 utf8: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard utf8.count >= 20, utf8[4] == UInt8(ascii: "-"), utf8[7] == UInt8(ascii: "-"), utf8[10] == UInt8(ascii: "T"),
             utf8[13] == UInt8(ascii: ":"), utf8[16] == UInt8(ascii: ":"), utf8.last == UInt8(ascii: "Z")
         else { return nil }

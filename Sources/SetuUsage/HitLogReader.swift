@@ -41,20 +41,30 @@ public enum HitLogReader {
     /// Lines that are not hits are counted and the first ones kept with file and line; a
     /// file with no hit among lines that are not hits is refused, as it is not a hit log.
     public static func report(_ query: UsageQuery, files: [String]) throws -> UsageReport {
-        let tallies = Parallel.map(files.count, minimum: 2) { index in
-            Result { try tally(files[index], query: query) }
+        // One tally per thread rather than per file: a row's histograms are tens of kilobytes.
+        let threads = min(Parallel.cores, files.count)
+        let tallies = Parallel.map(threads, minimum: 2) { thread in
+            Result {
+                var tally = UsageTally(query: query)
+                for index in stride(from: thread, to: files.count, by: threads) { try read(files[index], into: &tally) }
+                return tally
+            }
         }
         var total = UsageTally(query: query)
         for tally in tallies { total.add(try tally.get()) }
+        // The first problems in file order: each thread kept the first of its own files.
+        let order = Dictionary(files.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { first, _ in first })
+        total.problems = Array(
+            total.problems.sorted { (order[$0.file] ?? 0, $0.line) < (order[$1.file] ?? 0, $1.line) }.prefix(UsageReport.problemsKept))
         return total.report(files: files)
     }
 
-    /// One file's counts.
-    static func tally(_ file: String, query: UsageQuery) throws -> UsageTally {
-        guard let data = FileManager.default.contents(atPath: file) else {
+    /// Counts one file's hits into `tally`.
+    static func read(_ file: String, into tally: inout UsageTally) throws {
+        // Mapped rather than copied in: the lines are read once, in place.
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: file), options: .alwaysMapped) else {
             throw UsageError(message: "cannot read \(file): check that it is a file you may read")
         }
-        var tally = UsageTally(query: query)
         var hits: UInt64 = 0
         var firstProblem: UsageReport.Problem?
         data.withUnsafeBytes { raw in
@@ -63,11 +73,13 @@ public enum HitLogReader {
             var line = 0
             while start < bytes.count {
                 line += 1
-                let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+                let base = UnsafeRawPointer(bytes.baseAddress!)
+                let newline = memchr(base + start, 0x0A, bytes.count - start)
+                let end = newline.map { UnsafeRawPointer($0) - base } ?? bytes.count
                 let complete = end < bytes.count
                 defer { start = end + 1 }
                 let text = UnsafeBufferPointer(rebasing: bytes[start..<end])
-                if text.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                if text.first != UInt8(ascii: "{"), text.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                 tally.linesRead += 1
                 switch HitLine.parse(text) {
                 case .success(let hit):
@@ -85,6 +97,5 @@ public enum HitLogReader {
                 message: "\(file) is not a Setu hit log: line \(firstProblem.line): \(firstProblem.reason). "
                     + "Name the hit directory (<state>/hits) or its hits-YYYY-MM-DD.jsonl files")
         }
-        return tally
     }
 }

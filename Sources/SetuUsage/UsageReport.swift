@@ -25,9 +25,10 @@ public struct UsageReport: Sendable {
             self.key = key
         }
 
-        /// Microseconds from 1 µs to an hour, to three significant digits; longer ones still count.
+        /// Microseconds, to three significant digits: sized for up to ten seconds at first
+        /// (about 100 KB of counts), growing when a longer time comes.
         static func histogram() -> Histogram<UInt64> {
-            var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+            var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: .three)
             histogram.autoResize = true
             return histogram
         }
@@ -116,7 +117,14 @@ struct UsageTally {
         guard query.admits(hit) else { return }
         hitsCounted += 1
         let key = query.groupBy.map { UsageQuery.value(of: hit, $0) }
-        rows[key, default: UsageReport.Row(key: key)].count(hit)
+        // Found in place: a new row's histograms are made only for a new key.
+        if let index = rows.index(forKey: key) {
+            rows.values[index].count(hit)
+        } else {
+            var row = UsageReport.Row(key: key)
+            row.count(hit)
+            rows[key] = row
+        }
     }
 
     mutating func problem(_ problem: UsageReport.Problem) {
@@ -132,7 +140,7 @@ struct UsageTally {
         hitsCounted += other.hitsCounted
         corruptLines += other.corruptLines
         truncatedLines += other.truncatedLines
-        problems += other.problems.prefix(UsageReport.problemsKept - min(problems.count, UsageReport.problemsKept))
+        problems += other.problems
     }
 
     func report(files: [String]) -> UsageReport {

@@ -57,7 +57,7 @@ struct HitLineTests {
 
     @Test func escapesAndUnknownFieldsAreRead() throws {
         let parsed = try parse(
-            #"{"ts":"2026-11-29T10:00:00Z","new":{"a":[1,"}"]},"consumer":"\u00e9\ud83d\ude00\n","status":404,"decision":"deny:no-route","latency_ms":0.5,"extra":-1.5e3}"#
+            #"{"ts":"2026-11-29T10:00:00Z","new":{"a":[1,"}"]},"path":"/a\"},\\","consumer":"\u00e9\ud83d\ude00\n","status":404,"decision":"deny:no-route","latency_ms":0.5,"extra":-1.5e3}"#
         ).get()
         #expect(parsed.consumer == "é😀\n")
         #expect(parsed.milliseconds == morning)
