@@ -31,8 +31,21 @@ enum HitLine {
         var reason: String
     }
 
-    /// The hit on a line (without its newline).
+    /// The hit on a line (without its newline), every field read.
     static func parse(_ line: UnsafeBufferPointer<UInt8>) -> Result<UsageHit, Failure> {
+        scan(line).flatMap { raw in
+            Result {
+                UsageHit(
+                    milliseconds: raw.milliseconds, consumer: try raw.consumer.text(in: line), api: try raw.api.text(in: line),
+                    publisher: try raw.publisher.text(in: line), operation: try raw.operation.text(in: line), status: raw.status,
+                    decision: try raw.decision.text(in: line) ?? "", latencyMicroseconds: raw.latencyMicroseconds,
+                    upstreamMicroseconds: raw.upstreamMicroseconds, bytesIn: raw.bytesIn, bytesOut: raw.bytesOut)
+            }.mapError { $0 as? Failure ?? Failure(reason: "\($0)") }
+        }
+    }
+
+    /// The hit on a line with its strings left where they lie, to be read only if asked for.
+    static func scan(_ line: UnsafeBufferPointer<UInt8>) -> Result<RawHit, Failure> {
         var scanner = Scanner(bytes: line)
         do {
             return .success(try scanner.hit())
@@ -51,13 +64,10 @@ enum HitLine {
             self.bytes = bytes
         }
 
-        mutating func hit() throws -> UsageHit {
+        mutating func hit() throws -> RawHit {
             var milliseconds: Int64?
             var status: Int?
-            var decision: String?
-            var hit = UsageHit(
-                milliseconds: 0, consumer: nil, api: nil, publisher: nil, operation: nil, status: 0, decision: "",
-                latencyMicroseconds: 0, upstreamMicroseconds: nil, bytesIn: 0, bytesOut: 0)
+            var hit = RawHit()
             skipSpaces()
             try expect(UInt8(ascii: "{"), "a JSON object")
             skipSpaces()
@@ -72,12 +82,12 @@ enum HitLine {
                     skipSpaces()
                     switch field {
                     case .ts: milliseconds = try timestamp()
-                    case .consumer: hit.consumer = try optionalString()
-                    case .api: hit.api = try optionalString()
-                    case .publisher: hit.publisher = try optionalString()
-                    case .operation: hit.operation = try optionalString()
+                    case .consumer: hit.consumer = try text()
+                    case .api: hit.api = try text()
+                    case .publisher: hit.publisher = try text()
+                    case .operation: hit.operation = try text()
                     case .status: status = Int(try unsigned())
-                    case .decision: decision = try optionalString()
+                    case .decision: hit.decision = try text()
                     case .latency: hit.latencyMicroseconds = try thousandths() ?? 0
                     case .upstream: hit.upstreamMicroseconds = try thousandths()
                     case .bytesIn: hit.bytesIn = try unsigned()
@@ -95,11 +105,21 @@ enum HitLine {
             guard index == bytes.count else { throw Failure(reason: "text after the object at byte \(index + 1)") }
             guard let milliseconds else { throw Failure(reason: "no \"ts\" field") }
             guard let status else { throw Failure(reason: "no \"status\" field") }
-            guard let decision else { throw Failure(reason: "no \"decision\" field") }
+            if case .none = hit.decision { throw Failure(reason: "no \"decision\" field") }
             hit.milliseconds = milliseconds
             hit.status = status
-            hit.decision = decision
             return hit
+        }
+
+        /// A string field's value, or `.none` for null: where it lies when it has no escape.
+        mutating func text() throws -> RawHit.Text {
+            if try literal("null") { return .none }
+            let start = index
+            try skipString()
+            let body = (start + 1)..<(index - 1)
+            guard memchr(bytes.baseAddress! + body.lowerBound, Int32(UInt8(ascii: "\\")), body.count) != nil else { return .bytes(body) }
+            index = start
+            return .unescaped(try string())
         }
 
         /// The fields read; every other is skipped.
@@ -407,4 +427,72 @@ public enum UsageTime {
     private static func pow10(_ exponent: Int) -> Int {
         (0..<exponent).reduce(1) { value, _ in value * 10 }
     }
+}
+
+/// A hit as it lies in its line: its numbers read, its strings left where they are, so
+/// that only the ones a query asks for become `String`s.
+struct RawHit {
+    /// A string field.
+    enum Text {
+        /// Absent, or null.
+        case none
+        /// Where it lies in the line, between its quotes: it has no escape.
+        case bytes(Range<Int>)
+        /// Read, escapes and all.
+        case unescaped(String)
+
+        /// The text, in `line`; nil for `.none`.
+        func text(in line: UnsafeBufferPointer<UInt8>) throws(HitLine.Failure) -> String? {
+            switch self {
+            case .none: return nil
+            case .unescaped(let text): return text
+            case .bytes(let range):
+                let utf8 = UnsafeBufferPointer(rebasing: line[range])
+                // Nearly every string is ASCII, which needs no validation (and the generic
+                // `String(validating:as:)` looks up type metadata at each call).
+                var ascii = true
+                for byte in utf8 {
+                    guard byte >= 0x20 else { throw HitLine.Failure(reason: "a control character inside a string at byte \(range.lowerBound + 1)") }
+                    if byte >= 0x80 { ascii = false }
+                }
+                if ascii { return String(decoding: utf8, as: UTF8.self) }
+                guard let text = String(validating: utf8, as: UTF8.self) else {
+                    throw HitLine.Failure(reason: "a string that is not UTF-8 at byte \(range.lowerBound + 1)")
+                }
+                return text
+            }
+        }
+
+        /// Whether the text is `prefix` or starts with it, compared as bytes.
+        func starts(with prefix: StaticString, in line: UnsafeBufferPointer<UInt8>) -> Bool {
+            switch self {
+            case .none: return false
+            case .unescaped(let text): return text.utf8.starts(with: UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
+            case .bytes(let range):
+                return range.count >= prefix.utf8CodeUnitCount
+                    && memcmp(line.baseAddress! + range.lowerBound, prefix.utf8Start, prefix.utf8CodeUnitCount) == 0
+            }
+        }
+
+        /// Whether the text is exactly `word`.
+        func equals(_ word: StaticString, in line: UnsafeBufferPointer<UInt8>) -> Bool {
+            switch self {
+            case .none: return false
+            case .unescaped(let text): return text.utf8.elementsEqual(UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount))
+            case .bytes(let range): return range.count == word.utf8CodeUnitCount && starts(with: word, in: line)
+            }
+        }
+    }
+
+    var milliseconds: Int64 = 0
+    var status = 0
+    var decision = Text.none
+    var consumer = Text.none
+    var api = Text.none
+    var publisher = Text.none
+    var operation = Text.none
+    var latencyMicroseconds: UInt64 = 0
+    var upstreamMicroseconds: UInt64?
+    var bytesIn: UInt64 = 0
+    var bytesOut: UInt64 = 0
 }

@@ -81,10 +81,12 @@ public enum HitLogReader {
                 let text = UnsafeBufferPointer(rebasing: bytes[start..<end])
                 if text.first != UInt8(ascii: "{"), text.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                 tally.linesRead += 1
-                switch HitLine.parse(text) {
-                case .success(let hit):
+                let counted = HitLine.scan(text).flatMap { hit in
+                    Result { () throws(HitLine.Failure) in try tally.count(hit, in: text) }
+                }
+                switch counted {
+                case .success:
                     hits += 1
-                    tally.count(hit)
                 case .failure(let failure):
                     let problem = UsageReport.Problem(file: file, line: line, reason: failure.reason, truncated: !complete)
                     if firstProblem == nil { firstProblem = problem }

@@ -49,33 +49,51 @@ public struct UsageQuery: Sendable {
         }
     }
 
-    /// Whether a hit is counted.
-    func admits(_ hit: UsageHit) -> Bool {
+    /// Whether a hit is counted; reads from its line only the strings a filter asks about.
+    func admits(_ hit: RawHit, in line: UnsafeBufferPointer<UInt8>) throws(HitLine.Failure) -> Bool {
         if let since, hit.milliseconds < since { return false }
         if let until, hit.milliseconds >= until { return false }
-        if !consumers.isEmpty, !consumers.contains(hit.consumer ?? "") { return false }
-        if !apis.isEmpty, !apis.contains(hit.api ?? "") { return false }
-        if !publishers.isEmpty, !publishers.contains(hit.publisher ?? "") { return false }
         if !statuses.isEmpty, !statuses.contains(where: { $0.matches(hit.status) }) { return false }
-        if !decisions.isEmpty,
-            !decisions.contains(where: { $0 == hit.decision || (!$0.contains(":") && hit.decision.hasPrefix($0 + ":")) })
-        {
-            return false
+        if !consumers.isEmpty, !consumers.contains(try hit.consumer.text(in: line) ?? "") { return false }
+        if !apis.isEmpty, !apis.contains(try hit.api.text(in: line) ?? "") { return false }
+        if !publishers.isEmpty, !publishers.contains(try hit.publisher.text(in: line) ?? "") { return false }
+        if !decisions.isEmpty {
+            let decision = try hit.decision.text(in: line) ?? ""
+            guard decisions.contains(where: { $0 == decision || (!$0.contains(":") && decision.hasPrefix($0 + ":")) }) else { return false }
         }
         return true
     }
 
     /// A hit's value in a column: `-` where the hit has none (a request refused before routing has no API).
-    static func value(of hit: UsageHit, _ dimension: Dimension) -> String {
+    /// `hours` keeps the last hour's and day's text, as consecutive hits mostly share them.
+    static func value(
+        of hit: RawHit, _ dimension: Dimension, in line: UnsafeBufferPointer<UInt8>, hours: inout HourNames
+    ) throws(HitLine.Failure) -> String {
         switch dimension {
-        case .consumer: hit.consumer ?? "-"
-        case .api: hit.api ?? "-"
-        case .publisher: hit.publisher ?? "-"
-        case .operation: hit.operation ?? "-"
-        case .day: Timestamp.day(milliseconds: hit.milliseconds)
-        case .hour: String(Timestamp.rfc3339(milliseconds: hit.milliseconds).prefix(13)) + ":00Z"
+        case .consumer: try hit.consumer.text(in: line) ?? "-"
+        case .api: try hit.api.text(in: line) ?? "-"
+        case .publisher: try hit.publisher.text(in: line) ?? "-"
+        case .operation: try hit.operation.text(in: line) ?? "-"
+        case .day: hours.names(of: hit.milliseconds).day
+        case .hour: hours.names(of: hit.milliseconds).hour
         case .status: String(hit.status)
-        case .decision: hit.decision
+        case .decision: try hit.decision.text(in: line) ?? "-"
+        }
+    }
+
+    /// The day (`2026-11-29`) and hour (`2026-11-29T08:00Z`) of the last hour asked about.
+    struct HourNames {
+        private var hour: Int64 = -1
+        private var last = (day: "", hour: "")
+
+        mutating func names(of milliseconds: Int64) -> (day: String, hour: String) {
+            let (hour, _) = milliseconds.quotientAndRemainderFloored(dividingBy: 3_600_000)
+            if hour != self.hour {
+                self.hour = hour
+                let text = Timestamp.rfc3339(milliseconds: hour * 3_600_000)
+                last = (String(text.prefix(10)), String(text.prefix(13)) + ":00Z")
+            }
+            return last
         }
     }
 

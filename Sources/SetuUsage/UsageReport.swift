@@ -25,10 +25,11 @@ public struct UsageReport: Sendable {
             self.key = key
         }
 
-        /// Microseconds, to three significant digits: sized for up to ten seconds at first
-        /// (about 100 KB of counts), growing when a longer time comes.
+        /// Microseconds, to two significant digits (within 1%): sized for a second at first
+        /// (13 KB of counts), growing when a longer time comes. A month grouped by consumer
+        /// and day has thousands of rows; to three digits, each histogram was over 100 KB.
         static func histogram() -> Histogram<UInt64> {
-            var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: .three)
+            var histogram = Histogram<UInt64>(highestTrackableValue: 1 << 20, numberOfSignificantValueDigits: .two)
             histogram.autoResize = true
             return histogram
         }
@@ -36,22 +37,45 @@ public struct UsageReport: Sendable {
         public var deniedTotal: UInt64 { denied.values.reduce(0, +) }
         public var errorsTotal: UInt64 { errors.values.reduce(0, +) }
 
-        mutating func count(_ hit: UsageHit) {
+        /// What became of a request: allowed, refused for a reason, or failed for one.
+        enum Outcome {
+            case allow
+            case deny(String)
+            case error(String)
+        }
+
+        mutating func count(
+            _ outcome: Outcome, status: Int, latency latencyTime: UInt64, upstream upstreamTime: UInt64?, bytesIn: UInt64,
+            bytesOut: UInt64
+        ) {
             requests += 1
-            bytesIn += hit.bytesIn
-            bytesOut += hit.bytesOut
-            _ = latency.record(max(hit.latencyMicroseconds, 1))
-            if let upstreamTime = hit.upstreamMicroseconds { _ = upstream.record(max(upstreamTime, 1)) }
-            if hit.decision == "allow" {
+            self.bytesIn += bytesIn
+            self.bytesOut += bytesOut
+            latency.record(max(latencyTime, 1))
+            if let upstreamTime { upstream.record(max(upstreamTime, 1)) }
+            switch outcome {
+            case .allow:
                 allowed += 1
-                if hit.status >= 500 { upstreamErrors += 1 }
-            } else if hit.decision.hasPrefix("deny:") {
-                denied[String(hit.decision.dropFirst(5)), default: 0] += 1
-            } else {
-                let reason = hit.decision.hasPrefix("error:") ? String(hit.decision.dropFirst(6)) : hit.decision
+                if status >= 500 { upstreamErrors += 1 }
+            case .deny(let reason):
+                denied[reason, default: 0] += 1
+            case .error(let reason):
                 errors[reason, default: 0] += 1
                 if reason.hasPrefix("upstream-") { upstreamErrors += 1 }
             }
+        }
+
+        /// A hit read in full, as `count` takes it.
+        mutating func count(_ hit: UsageHit) {
+            let outcome: Outcome =
+                hit.decision == "allow"
+                ? .allow
+                : hit.decision.hasPrefix("deny:")
+                    ? .deny(String(hit.decision.dropFirst(5)))
+                    : .error(hit.decision.hasPrefix("error:") ? String(hit.decision.dropFirst(6)) : hit.decision)
+            count(
+                outcome, status: hit.status, latency: hit.latencyMicroseconds, upstream: hit.upstreamMicroseconds,
+                bytesIn: hit.bytesIn, bytesOut: hit.bytesOut)
         }
 
         mutating func add(_ other: Row) {
@@ -99,30 +123,51 @@ public struct UsageReport: Sendable {
     static let problemsKept = 20
 }
 
-/// Counts hits into rows while files are read: one per file, merged in file order.
+/// Counts hits into rows while files are read: one per thread, merged at the end.
 struct UsageTally {
     let query: UsageQuery
-    var rows: [[String]: UsageReport.Row] = [:]
+    /// By the group's values joined with U+001F (one value as it is), which takes no
+    /// allocation for a short API id or consumer name.
+    var rows: [String: UsageReport.Row] = [:]
     var linesRead: UInt64 = 0
     var hitsCounted: UInt64 = 0
     var corruptLines: UInt64 = 0
     var truncatedLines: UInt64 = 0
     var problems: [UsageReport.Problem] = []
+    private var hours = UsageQuery.HourNames()
 
     init(query: UsageQuery) {
         self.query = query
     }
 
-    mutating func count(_ hit: UsageHit) {
-        guard query.admits(hit) else { return }
+    /// Counts a hit of `line` when the query admits it.
+    mutating func count(_ hit: RawHit, in line: UnsafeBufferPointer<UInt8>) throws(HitLine.Failure) {
+        guard try query.admits(hit, in: line) else { return }
+        let outcome: UsageReport.Row.Outcome
+        if hit.decision.equals("allow", in: line) {
+            outcome = .allow
+        } else {
+            let decision = try hit.decision.text(in: line) ?? ""
+            outcome =
+                decision.hasPrefix("deny:")
+                ? .deny(String(decision.dropFirst(5))) : .error(decision.hasPrefix("error:") ? String(decision.dropFirst(6)) : decision)
+        }
+        var key = ""
+        for (index, dimension) in query.groupBy.enumerated() {
+            if index > 0 { key.append("\u{1F}") }
+            key.append(try UsageQuery.value(of: hit, dimension, in: line, hours: &hours))
+        }
         hitsCounted += 1
-        let key = query.groupBy.map { UsageQuery.value(of: hit, $0) }
         // Found in place: a new row's histograms are made only for a new key.
         if let index = rows.index(forKey: key) {
-            rows.values[index].count(hit)
+            rows.values[index].count(
+                outcome, status: hit.status, latency: hit.latencyMicroseconds, upstream: hit.upstreamMicroseconds,
+                bytesIn: hit.bytesIn, bytesOut: hit.bytesOut)
         } else {
-            var row = UsageReport.Row(key: key)
-            row.count(hit)
+            var row = UsageReport.Row(key: query.groupBy.isEmpty ? [] : key.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init))
+            row.count(
+                outcome, status: hit.status, latency: hit.latencyMicroseconds, upstream: hit.upstreamMicroseconds,
+                bytesIn: hit.bytesIn, bytesOut: hit.bytesOut)
             rows[key] = row
         }
     }

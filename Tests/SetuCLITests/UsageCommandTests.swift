@@ -28,7 +28,7 @@ struct UsageCommandTests {
         #expect(result.status == 0)
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == 4)
-        #expect(lines[1].hasPrefix("acme-bank           2        2       0       0                0   4.001   6.000   6.000"))
+        #expect(lines[1].hasPrefix("acme-bank           2        2       0       0                0   4.015   6.000   6.000"))
         #expect(lines[2].hasSuffix("rate-limited=1"))
         #expect(lines[3] == "1 file, 4 lines, 3 hits counted; 1 truncated last line skipped")
         #expect(result.stderr.contains("hits-2026-11-29.jsonl:4: truncated last line: the line ends before a key"))

@@ -210,7 +210,7 @@ struct UsageReportTests {
         #expect(json["truncatedLines"] as? Int == 1)
     }
 
-    @Test func percentilesComeFromAnHdrHistogramToThreeSignificantDigits() throws {
+    @Test func percentilesComeFromAnHdrHistogramToTwoSignificantDigits() throws {
         var row = UsageReport.Row(key: [])
         for milliseconds in 1...100 {
             row.count(try parse(String(decoding: hit(latency: Double(milliseconds)).jsonLine(sequence: 1).dropLast(), as: UTF8.self)).get())
@@ -218,7 +218,8 @@ struct UsageReportTests {
         let p50 = try #require(UsageReport.Row.milliseconds(row.latency, percentile: 50))
         let p95 = try #require(UsageReport.Row.milliseconds(row.latency, percentile: 95))
         let p99 = try #require(UsageReport.Row.milliseconds(row.latency, percentile: 99))
-        #expect(abs(p50 - 50) <= 0.05 && abs(p95 - 95) <= 0.1 && abs(p99 - 99) <= 0.1)
+        // Two significant digits: each within 1%.
+        #expect(abs(p50 - 50) <= 0.5 && abs(p95 - 95) <= 0.95 && abs(p99 - 99) <= 0.99)
         #expect(UsageReport.Row.milliseconds(UsageReport.Row(key: []).upstream, percentile: 50) == nil)
     }
 
