@@ -151,9 +151,9 @@ enum HitLine {
             while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0D { index += 1 }
         }
 
-        mutating func expect(_ byte: UInt8, _ what: String) throws {
-            guard peek() == byte else {
-                throw Failure(reason: index < bytes.count ? "expected \(what) at byte \(index + 1)" : "the line ends before \(what)")
+        mutating func expect(_ byte: UInt8, _ what: @autoclosure () -> String) throws {
+            guard index < bytes.count, bytes[index] == byte else {
+                throw Failure(reason: index < bytes.count ? "expected \(what()) at byte \(index + 1)" : "the line ends before \(what())")
             }
             index += 1
         }
@@ -162,11 +162,14 @@ enum HitLine {
         mutating func key() throws -> Field? {
             try expect(UInt8(ascii: "\""), "a key")
             let start = index
-            while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
-                guard bytes[index] != UInt8(ascii: "\\") else { throw Failure(reason: "an escaped key at byte \(index + 1)") }
-                index += 1
+            guard let quote = memchr(bytes.baseAddress! + start, Int32(UInt8(ascii: "\"")), bytes.count - start) else {
+                throw Failure(reason: "the line ends inside a key")
             }
-            guard index < bytes.count else { throw Failure(reason: "the line ends inside a key") }
+            index = UnsafePointer<UInt8>(quote.assumingMemoryBound(to: UInt8.self)) - bytes.baseAddress!
+            if let slash = memchr(bytes.baseAddress! + start, Int32(UInt8(ascii: "\\")), index - start) {
+                let at = UnsafePointer<UInt8>(slash.assumingMemoryBound(to: UInt8.self)) - bytes.baseAddress!
+                throw Failure(reason: "an escaped key at byte \(at + 1)")
+            }
             defer { index += 1 }
             let key = UnsafeBufferPointer(rebasing: bytes[start..<index])
             func named(_ field: Field) -> Field? {
@@ -377,12 +380,19 @@ enum HitLine {
                     index += 1
                 } while depth > 0
             default:
+                if try literal("null") || literal("true") || literal("false") { return }
                 let start = index
-                while index < bytes.count, ![UInt8(ascii: ","), UInt8(ascii: "}"), 0x20, 0x09].contains(bytes[index]) { index += 1 }
-                let word = bytes[start..<index]
-                let isLiteral = word.elementsEqual("null".utf8) || word.elementsEqual("true".utf8) || word.elementsEqual("false".utf8)
-                let isNumber = !word.isEmpty && word.allSatisfy { Array("0123456789+-.eE".utf8).contains($0) }
-                guard isLiteral || isNumber else { throw Failure(reason: "a value that is not JSON at byte \(start + 1)") }
+                while index < bytes.count {
+                    switch bytes[index] {
+                    case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+                        UInt8(ascii: "e"), UInt8(ascii: "E"):
+                        index += 1
+                        continue
+                    default: break
+                    }
+                    break
+                }
+                guard index > start else { throw Failure(reason: "a value that is not JSON at byte \(start + 1)") }
             }
         }
     }
