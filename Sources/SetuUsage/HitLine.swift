@@ -86,10 +86,10 @@ enum HitLine {
                     case .api: hit.api = try text()
                     case .publisher: hit.publisher = try text()
                     case .operation: hit.operation = try text()
-                    case .status: status = Int(try unsigned())
+                    case .status: status = try number(below: 1000, "status")
                     case .decision: hit.decision = try text()
-                    case .latency: hit.latencyMicroseconds = try thousandths() ?? 0
-                    case .upstream: hit.upstreamMicroseconds = try thousandths()
+                    case .latency: hit.latencyMicroseconds = try duration("latency_ms") ?? 0
+                    case .upstream: hit.upstreamMicroseconds = try duration("upstream_ms")
                     case .bytesIn: hit.bytesIn = try unsigned()
                     case .bytesOut: hit.bytesOut = try unsigned()
                     case nil: try skipValue()
@@ -324,6 +324,23 @@ enum HitLine {
                 throw Failure(reason: index < bytes.count ? "expected a whole number at byte \(index + 1)" : "the line ends before a number")
             }
             return value
+        }
+
+        /// A whole number below `limit`, as a status is.
+        mutating func number(below limit: UInt64, _ name: String) throws -> Int {
+            let start = index
+            let value = try unsigned()
+            guard value < limit else { throw Failure(reason: "\"\(name)\" is out of range at byte \(start + 1)") }
+            return Int(value)
+        }
+
+        /// A time in milliseconds as microseconds, at most a year: a longer one is no request's
+        /// (and would stretch a histogram over the whole range of 64 bits).
+        mutating func duration(_ name: String) throws -> UInt64? {
+            let start = index
+            guard let microseconds = try thousandths() else { return nil }
+            guard microseconds <= 365 * 86_400_000_000 else { throw Failure(reason: "\"\(name)\" is out of range at byte \(start + 1)") }
+            return microseconds
         }
 
         /// A decimal with up to three places, in thousandths (`1.234` → 1234); nil for `null`.

@@ -112,6 +112,7 @@ public struct UsageQuery: Sendable {
         case "w": scale = 7 * 86_400_000
         default: return nil
         }
-        return now - amount * scale
+        let (back, overflow) = amount.multipliedReportingOverflow(by: scale)
+        return overflow ? nil : now - back
     }
 }

@@ -106,8 +106,9 @@ struct UsageCommand: ParsableCommand {
         let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
         let query = try query(now: now)
         do {
-            let days = (query.since ?? 0) / 86_400_000...((query.until ?? now + 86_400_000) / 86_400_000)
-            let files = try HitLogReader.files(in: paths, days: days)
+            // A range wholly after tomorrow (`--since` in the future) reads no file.
+            let first = (query.since ?? 0) / 86_400_000, last = (query.until ?? now + 86_400_000) / 86_400_000
+            let files = first <= last ? try HitLogReader.files(in: paths, days: first...last) : []
             if files.isEmpty {
                 FileHandle.standardError.write(Data("note: no hit files in \(paths.joined(separator: ", ")) for that time\n".utf8))
             }

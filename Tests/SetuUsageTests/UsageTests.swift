@@ -72,6 +72,8 @@ struct HitLineTests {
         (#"{"ts":"2026-11-29T10:00:00.000Z","status":"200","decision":"allow"}"#, "expected a whole number at byte 43"),
         (#"{"ts":"2026-11-29T10:00:00.000Z","status":200,"decision":"allow"} x"#, "text after the object at byte 67"),
         (#"{"ts":"2026-11-29T10:00:00.000Z","status":200,"decis"#, "the line ends inside a key"),
+        (#"{"ts":"2026-11-29T10:00:00.000Z","status":18446744073709551615,"decision":"allow"}"#, "\"status\" is out of range at byte 43"),
+        (#"{"ts":"2026-11-29T10:00:00.000Z","status":200,"decision":"allow","latency_ms":18446744073709551.615}"#, "\"latency_ms\" is out of range at byte 79"),
     ])
     func aLineThatIsNotAHitSaysWhy(line: String, reason: String) {
         #expect(parse(line) == .failure(HitLine.Failure(reason: reason)))
@@ -231,6 +233,7 @@ struct UsageReportTests {
         #expect(UsageQuery.time("90m", now: morning) == morning - 90 * 60_000)
         #expect(UsageQuery.time("7d", now: morning) == morning - 7 * 86_400_000)
         #expect(UsageQuery.time("yesterday", now: morning) == nil)
+        #expect(UsageQuery.time("999999999999999d", now: morning) == nil)
         #expect(UsageQuery.time("2026-13-01", now: morning) == nil)
         #expect(UsageQuery.StatusFilter("4xx") == .hundreds(4))
         #expect(UsageQuery.StatusFilter("429") == .exact(429))
