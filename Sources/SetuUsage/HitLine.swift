@@ -56,6 +56,20 @@ enum HitLine {
         }
     }
 
+    /// A string's UTF-8 as it lies between its quotes (`offset` is where, for the reason).
+    /// Nearly every string is ASCII, which needs no validation (and the generic
+    /// `String(validating:as:)` looks up type metadata at each call).
+    static func text(of utf8: UnsafeBufferPointer<UInt8>, at offset: Int) throws(Failure) -> String {
+        var ascii = true
+        for (position, byte) in utf8.enumerated() {
+            guard byte >= 0x20 else { throw Failure(reason: "a control character inside a string at byte \(offset + position + 1)") }
+            if byte >= 0x80 { ascii = false }
+        }
+        if ascii { return String(decoding: utf8, as: UTF8.self) }
+        guard let text = String(validating: utf8, as: UTF8.self) else { throw Failure(reason: "a string that is not UTF-8 at byte \(offset + 1)") }
+        return text
+    }
+
     private struct Scanner {
         let bytes: UnsafeBufferPointer<UInt8>
         var index = 0
@@ -115,9 +129,7 @@ enum HitLine {
         mutating func text() throws -> RawHit.Text {
             if try literal("null") { return .none }
             let start = index
-            try skipString()
-            let body = (start + 1)..<(index - 1)
-            guard memchr(bytes.baseAddress! + body.lowerBound, Int32(UInt8(ascii: "\\")), body.count) != nil else { return .bytes(body) }
+            guard try skipString() else { return .bytes((start + 1)..<(index - 1)) }
             index = start
             return .unescaped(try string())
         }
@@ -210,14 +222,11 @@ enum HitLine {
             try expect(UInt8(ascii: "\""), "a string")
             let start = index
             // Most strings have no escapes: taken as they are.
-            while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") {
-                guard bytes[index] >= 0x20 else { throw Failure(reason: "a control character inside a string at byte \(index + 1)") }
-                index += 1
-            }
+            while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") { index += 1 }
             guard index < bytes.count else { throw Failure(reason: "the line ends inside a string") }
             if bytes[index] == UInt8(ascii: "\"") {
                 defer { index += 1 }
-                return try validated(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                return try HitLine.text(of: UnsafeBufferPointer(rebasing: bytes[start..<index]), at: start)
             }
             var text = Array(bytes[start..<index])
             while true {
@@ -253,32 +262,29 @@ enum HitLine {
                 default: throw Failure(reason: "an unknown escape at byte \(index)")
                 }
             }
-            return try text.withUnsafeBufferPointer(validated)
+            // Unescaped, it may hold control characters; it must still be UTF-8.
+            guard let decoded = String(validating: text, as: UTF8.self) else {
+                throw Failure(reason: "a string that is not UTF-8 at byte \(start + 1)")
+            }
+            return decoded
         }
 
-        func validated(_ utf8: UnsafeBufferPointer<UInt8>) throws -> String {
-            // Nearly every string is ASCII, which needs no validation (and the generic
-            // `String(validating:as:)` looks up type metadata at each call).
-            if utf8.allSatisfy({ $0 < 0x80 }) { return String(decoding: utf8, as: UTF8.self) }
-            guard let text = String(validating: utf8, as: UTF8.self) else { throw Failure(reason: "a string that is not UTF-8") }
-            return text
-        }
-
-        /// Passes over a string of a field not read, checking only that it ends.
-        mutating func skipString() throws {
+        /// Passes over a string, checking only that it ends; whether it holds an escape.
+        @discardableResult
+        mutating func skipString() throws -> Bool {
             try expect(UInt8(ascii: "\""), "a string")
             // Most strings have no escape: the closing quote is the next one.
             if let quote = memchr(bytes.baseAddress! + index, Int32(UInt8(ascii: "\"")), bytes.count - index) {
                 let end = UnsafePointer<UInt8>(quote.assumingMemoryBound(to: UInt8.self)) - bytes.baseAddress!
                 if memchr(bytes.baseAddress! + index, Int32(UInt8(ascii: "\\")), end - index) == nil {
                     index = end + 1
-                    return
+                    return false
                 }
             }
             while index < bytes.count {
                 let byte = bytes[index]
                 index += 1
-                if byte == UInt8(ascii: "\"") { return }
+                if byte == UInt8(ascii: "\"") { return true }
                 if byte == UInt8(ascii: "\\") { index += 1 }
             }
             throw Failure(reason: "the line ends inside a string")
@@ -473,31 +479,7 @@ struct RawHit {
             switch self {
             case .none: return nil
             case .unescaped(let text): return text
-            case .bytes(let range):
-                let utf8 = UnsafeBufferPointer(rebasing: line[range])
-                // Nearly every string is ASCII, which needs no validation (and the generic
-                // `String(validating:as:)` looks up type metadata at each call).
-                var ascii = true
-                for byte in utf8 {
-                    guard byte >= 0x20 else { throw HitLine.Failure(reason: "a control character inside a string at byte \(range.lowerBound + 1)") }
-                    if byte >= 0x80 { ascii = false }
-                }
-                if ascii { return String(decoding: utf8, as: UTF8.self) }
-                guard let text = String(validating: utf8, as: UTF8.self) else {
-                    throw HitLine.Failure(reason: "a string that is not UTF-8 at byte \(range.lowerBound + 1)")
-                }
-                return text
-            }
-        }
-
-        /// Whether the text is `prefix` or starts with it, compared as bytes.
-        func starts(with prefix: StaticString, in line: UnsafeBufferPointer<UInt8>) -> Bool {
-            switch self {
-            case .none: return false
-            case .unescaped(let text): return text.utf8.starts(with: UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
-            case .bytes(let range):
-                return range.count >= prefix.utf8CodeUnitCount
-                    && memcmp(line.baseAddress! + range.lowerBound, prefix.utf8Start, prefix.utf8CodeUnitCount) == 0
+            case .bytes(let range): return try HitLine.text(of: UnsafeBufferPointer(rebasing: line[range]), at: range.lowerBound)
             }
         }
 
@@ -506,7 +488,9 @@ struct RawHit {
             switch self {
             case .none: return false
             case .unescaped(let text): return text.utf8.elementsEqual(UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount))
-            case .bytes(let range): return range.count == word.utf8CodeUnitCount && starts(with: word, in: line)
+            case .bytes(let range):
+                return range.count == word.utf8CodeUnitCount
+                    && memcmp(line.baseAddress! + range.lowerBound, word.utf8Start, range.count) == 0
             }
         }
     }

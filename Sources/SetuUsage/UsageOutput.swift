@@ -34,10 +34,12 @@ extension UsageReport {
         for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { index, cell in
+                // Counts are right-aligned; the grouping columns read from the left, and the
+                // reasons, last, need no padding after them.
+                guard index < cells.count - 1 else { return cell }
                 let padding = String(repeating: " ", count: widths[index] - cell.count)
-                // Counts are right-aligned; the grouping columns and the reasons read from the left.
-                return index < keyColumns || index == cells.count - 1 ? cell + padding : padding + cell
-            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+                return index < keyColumns ? cell + padding : padding + cell
+            }.joined(separator: "  ")
         }
         var out = line(header) + "\n"
         for row in rows { out += line(row) + "\n" }

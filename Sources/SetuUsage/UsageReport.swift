@@ -42,6 +42,17 @@ public struct UsageReport: Sendable {
             case allow
             case deny(String)
             case error(String)
+
+            /// From a hit's `decision`: `allow`, `deny:<reason>` or `error:<reason>`.
+            init(decision: String) {
+                if decision == "allow" {
+                    self = .allow
+                } else if decision.hasPrefix("deny:") {
+                    self = .deny(String(decision.dropFirst(5)))
+                } else {
+                    self = .error(decision.hasPrefix("error:") ? String(decision.dropFirst(6)) : decision)
+                }
+            }
         }
 
         mutating func count(
@@ -67,14 +78,8 @@ public struct UsageReport: Sendable {
 
         /// A hit read in full, as `count` takes it.
         mutating func count(_ hit: UsageHit) {
-            let outcome: Outcome =
-                hit.decision == "allow"
-                ? .allow
-                : hit.decision.hasPrefix("deny:")
-                    ? .deny(String(hit.decision.dropFirst(5)))
-                    : .error(hit.decision.hasPrefix("error:") ? String(hit.decision.dropFirst(6)) : hit.decision)
             count(
-                outcome, status: hit.status, latency: hit.latencyMicroseconds, upstream: hit.upstreamMicroseconds,
+                Outcome(decision: hit.decision), status: hit.status, latency: hit.latencyMicroseconds, upstream: hit.upstreamMicroseconds,
                 bytesIn: hit.bytesIn, bytesOut: hit.bytesOut)
         }
 
@@ -143,15 +148,9 @@ struct UsageTally {
     /// Counts a hit of `line` when the query admits it.
     mutating func count(_ hit: RawHit, in line: UnsafeBufferPointer<UInt8>) throws(HitLine.Failure) {
         guard try query.admits(hit, in: line) else { return }
-        let outcome: UsageReport.Row.Outcome
-        if hit.decision.equals("allow", in: line) {
-            outcome = .allow
-        } else {
-            let decision = try hit.decision.text(in: line) ?? ""
-            outcome =
-                decision.hasPrefix("deny:")
-                ? .deny(String(decision.dropFirst(5))) : .error(decision.hasPrefix("error:") ? String(decision.dropFirst(6)) : decision)
-        }
+        // Most hits are allowed: told from the bytes, without making the decision a string.
+        let outcome =
+            hit.decision.equals("allow", in: line) ? .allow : UsageReport.Row.Outcome(decision: try hit.decision.text(in: line) ?? "")
         var key = ""
         for (index, dimension) in query.groupBy.enumerated() {
             if index > 0 { key.append("\u{1F}") }
