@@ -76,7 +76,8 @@ public struct ReconcileStatus: Encodable, Sendable, Equatable {
     /// one: kept as the replay left them, and listed only when the status is read.
     private var refused: [String: RefusedChange]
     private var firstErrors: [String: Diagnostic]
-    /// The paths of the changes refused as invalid, which the conditions name.
+    /// The paths of the changes refused as invalid, kept up to date from the paths each replay
+    /// touched rather than found again among every refusal.
     private var invalidPaths: Set<String> = []
     /// Quota use in the current period by consumer and API, with the quota in force.
     public var quotas: [QuotaUse] = []
@@ -84,7 +85,7 @@ public struct ReconcileStatus: Encodable, Sendable, Equatable {
     /// Changes not in force, and why: path, commit, who, rule, message and who could make them.
     public var pendingApprovals: [RefusedChange] { refused(.pendingApproval) }
     public var unauthorized: [RefusedChange] { refused(.unauthorized) }
-    public var invalid: [RefusedChange] { refused(.invalid) }
+    public var invalid: [RefusedChange] { invalidPaths.sorted().map { refused[$0]! } }
 
     /// Errors in the manifests in force (their files serve nothing).
     public var problems: [FileError] {
@@ -136,7 +137,7 @@ public struct ReconcileStatus: Encodable, Sendable, Equatable {
         self.counts = counts
         refused = outcome.state.refused
         firstErrors = derived.firstErrors
-        let invalid = invalidPaths.sorted().map { refused[$0]! }
+        let invalid = self.invalid
         conditions = [
             Condition(type: "Ready", status: true, reason: "Serving", message: "serving \(snapshot.revision)"),
             Condition(
