@@ -116,6 +116,7 @@ let package = Package(
                 "SetuConcurrency",
                 "SetuFormats",
                 "SetuHits",
+                "SetuStorage",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -149,6 +150,7 @@ let package = Package(
                 "SetuManifest",
                 "SetuStorage",
                 "SetuTrust",
+                "SetuUsage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -91,6 +91,7 @@ public struct Daemon: Sendable {
             configuration: .init(
                 services: ([
                     HitLogService(hitLog: hitLog, logger: logger),
+                    RollupService(hitDirectory: configuration.hits.directory, logger: logger),
                     QuotaService(gateway: gateway, logger: logger),
                     JWKSService(gateway: gateway, logger: logger),
                     SignalService(reconciler: reconciler, hitLog: hitLog, logger: logger),

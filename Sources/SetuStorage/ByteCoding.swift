@@ -30,6 +30,11 @@ public struct ByteWriter: Sendable {
         bytes.append(contentsOf: run)
     }
 
+    /// Appends bytes as they are, with no length before them: a file's header.
+    public mutating func write(raw: some Sequence<UInt8>) {
+        bytes.append(contentsOf: raw)
+    }
+
     /// Forgets what was written, keeping the memory for what comes next.
     public mutating func removeAll() {
         bytes.removeAll(keepingCapacity: true)

@@ -41,26 +41,109 @@ public enum HitLogReader {
     /// Lines that are not hits are counted and the first ones kept with file and line; a
     /// file with no hit among lines that are not hits is refused, as it is not a hit log.
     public static func report(_ query: UsageQuery, files: [String]) throws -> UsageReport {
-        // One tally per thread rather than per file: a row's histograms are tens of kilobytes.
-        let threads = min(Parallel.cores, files.count)
-        let tallies = Parallel.map(threads, minimum: 2) { thread in
+        try report(query, scans: files.map { Scan(path: $0) }, rollups: [])
+    }
+
+    /// Counts the hits under `paths` that `query` admits, as `report(_:files:)` does, taking
+    /// each directory's hourly rollups where they cover its hits and whole hours of the
+    /// range, and reading the rest from the hit files.
+    /// - Parameter days: as for `files(in:days:)`.
+    /// - Parameter rollups: false to read every hit from the hit files.
+    public static func report(
+        _ query: UsageQuery, paths: [String], days: ClosedRange<Int64>? = nil, rollups useRollups: Bool = true
+    ) throws -> UsageReport {
+        var scans: [Scan] = []
+        var rollups: [(directory: String, names: [HitFileName])] = []
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                let names = try files(in: [path], days: days).compactMap { HitFileName(fileName: ($0 as NSString).lastPathComponent) }
+                // One work item per day, so a month's rollups are read on every core.
+                for (_, ofDay) in Dictionary(grouping: names, by: \.day).sorted(by: { $0.key < $1.key }) where useRollups {
+                    rollups.append((path, ofDay.sorted()))
+                }
+                scans += names.map { Scan(path: (path as NSString).appendingPathComponent($0.fileName), directory: path, name: $0) }
+            } else {
+                scans += try files(in: [path]).map { Scan(path: $0) }
+            }
+        }
+        var report = try report(query, scans: scans, rollups: rollups)
+        // Asked to read every hit: there is nothing to say about rollups.
+        if !useRollups { report.unrolled = [] }
+        return report
+    }
+
+    /// A hit file to read: from where, and up to where its rollups already counted it.
+    struct Scan: Sendable {
+        var path: String
+        var directory: String?
+        var name: HitFileName?
+        var start = HitRollups.Position.start
+        /// Hits before this byte are in rollups: they are counted from the file only in hours
+        /// the range covers in part, and their problems were taken from the rollups.
+        var rolledUpTo = 0
+    }
+
+    private static func report(
+        _ query: UsageQuery, scans plannedScans: [Scan], rollups: [(directory: String, names: [HitFileName])]
+    ) throws -> UsageReport {
+        let threads = max(1, min(Parallel.cores, plannedScans.count + rollups.count))
+        // The rollups first: where they end is where each hit file is read from.
+        let rolledUp = Parallel.map(rollups.count, minimum: 2) { index in
             Result {
                 var tally = UsageTally(query: query)
-                for index in stride(from: thread, to: files.count, by: threads) { try read(files[index], into: &tally) }
-                return tally
+                let consumed = try HitRollups.read(hitDirectory: rollups[index].directory, fileNames: rollups[index].names, into: &tally)
+                return (tally, consumed.map { ((rollups[index].directory as NSString).appendingPathComponent($0.key), $0.value) })
             }
         }
         var total = UsageTally(query: query)
+        var consumed: [String: HitRollups.Position] = [:]
+        for result in rolledUp {
+            let (tally, positions) = try result.get()
+            total.add(tally)
+            for (path, position) in positions { consumed[path] = position }
+        }
+        let partialDays = Set(query.partialHours.flatMap { hour in [hour / 24, hour / 24 + 1] })
+        var toRead: [Scan] = []
+        var unrolled: [UsageReport.Unrolled] = []
+        for var scan in plannedScans {
+            if let position = consumed[scan.path] {
+                scan.rolledUpTo = position.offset
+                // A file holding hits of an hour the range covers in part is read whole.
+                let day = scan.name.flatMap { Timestamp.daysSinceEpoch(of: $0.day) } ?? -1
+                if !partialDays.contains(day) { scan.start = position }
+            }
+            let size = (try? FileManager.default.attributesOfItem(atPath: scan.path)[.size] as? Int) ?? 0
+            if scan.directory != nil, size > scan.rolledUpTo {
+                unrolled.append(UsageReport.Unrolled(file: scan.path, fromLine: (consumed[scan.path]?.line ?? 0) + 1))
+            }
+            if size > scan.start.offset { toRead.append(scan) }
+        }
+        let scans = toRead
+        // One tally per thread rather than per file: a row's histograms are tens of kilobytes.
+        let scanThreads = min(threads, scans.count)
+        let tallies = Parallel.map(scanThreads, minimum: 2) { thread in
+            Result {
+                var tally = UsageTally(query: query)
+                for index in stride(from: thread, to: scans.count, by: scanThreads) { try read(scans[index], into: &tally) }
+                return tally
+            }
+        }
         for tally in tallies { total.add(try tally.get()) }
         // The first problems in file order: each thread kept the first of its own files.
+        let files = plannedScans.map(\.path)
         let order = Dictionary(files.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { first, _ in first })
         total.problems = Array(
             total.problems.sorted { (order[$0.file] ?? 0, $0.line) < (order[$1.file] ?? 0, $1.line) }.prefix(UsageReport.problemsKept))
-        return total.report(files: files)
+        var report = total.report(files: files)
+        report.rollupsUsed = !rollups.isEmpty && !consumed.isEmpty
+        report.unrolled = unrolled
+        return report
     }
 
     /// Counts one file's hits into `tally`.
-    static func read(_ file: String, into tally: inout UsageTally) throws {
+    static func read(_ scan: Scan, into tally: inout UsageTally) throws {
+        let file = scan.path
         // Mapped rather than copied in: the lines are read once, in place.
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: file), options: .alwaysMapped) else {
             throw UsageError(message: "cannot read \(file): check that it is a file you may read")
@@ -69,8 +152,8 @@ public enum HitLogReader {
         var firstProblem: UsageReport.Problem?
         data.withUnsafeBytes { raw in
             let bytes = raw.bindMemory(to: UInt8.self)
-            var start = 0
-            var line = 0
+            var start = scan.start.offset
+            var line = scan.start.line
             while start < bytes.count {
                 line += 1
                 let base = UnsafeRawPointer(bytes.baseAddress!)
@@ -81,12 +164,20 @@ public enum HitLogReader {
                 let text = UnsafeBufferPointer(rebasing: bytes[start..<end])
                 if text.first != UInt8(ascii: "{"), text.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                 tally.linesRead += 1
+                let rolledUp = start < scan.rolledUpTo
                 let counted = HitLine.scan(text).flatMap { hit in
-                    Result { () throws(HitLine.Failure) in try tally.count(hit, in: text) }
+                    Result { () throws(HitLine.Failure) in
+                        guard !rolledUp || !tally.query.coversWholeHour(hit.milliseconds.quotientAndRemainderFloored(dividingBy: 3_600_000).0)
+                        else { return }
+                        try tally.count(hit, in: text)
+                    }
                 }
                 switch counted {
                 case .success:
                     hits += 1
+                case .failure where rolledUp:
+                    // Its rollup segment told of it already.
+                    break
                 case .failure(let failure):
                     let problem = UsageReport.Problem(file: file, line: line, reason: failure.reason, truncated: !complete)
                     if firstProblem == nil { firstProblem = problem }
@@ -94,7 +185,7 @@ public enum HitLogReader {
                 }
             }
         }
-        if hits == 0, let firstProblem, !firstProblem.truncated {
+        if hits == 0, scan.rolledUpTo == 0, let firstProblem, !firstProblem.truncated {
             throw UsageError(
                 message: "\(file) is not a Setu hit log: line \(firstProblem.line): \(firstProblem.reason). "
                     + "Name the hit directory (<state>/hits) or its hits-YYYY-MM-DD.jsonl files")

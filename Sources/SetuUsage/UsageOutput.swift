@@ -91,6 +91,13 @@ extension UsageReport {
             var truncatedLines: UInt64
             var problems: [JSONProblem]
             var files: [String]
+            var rolledUpHits: UInt64
+            var rollupRows: UInt64
+            var readPastRollups: [JSONUnrolled]
+        }
+        struct JSONUnrolled: Encodable {
+            var file: String
+            var fromLine: Int
         }
         func percentiles(_ histogram: Histogram<UInt64>) -> Percentiles {
             Percentiles(
@@ -108,7 +115,8 @@ extension UsageReport {
             },
             linesRead: linesRead, hitsCounted: hitsCounted, corruptLines: corruptLines, truncatedLines: truncatedLines,
             problems: problems.map { JSONProblem(file: $0.file, line: $0.line, reason: $0.reason, truncated: $0.truncated) },
-            files: files)
+            files: files, rolledUpHits: rolledUpHits, rollupRows: rollupRows,
+            readPastRollups: unrolled.map { JSONUnrolled(file: $0.file, fromLine: $0.fromLine) })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(report), as: UTF8.self) + "\n"
@@ -123,10 +131,25 @@ extension UsageReport {
 
     /// What was read, in one line: files, lines, hits counted, and lines that could not be read.
     public func summary() -> String {
-        var text = "\(files.count) \(files.count == 1 ? "file" : "files"), \(linesRead) lines, \(hitsCounted) hits counted"
+        var text = "\(files.count) \(files.count == 1 ? "file" : "files"), \(linesRead) lines read, \(hitsCounted) hits counted"
+        if rolledUpHits > 0 { text += " (\(rolledUpHits) from \(rollupRows) hourly rollup rows)" }
         if corruptLines > 0 { text += "; \(corruptLines) corrupt \(corruptLines == 1 ? "line" : "lines") skipped" }
         if truncatedLines > 0 { text += "; \(truncatedLines) truncated last \(truncatedLines == 1 ? "line" : "lines") skipped" }
         return text
+    }
+
+    /// Where hits were read from the hit files because hourly rollups do not hold them:
+    /// none made yet for those files, or not up to their end.
+    public func rollupNotes() -> [String] {
+        guard !unrolled.isEmpty else { return [] }
+        guard rollupsUsed else {
+            return [
+                "no hourly rollups for these hit files, so every hit was read: `setu serve` makes them each hour, `setu rollup DIR` makes them now"
+            ]
+        }
+        let shown = unrolled.prefix(5).map { "\(($0.file as NSString).lastPathComponent) from line \($0.fromLine)" }
+        let more = unrolled.count > 5 ? " and \(unrolled.count - 5) more" : ""
+        return ["hourly rollups do not cover every hit yet, so these were read from the hit files: \(shown.joined(separator: ", "))\(more)"]
     }
 
     /// The lines that could not be read, one per line as `file:line: reason`, with how many more there are.

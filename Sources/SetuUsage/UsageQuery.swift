@@ -64,6 +64,35 @@ public struct UsageQuery: Sendable {
         return true
     }
 
+    /// Whether every millisecond of `hour` (hours since 1970) is in the range: only then can
+    /// its rollup rows be counted whole.
+    func coversWholeHour(_ hour: Int64) -> Bool {
+        (since ?? .min) <= hour * 3_600_000 && (hour + 1) * 3_600_000 <= (until ?? .max)
+    }
+
+    /// The hours the range covers only in part, whose hits are read from the hit files.
+    var partialHours: [Int64] {
+        [since, until].compactMap { bound in
+            guard let bound else { return nil }
+            let (hour, rest) = bound.quotientAndRemainderFloored(dividingBy: 3_600_000)
+            return rest == 0 ? nil : hour
+        }
+    }
+
+    /// Whether a rollup row is counted: its hour wholly in range, and its values (empty for
+    /// none) through the filters, as `admits` does for a hit.
+    func admitsRolledUp(hour: Int64, consumer: String, api: String, publisher: String, status: Int, decision: String) -> Bool {
+        guard coversWholeHour(hour) else { return false }
+        if !statuses.isEmpty, !statuses.contains(where: { $0.matches(status) }) { return false }
+        if !consumers.isEmpty, !consumers.contains(consumer) { return false }
+        if !apis.isEmpty, !apis.contains(api) { return false }
+        if !publishers.isEmpty, !publishers.contains(publisher) { return false }
+        if !decisions.isEmpty {
+            guard decisions.contains(where: { $0 == decision || (!$0.contains(":") && decision.hasPrefix($0 + ":")) }) else { return false }
+        }
+        return true
+    }
+
     /// A hit's value in a column: `-` where the hit has none (a request refused before routing has no API).
     /// `hours` keeps the last hour's and day's text, as consecutive hits mostly share them.
     static func value(

@@ -59,20 +59,25 @@ public struct UsageReport: Sendable {
             _ outcome: Outcome, status: Int, latency latencyTime: UInt64, upstream upstreamTime: UInt64?, bytesIn: UInt64,
             bytesOut: UInt64
         ) {
-            requests += 1
-            self.bytesIn += bytesIn
-            self.bytesOut += bytesOut
+            count(outcome, status: status, requests: 1, bytesIn: bytesIn, bytesOut: bytesOut)
             latency.record(max(latencyTime, 1))
             if let upstreamTime { upstream.record(max(upstreamTime, 1)) }
+        }
+
+        /// Counts `requests` hits alike in outcome and status, without their times.
+        mutating func count(_ outcome: Outcome, status: Int, requests count: UInt64, bytesIn: UInt64, bytesOut: UInt64) {
+            requests += count
+            self.bytesIn += bytesIn
+            self.bytesOut += bytesOut
             switch outcome {
             case .allow:
-                allowed += 1
-                if status >= 500 { upstreamErrors += 1 }
+                allowed += count
+                if status >= 500 { upstreamErrors += count }
             case .deny(let reason):
-                denied[reason, default: 0] += 1
+                denied[reason, default: 0] += count
             case .error(let reason):
-                errors[reason, default: 0] += 1
-                if reason.hasPrefix("upstream-") { upstreamErrors += 1 }
+                errors[reason, default: 0] += count
+                if reason.hasPrefix("upstream-") { upstreamErrors += count }
             }
         }
 
@@ -124,6 +129,20 @@ public struct UsageReport: Sendable {
     public var problems: [Problem] = []
     /// The files read.
     public var files: [String] = []
+    /// Hits counted from hourly rollups rather than read, and the rollup rows they came from.
+    public var rolledUpHits: UInt64 = 0
+    public var rollupRows: UInt64 = 0
+    /// Whether any directory had rollups for the files asked about.
+    public var rollupsUsed = false
+    /// Hit files of directories that their rollups do not wholly cover: read from a line.
+    public var unrolled: [Unrolled] = []
+
+    /// A hit file read because its rollups do not reach its end.
+    public struct Unrolled: Sendable, Equatable {
+        public var file: String
+        /// The first line no rollup holds; 1 when none does.
+        public var fromLine: Int
+    }
     /// At most this many problems are kept to show; all are counted.
     static let problemsKept = 20
 }
@@ -139,7 +158,10 @@ struct UsageTally {
     var corruptLines: UInt64 = 0
     var truncatedLines: UInt64 = 0
     var problems: [UsageReport.Problem] = []
-    private var hours = UsageQuery.HourNames()
+    /// Hits counted from rollups rather than read, and the rollup rows read.
+    var rolledUpHits: UInt64 = 0
+    var rollupRows: UInt64 = 0
+    var hourNames = UsageQuery.HourNames()
 
     init(query: UsageQuery) {
         self.query = query
@@ -154,21 +176,20 @@ struct UsageTally {
         var key = ""
         for (index, dimension) in query.groupBy.enumerated() {
             if index > 0 { key.append("\u{1F}") }
-            key.append(try UsageQuery.value(of: hit, dimension, in: line, hours: &hours))
+            key.append(try UsageQuery.value(of: hit, dimension, in: line, hours: &hourNames))
         }
         hitsCounted += 1
-        // Found in place: a new row's histograms are made only for a new key.
-        if let index = rows.index(forKey: key) {
-            rows.values[index].count(
-                outcome, status: hit.status, latency: hit.latencyMicroseconds, upstream: hit.upstreamMicroseconds,
-                bytesIn: hit.bytesIn, bytesOut: hit.bytesOut)
-        } else {
-            var row = UsageReport.Row(key: query.groupBy.isEmpty ? [] : key.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init))
-            row.count(
-                outcome, status: hit.status, latency: hit.latencyMicroseconds, upstream: hit.upstreamMicroseconds,
-                bytesIn: hit.bytesIn, bytesOut: hit.bytesOut)
-            rows[key] = row
-        }
+        rows.values[rowIndex(key)].count(
+            outcome, status: hit.status, latency: hit.latencyMicroseconds, upstream: hit.upstreamMicroseconds,
+            bytesIn: hit.bytesIn, bytesOut: hit.bytesOut)
+    }
+
+    /// The row of a key, found in place: a new row's histograms are made only for a new key.
+    mutating func rowIndex(_ key: String) -> [String: UsageReport.Row].Index {
+        if let index = rows.index(forKey: key) { return index }
+        rows[key] = UsageReport.Row(
+            key: query.groupBy.isEmpty ? [] : key.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init))
+        return rows.index(forKey: key)!
     }
 
     mutating func problem(_ problem: UsageReport.Problem) {
@@ -182,6 +203,8 @@ struct UsageTally {
         }
         linesRead += other.linesRead
         hitsCounted += other.hitsCounted
+        rolledUpHits += other.rolledUpHits
+        rollupRows += other.rollupRows
         corruptLines += other.corruptLines
         truncatedLines += other.truncatedLines
         problems += other.problems
@@ -191,6 +214,8 @@ struct UsageTally {
         var report = UsageReport(groupBy: query.groupBy, rows: rows.values.sorted { $0.key.lexicographicallyPrecedes($1.key) })
         report.linesRead = linesRead
         report.hitsCounted = hitsCounted
+        report.rolledUpHits = rolledUpHits
+        report.rollupRows = rollupRows
         report.corruptLines = corruptLines
         report.truncatedLines = truncatedLines
         report.problems = problems

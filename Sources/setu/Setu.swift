@@ -19,7 +19,8 @@ struct Setu: ParsableCommand {
             """,
         version: "setu \(Setu.version) (manifests apiVersion setu/v1)",
         subcommands: [
-            ValidateCommand.self, StatusCommand.self, PlanCommand.self, ApproveCommand.self, CatalogCommand.self, UsageCommand.self, SchemaCommand.self,
+            ValidateCommand.self, StatusCommand.self, PlanCommand.self, ApproveCommand.self, CatalogCommand.self, UsageCommand.self, RollupCommand.self,
+            SchemaCommand.self,
             KeygenCommand.self,
             InitCommand.self, ImportOpenAPICommand.self, ServeCommand.self, DemoCommand.self,
         ])

@@ -49,6 +49,9 @@ struct UsageCommand: ParsableCommand {
             valueName: "columns"))
     var by: [String] = []
 
+    @Flag(help: "Read every hit from the hit files, also those hourly rollups hold.")
+    var readHits = false
+
     @Option(help: ArgumentHelp("Output format: table, csv or json.", valueName: "format"))
     var format: UsageFormat = .table
 
@@ -108,11 +111,11 @@ struct UsageCommand: ParsableCommand {
         do {
             // A range wholly after tomorrow (`--since` in the future) reads no file.
             let first = (query.since ?? 0) / 86_400_000, last = (query.until ?? now + 86_400_000) / 86_400_000
-            let files = first <= last ? try HitLogReader.files(in: paths, days: first...last) : []
-            if files.isEmpty {
+            let report =
+                first <= last ? try HitLogReader.report(query, paths: paths, days: first...last, rollups: !readHits) : try HitLogReader.report(query, files: [])
+            if report.files.isEmpty {
                 FileHandle.standardError.write(Data("note: no hit files in \(paths.joined(separator: ", ")) for that time\n".utf8))
             }
-            let report = try HitLogReader.report(query, files: files)
             switch format {
             case .table: write(report.table())
             case .csv: write(report.csv())
@@ -120,6 +123,7 @@ struct UsageCommand: ParsableCommand {
             }
             if format != .json {
                 if format == .csv { FileHandle.standardError.write(Data((report.summary() + "\n").utf8)) }
+                for line in report.rollupNotes() { FileHandle.standardError.write(Data("note: \(line)\n".utf8)) }
                 for line in report.problemLines() { FileHandle.standardError.write(Data("warning: \(line)\n".utf8)) }
             }
         } catch let error as UsageError {

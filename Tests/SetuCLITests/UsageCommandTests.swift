@@ -30,7 +30,7 @@ struct UsageCommandTests {
         #expect(lines.count == 4)
         #expect(lines[1].hasPrefix("acme-bank           2        2       0       0                0   4.015   6.000   6.000"))
         #expect(lines[2].hasSuffix("rate-limited=1"))
-        #expect(lines[3] == "1 file, 4 lines, 3 hits counted; 1 truncated last line skipped")
+        #expect(lines[3] == "1 file, 4 lines read, 3 hits counted; 1 truncated last line skipped")
         #expect(result.stderr.contains("hits-2026-11-29.jsonl:4: truncated last line: the line ends before a key"))
         let csv = try setu("usage", directory.child("hits"), "--by", "decision", "--format", "csv")
         #expect(csv.stdout.split(separator: "\r\n").count == 3)
@@ -52,7 +52,7 @@ struct UsageCommandTests {
         #expect(since.stderr.contains("--since last tuesday is not a time"))
         let future = try setu("usage", directory.child("hits"), "--since", "2099-01-01")
         #expect(future.status == 0)
-        #expect(future.stdout.hasSuffix("0 files, 0 lines, 0 hits counted\n"))
+        #expect(future.stdout.hasSuffix("0 files, 0 lines read, 0 hits counted\n"))
         let notes = directory.child("notes.txt")
         try Data("hello\n".utf8).write(to: URL(fileURLWithPath: notes))
         let notALog = try setu("usage", notes)
@@ -61,5 +61,28 @@ struct UsageCommandTests {
             notALog.stderr
                 == "error: \(notes) is not a Setu hit log: line 1: expected a JSON object at byte 1. Name the hit directory (<state>/hits) or its hits-YYYY-MM-DD.jsonl files\n"
         )
+    }
+
+    @Test func rollupMakesTheHourlyRollupsThatUsageThenReads() throws {
+        let directory = try hitDirectory()
+        let hits = directory.child("hits")
+        let before = try setu("usage", hits, "--by", "consumer")
+        #expect(before.stderr.contains("note: no hourly rollups for these hit files, so every hit was read"))
+        let rollup = try setu("rollup", hits)
+        #expect(rollup.status == 0)
+        #expect(rollup.stdout == "\(hits): rolled up 3 hits of 3 lines into 2 rows\n")
+        #expect(FileManager.default.fileExists(atPath: hits + "/rollups/rollup-2026-11-29.bin"))
+        let after = try setu("usage", hits, "--by", "consumer")
+        #expect(after.status == 0)
+        // The same rows; only the line cut short is still read from the hit file, and said.
+        #expect(after.stdout.split(separator: "\n").dropLast() == before.stdout.split(separator: "\n").dropLast())
+        #expect(after.stdout.hasSuffix("1 file, 1 lines read, 3 hits counted (3 from 2 hourly rollup rows); 1 truncated last line skipped\n"))
+        #expect(after.stderr.contains("these were read from the hit files: hits-2026-11-29.jsonl from line 4"))
+        let everyHit = try setu("usage", hits, "--by", "consumer", "--read-hits")
+        #expect(everyHit.stdout == before.stdout)
+        #expect(!everyHit.stderr.contains("note:"))
+        let missing = try setu("rollup", directory.child("nowhere"))
+        #expect(missing.status == 2)
+        #expect(missing.stderr == "error: \(directory.child("nowhere")) is not a directory: name a hit directory (<state>/hits)\n")
     }
 }

@@ -42,6 +42,30 @@ import Testing
         await upstream.stop()
     }
 
+    @Test func theDaemonRollsUpHoursThatAreOverWhenItStarts() async throws {
+        let upstream = try await TestUpstream.start()
+        let marketplace = try LiveMarketplace(upstreamPort: upstream.port)
+        let state = TemporaryDirectory()
+        let hits = state.child("state/hits")
+        try FileManager.default.createDirectory(atPath: hits, withIntermediateDirectories: true)
+        // An earlier run's hits, of a day long over.
+        let line =
+            #"{"ts":"2026-11-29T10:00:00.000Z","seq":1,"request_id":"r","config_rev":"abc","consumer":"acme-bank","client_id":"c","api":"cbse/marksheet","publisher":"cbse","category":"document","operation":null,"method":"POST","path":"/cbse/v1/m","status":200,"decision":"allow","latency_ms":4.000,"upstream_ms":3.000,"bytes_in":10,"bytes_out":20,"client_ip":"127.0.0.1"}"#
+            + "\n"
+        try Data(String(repeating: line, count: 5).utf8).write(to: URL(fileURLWithPath: hits + "/hits-2026-11-29.jsonl"))
+        let daemon = try await RunningDaemon.start(repo: marketplace.path, state: state)
+        var rolled = false
+        for _ in 0..<200 where !rolled {
+            rolled = FileManager.default.fileExists(atPath: hits + "/rollups/rollup-2026-11-29.bin")
+            if !rolled { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(rolled)
+        let usage = try run(setuExecutable(), ["usage", hits, "--until", "2026-11-30", "--format", "json"])
+        #expect(usage.stdout.contains(#""rolledUpHits" : 5"#))
+        #expect(daemon.stop() == 0)
+        await upstream.stop()
+    }
+
     @Test func requestsInFlightFinishAfterSigterm() async throws {
         let upstream = try await TestUpstream.start()
         let marketplace = try LiveMarketplace(upstreamPort: upstream.port)

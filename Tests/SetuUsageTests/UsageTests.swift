@@ -137,7 +137,7 @@ struct UsageReportTests {
         #expect(report.problems.map(\.line) == [51, 54])
         #expect(report.problems.map(\.truncated) == [false, true])
         #expect(report.problemLines()[0].hasSuffix("hits-2026-11-29.1.jsonl:51: corrupt line: the line ends before a key"))
-        #expect(report.summary() == "3 files, 108 lines, 106 hits counted; 1 corrupt line skipped; 1 truncated last line skipped")
+        #expect(report.summary() == "3 files, 108 lines read, 106 hits counted; 1 corrupt line skipped; 1 truncated last line skipped")
     }
 
     @Test func filtersAndTheTimeRangeChooseTheHitsCounted() throws {
