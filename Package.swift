@@ -106,6 +106,7 @@ let package = Package(
             name: "SetuHits",
             dependencies: [
                 "SetuFormats",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ]

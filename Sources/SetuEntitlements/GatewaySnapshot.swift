@@ -88,6 +88,8 @@ public struct GatewaySnapshot: Sendable {
 
     /// Listing APIs by API id, so a call to one is refused with a reason rather than "not found".
     public var listings: [String: Listing]
+    /// Alert rules by name: the daemon evaluates them on the live hits.
+    public var alertRules: [String: AlertRule] = [:]
 
     /// Names everything but the entitlements (routes, credentials, plans, consent providers,
     /// partners, listings): a snapshot made from another by `replacingEntitlements` keeps it,
@@ -159,6 +161,7 @@ public struct GatewaySnapshot: Sendable {
         inactive = [:]
         plans = marketplace.plans
         consentProviders = marketplace.consentProviders
+        alertRules = marketplace.alertRules.filter { !broken.contains($0.value.origin.file) }
         for entitlement in report.entitlements { take(entitlement) }
     }
 

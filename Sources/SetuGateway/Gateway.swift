@@ -150,6 +150,11 @@ public final class Gateway: Sendable {
         }.sorted { $0.provider < $1.provider }
     }
 
+    /// The alert rules of the snapshot being served, by name.
+    public var alertRules: [String: AlertRule] {
+        table?.snapshot.alertRules ?? [:]
+    }
+
     /// Quota use in the current period, with each quota in force.
     public func quotaUsage() -> [QuotaUse] {
         let table = self.table

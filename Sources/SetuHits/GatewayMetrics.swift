@@ -15,6 +15,8 @@ public final class GatewayMetrics: Sendable {
     /// The one revision series in force; the previous one is removed so the exposition
     /// shows only the commit that is serving.
     private let revisionInfo = Mutex<Gauge?>(nil)
+    /// `setu_alerts_firing` by rule.
+    private let alertSeries = Mutex<[String: Gauge]>([:])
 
     private static let latencyBuckets: [Duration] = [
         .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
@@ -154,6 +156,22 @@ public final class GatewayMetrics: Sendable {
         droppedHits.increment(by: Int64(count))
     }
 
+    /// Sets `setu_alerts_firing{rule}` to 1 for each rule firing and 0 for the others in
+    /// force, and removes the series of rules no longer in force.
+    public func alerts(firing: [String: Bool]) {
+        alertSeries.withLock { series in
+            for (rule, gauge) in series where firing[rule] == nil {
+                registry.unregisterGauge(gauge)
+                series[rule] = nil
+            }
+            for (rule, fires) in firing {
+                let gauge = series[rule] ?? registry.makeGauge(descriptor: Self.alertsFiring, labels: [("rule", rule)])
+                gauge.set(to: fires ? 1 : 0)
+                series[rule] = gauge
+            }
+        }
+    }
+
     /// The metrics in Prometheus' text exposition format.
     public func exposition() -> [UInt8] {
         registry.emitToBuffer()
@@ -183,6 +201,11 @@ public final class GatewayMetrics: Sendable {
         MetricNameDescriptor(
             namespace: "setu", metricName: "entitlements", unitName: "count",
             helpText: "Entitlements in the serving snapshot, by state.")
+    }
+    private static var alertsFiring: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "setu", metricName: "alerts", unitName: "firing",
+            helpText: "Whether each alert rule in force fires (1) or not (0).")
     }
     private static var lastSuccess: MetricNameDescriptor {
         MetricNameDescriptor(

@@ -85,6 +85,7 @@ enum ManifestDecoding {
             threshold: spec["threshold"]?.numberValue ?? 0,
             window: spec["window"]?.stringValue ?? "",
             severity: spec["severity"]?.stringValue.flatMap(AlertRule.Severity.init) ?? .warning,
+            description: spec["description"]?.stringValue,
             publisher: selector["publisher"]?.stringValue,
             api: selector["api"]?.stringValue,
             consumer: selector["consumer"]?.stringValue,

@@ -104,6 +104,8 @@ public struct AlertRule: Sendable, Hashable {
     public var threshold: Double
     public var window: String
     public var severity: Severity
+    /// What the rule watches for, in words, as alerts show it.
+    public var description: String?
     public var publisher: String?
     public var api: String?
     public var consumer: String?

@@ -3,9 +3,9 @@ import SetuGateway
 import SetuHits
 
 /// The admin listener's routes (DESIGN.md §7): health, readiness, the reconcile status,
-/// Prometheus metrics, and a way to reconcile now.
+/// the alerts that fire, Prometheus metrics, and a way to reconcile now.
 enum AdminRouter {
-    static func make(reconciler: ReconcileService, metrics: GatewayMetrics) -> Router<BasicRequestContext> {
+    static func make(reconciler: ReconcileService, metrics: GatewayMetrics, alerts: AlertEvaluator) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/healthz") { _, _ in
             text("ok\n")
@@ -34,6 +34,9 @@ enum AdminRouter {
             Response(
                 status: .methodNotAllowed, headers: [.contentType: "text/plain; charset=utf-8", .allow: "POST"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: "reconcile with POST /reconcile\n")))
+        }
+        router.get("/alerts") { _, _ in
+            json(AlertJSON.page(alerts))
         }
         router.get("/metrics") { _, _ in
             Response(

@@ -53,7 +53,8 @@ public struct Daemon: Sendable {
         try await Self.checkListening(on: configuration.admin, for: "the admin listener", option: "--admin")
         Self.raiseOpenFileLimit(logger: logger)
         let metrics = GatewayMetrics()
-        let hitLog = try HitLog(configuration: configuration.hits, onDrop: { metrics.droppedHits($0) })
+        let alerts = AlertEvaluator()
+        let hitLog = try HitLog(configuration: configuration.hits, onDrop: { metrics.droppedHits($0) }, observer: alerts)
         let gateway: Gateway
         do {
             let counters = try PlanCounters(file: configuration.stateDirectory + "/quotas.json")
@@ -78,7 +79,7 @@ public struct Daemon: Sendable {
             onListening("gateway", Self.bound($0, fallback: configuration.listen))
         }
         let adminApplication = Application(
-            router: AdminRouter.make(reconciler: reconciler, metrics: metrics),
+            router: AdminRouter.make(reconciler: reconciler, metrics: metrics, alerts: alerts),
             configuration: .init(
                 address: .hostname(configuration.admin.host, port: configuration.admin.port),
                 serverName: nil),
@@ -87,11 +88,16 @@ public struct Daemon: Sendable {
             },
             logger: logger
         )
+        let webhooks = WebhookDelivery(externalURL: "http://\(configuration.admin)", logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: ([
                     HitLogService(hitLog: hitLog, logger: logger),
                     RollupService(hitDirectory: configuration.hits.directory, logger: logger),
+                    webhooks,
+                    AlertService(
+                        evaluator: alerts, gateway: gateway, metrics: metrics, webhooks: webhooks,
+                        eventsFile: configuration.stateDirectory + "/alerts.jsonl", logger: logger),
                     QuotaService(gateway: gateway, logger: logger),
                     JWKSService(gateway: gateway, logger: logger),
                     SignalService(reconciler: reconciler, hitLog: hitLog, logger: logger),
