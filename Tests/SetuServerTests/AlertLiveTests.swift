@@ -116,9 +116,8 @@ final class WebhookReceiver: Sendable {
         #expect(metrics.contains(#"setu_alerts_firing{rule="cbse-slow"} 0"#))
 
         // Then only good calls, to the real upstream: the failures leave the window.
-        let resolved = try await eventually(15, load: { _ = try await call(gateway + pan, headers: credentials("acme-bank-prod"), body: "{}") }) {
-            try await !firing(daemon).contains("cbse-errors")
-        }
+        let good: @Sendable () async throws -> Void = { _ = try await call(gateway + pan, headers: credentials("acme-bank-prod"), body: "{}") }
+        let resolved = try await eventually(15, load: good) { try await !firing(daemon).contains("cbse-errors") }
         #expect(resolved)
 
         // alerts.jsonl: firing, then resolved, with what and why.
