@@ -5,8 +5,16 @@ import SetuHits
 /// The admin listener's routes (DESIGN.md §7): health, readiness, the reconcile status,
 /// the alerts that fire, Prometheus metrics, and a way to reconcile now.
 enum AdminRouter {
-    static func make(reconciler: ReconcileService, metrics: GatewayMetrics, alerts: AlertEvaluator) -> Router<BasicRequestContext> {
+    /// - Parameter token: the admin token; without one, nothing is asked of a client.
+    static func make(
+        reconciler: ReconcileService, metrics: GatewayMetrics, alerts: AlertEvaluator, token: String? = nil
+    ) -> Router<BasicRequestContext> {
         let router = Router()
+        // Middleware applies to the routes added after it.
+        if let token {
+            router.add(middleware: AdminAuthenticator(token: token))
+            AdminLogin.add(to: router, token: token)
+        }
         router.get("/healthz") { _, _ in
             text("ok\n")
         }

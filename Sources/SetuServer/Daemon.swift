@@ -1,8 +1,11 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import SetuGateway
 import SetuHits
@@ -47,6 +50,7 @@ public struct Daemon: Sendable {
         } catch {
             throw ReconcileError(message: "cannot create the state directory \(configuration.stateDirectory): \(error.localizedDescription)")
         }
+        if let exposure = configuration.adminExposure { throw ListenError(message: exposure) }
         // Both addresses are tried before anything starts, so an address in use is said at
         // once and plainly, and the services never start only to be cancelled.
         try await Self.checkListening(on: configuration.listen, for: "the gateway", option: "--listen")
@@ -78,8 +82,24 @@ public struct Daemon: Sendable {
         let gatewayServer = GatewayServer(gateway: gateway, host: configuration.listen.host, port: configuration.listen.port) {
             onListening("gateway", Self.bound($0, fallback: configuration.listen))
         }
+        var adminServer = HTTPServerBuilder.http1()
+        if let tls = configuration.adminTLS {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map { NIOSSLCertificateSource.certificate($0) }
+                let key = try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)
+                adminServer = try .tls(tlsConfiguration: TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+            } catch {
+                hitLog.close()
+                throw ListenError(message: "cannot serve the admin listener over HTTPS with \(tls.certificateFile) and \(tls.keyFile): \(error)")
+            }
+        } else if configuration.adminToken != nil, !ServeConfiguration.isLoopback(configuration.admin.host) {
+            logger.warning(
+                "the admin listener on \(configuration.admin) is plain HTTP: its token crosses the network in the clear, and browsers keep the sign-in cookie (Secure) only over HTTPS; give --admin-tls-cert and --admin-tls-key, or put it behind a TLS proxy"
+            )
+        }
         let adminApplication = Application(
-            router: AdminRouter.make(reconciler: reconciler, metrics: metrics, alerts: alerts),
+            router: AdminRouter.make(reconciler: reconciler, metrics: metrics, alerts: alerts, token: configuration.adminToken),
+            server: adminServer,
             configuration: .init(
                 address: .hostname(configuration.admin.host, port: configuration.admin.port),
                 serverName: nil),

@@ -67,6 +67,24 @@ public struct ServeConfiguration: Sendable {
     public var gateway: GatewayConfiguration
     /// Where and how hits are written.
     public var hits: HitLogConfiguration
+    /// The token the admin listener asks for (`--admin-token-file`); none on loopback.
+    public var adminToken: String?
+    /// A PEM certificate chain and private key the admin listener serves HTTPS with.
+    public var adminTLS: (certificateFile: String, keyFile: String)?
+
+    /// Why the admin listener may not listen where it is told, if so: beyond loopback it
+    /// needs a token, as it shows people's emails and reconciles on request.
+    public var adminExposure: String? {
+        guard adminToken == nil, !Self.isLoopback(admin.host) else { return nil }
+        return "the admin listener on \(admin) would answer anyone who can reach it, and /status shows people's emails: "
+            + "give --admin-token-file FILE holding a token of at least 16 characters (e.g. from `openssl rand -hex 32`), "
+            + "or keep --admin on 127.0.0.1"
+    }
+
+    /// Whether a host is this machine alone: `localhost`, 127.0.0.0/8 or ::1.
+    public static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
 
     /// - Parameters:
     ///   - branch: `main` unless given.
@@ -78,8 +96,11 @@ public struct ServeConfiguration: Sendable {
         listen: Address = Address(host: "127.0.0.1", port: 8080),
         admin: Address = Address(host: "127.0.0.1", port: 9090),
         intervalSeconds: Double = 10, trustRoot: String? = nil,
-        gateway: GatewayConfiguration = .init(), hits: HitLogConfiguration? = nil
+        gateway: GatewayConfiguration = .init(), hits: HitLogConfiguration? = nil, adminToken: String? = nil,
+        adminTLS: (certificateFile: String, keyFile: String)? = nil
     ) {
+        self.adminToken = adminToken
+        self.adminTLS = adminTLS
         self.source = source
         self.branch = branch
         self.stateDirectory = stateDirectory

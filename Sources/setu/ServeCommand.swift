@@ -15,6 +15,19 @@ struct DaemonOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Where the admin listener (health, status, metrics, reconcile) listens.", valueName: "address"))
     var admin: String = "127.0.0.1:9090"
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A file holding the token the admin listener asks for (Authorization: Bearer, or a browser's sign-in); needed beyond loopback.",
+            valueName: "file"))
+    var adminTokenFile: String?
+
+    @Option(name: .long, help: ArgumentHelp("A PEM certificate chain for the admin listener to serve HTTPS with (with --admin-tls-key).", valueName: "file"))
+    var adminTLSCert: String?
+
+    @Option(name: .long, help: ArgumentHelp("The PEM private key of --admin-tls-cert.", valueName: "file"))
+    var adminTLSKey: String?
+
     @Option(name: .long, help: ArgumentHelp("Time between reconciles: 500ms, 10s, 5m.", valueName: "duration"))
     var interval: String = "10s"
 
@@ -104,8 +117,30 @@ struct DaemonOptions: ParsableArguments {
         for file in upstreamCA where !FileManager.default.isReadableFile(atPath: file) {
             throw ValidationError("--upstream-ca '\(file)' is not a readable file")
         }
+        if let adminTokenFile {
+            guard let token = Self.token(in: adminTokenFile) else {
+                throw ValidationError("--admin-token-file '\(adminTokenFile)' is not a readable file")
+            }
+            guard token.count >= 16, !token.contains(where: \.isWhitespace) else {
+                throw ValidationError(
+                    "--admin-token-file '\(adminTokenFile)' must hold one token of at least 16 characters, without spaces; make one with `openssl rand -hex 32 > \(adminTokenFile)`"
+                )
+            }
+        }
+        guard (adminTLSCert == nil) == (adminTLSKey == nil) else {
+            throw ValidationError("--admin-tls-cert and --admin-tls-key go together: give both, or neither")
+        }
+        for file in [adminTLSCert, adminTLSKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: file) {
+            throw ValidationError("'\(file)' is not a readable file")
+        }
         guard hitsMaxFileBytes >= 4096 else { throw ValidationError("--hits-max-file-bytes must be at least 4096") }
         guard hitsRetentionDays >= 1 else { throw ValidationError("--hits-retention-days must be at least 1") }
+    }
+
+    /// The file's text without the line end around it; nil when it cannot be read.
+    static func token(in file: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: file) else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// The gateway's limits and timeouts, once `validate` has passed.
@@ -129,7 +164,9 @@ struct DaemonOptions: ParsableArguments {
             listen: ServeConfiguration.Address(listen)!, admin: ServeConfiguration.Address(admin)!,
             intervalSeconds: Double(ManifestDuration.milliseconds(interval)!) / 1000, trustRoot: trustRoot,
             gateway: gateway,
-            hits: HitLogConfiguration(directory: state + "/hits", maxFileBytes: hitsMaxFileBytes, retentionDays: hitsRetentionDays))
+            hits: HitLogConfiguration(directory: state + "/hits", maxFileBytes: hitsMaxFileBytes, retentionDays: hitsRetentionDays),
+            adminToken: adminTokenFile.flatMap(Self.token(in:)),
+            adminTLS: adminTLSCert.flatMap { cert in adminTLSKey.map { (cert, $0) } })
     }
 }
 
@@ -195,7 +232,8 @@ func runDaemon(_ configuration: ServeConfiguration, whenListening: @escaping @Se
     let daemon = Daemon(
         configuration: configuration,
         onListening: { name, address in
-            write("\(name) listening on http://\(address)\n")
+            let scheme = name == "admin" && configuration.adminTLS != nil ? "https" : "http"
+            write("\(name) listening on \(scheme)://\(address)\n")
             listening.add(name, address)
         }, stuckAfter: stuckAfter,
         onStuck: { error in

@@ -257,7 +257,8 @@ final class RunningDaemon: @unchecked Sendable {
     }
 
     private static func port(of name: String, in text: String) -> Int? {
-        guard let range = text.range(of: "\(name) listening on http://127.0.0.1:") else { return nil }
+        guard let range = text.range(of: "\(name) listening on http://127.0.0.1:") ?? text.range(of: "\(name) listening on https://127.0.0.1:")
+        else { return nil }
         return Int(text[range.upperBound...].prefix { $0.isNumber })
     }
 }

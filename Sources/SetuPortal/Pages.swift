@@ -1,0 +1,31 @@
+import Mustache
+
+/// The HTML pages of the admin listener and the portal, rendered from Mustache templates
+/// (swift-mustache) embedded in the binary. Values are HTML-escaped unless a template says
+/// otherwise; every page extends `page.mustache`, which holds the styles: no script, font
+/// or stylesheet is fetched from anywhere.
+public enum Pages {
+    /// Every template by name, parsed once.
+    static let library: MustacheLibrary = {
+        let sources: [String: [UInt8]] = [
+            "page": PackageResources.page_mustache,
+            "login": PackageResources.login_mustache,
+        ]
+        var library = MustacheLibrary()
+        for (name, bytes) in sources {
+            // The templates are part of the build; one that does not parse is a bug found by any test.
+            try! library.register(String(decoding: bytes, as: UTF8.self), named: name)
+        }
+        return library
+    }()
+
+    /// Renders the template `name` with `object`.
+    static func render(_ name: String, _ object: Any) -> String {
+        library.render(object, withTemplate: name) ?? ""
+    }
+
+    /// The admin listener's sign-in form; `next` is where it goes once signed in.
+    public static func login(next: String, error: String?) -> String {
+        render("login", ["next": next, "error": error as Any])
+    }
+}
