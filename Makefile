@@ -21,10 +21,12 @@ demo: build
 # Every target declares what it imports: the build fails on an import it does not declare.
 IMPORT_CHECK = --explicit-target-dependency-import-check error
 
+# The page tests then run in a headless Chromium (scripts/browser-tests installs it).
 test: deps
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 	$(SWIFT) build $(IMPORT_CHECK)
 	$(SWIFT) test $(IMPORT_CHECK)
+	scripts/browser-tests
 
 # Export the schemas beside the example, where its yaml-language-server lines point.
 schemas: build

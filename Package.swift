@@ -126,13 +126,17 @@ let package = Package(
         .target(
             name: "SetuPortal",
             dependencies: [
+                "SetuFormats",
                 "SetuHits",
                 "SetuUsage",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ],
             resources: [
                 .embedInCode("Templates/page.mustache"),
                 .embedInCode("Templates/login.mustache"),
+                .embedInCode("Templates/chart.mustache"),
+                .embedInCode("Templates/dashboard.mustache"),
             ]
         ),
         .target(

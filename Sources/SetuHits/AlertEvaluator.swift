@@ -171,15 +171,16 @@ public final class AlertEvaluator: HitObserver, Sendable {
     }
 
     private let rules = Mutex<[String: RuleState]>([:])
+    /// Rules resolved because an update removed them, told by the next `evaluate`.
+    private let removed = Mutex<[Event]>([])
 
     public init() {}
 
     /// Takes the rules in force after a reconcile. A new or changed rule starts with an
     /// empty window (a changed one keeps firing until its new evaluation says otherwise);
-    /// a removed rule that was firing resolves.
-    /// - Returns: the resolutions of removed rules.
-    public func update(rules next: [Rule], now: Int64) -> [Event] {
-        rules.withLock { rules in
+    /// a removed rule that was firing resolves, and the next `evaluate` says so.
+    public func update(rules next: [Rule], now: Int64) {
+        let resolved = rules.withLock { rules in
             var events: [Event] = []
             let names = Set(next.map(\.name))
             for (name, state) in rules where !names.contains(name) {
@@ -199,6 +200,7 @@ public final class AlertEvaluator: HitObserver, Sendable {
             }
             return events.sorted { $0.rule.name < $1.rule.name }
         }
+        removed.withLock { $0 += resolved }
     }
 
     /// Counts written hits into the windows of the rules that select them.
@@ -224,27 +226,32 @@ public final class AlertEvaluator: HitObserver, Sendable {
     public func evaluate(now: Int64, quotas: () -> [QuotaSample]) -> [Event] {
         let needsQuotas = rules.withLock { $0.values.contains { if case .quotaUse = $0.rule.metric { true } else { false } } }
         let samples = needsQuotas ? quotas() : []
-        return rules.withLock { rules in
-            var events: [Event] = []
-            for name in rules.keys.sorted() {
-                var state = rules[name]!
-                let value = Self.value(of: state, now: now, quotas: samples)
-                state.lastValue = value
-                if let value, value > state.rule.threshold {
-                    if state.firing == nil {
-                        state.firing = Firing(rule: state.rule, value: value, since: now)
-                        events.append(Event(rule: state.rule, state: .firing, value: value, at: now, since: now))
-                    } else {
-                        state.firing!.value = value
-                    }
-                } else if let firing = state.firing {
-                    state.firing = nil
-                    events.append(Event(rule: state.rule, state: .resolved, value: value ?? 0, at: now, since: firing.since))
-                }
-                rules[name] = state
-            }
-            return events
+        let resolved = removed.withLock { removed in
+            defer { removed = [] }
+            return removed
         }
+        return resolved
+            + rules.withLock { rules in
+                var events: [Event] = []
+                for name in rules.keys.sorted() {
+                    var state = rules[name]!
+                    let value = Self.value(of: state, now: now, quotas: samples)
+                    state.lastValue = value
+                    if let value, value > state.rule.threshold {
+                        if state.firing == nil {
+                            state.firing = Firing(rule: state.rule, value: value, since: now)
+                            events.append(Event(rule: state.rule, state: .firing, value: value, at: now, since: now))
+                        } else {
+                            state.firing!.value = value
+                        }
+                    } else if let firing = state.firing {
+                        state.firing = nil
+                        events.append(Event(rule: state.rule, state: .resolved, value: value ?? 0, at: now, since: firing.since))
+                    }
+                    rules[name] = state
+                }
+                return events
+            }
     }
 
     private static func value(of state: RuleState, now: Int64, quotas: [QuotaSample]) -> Double? {

@@ -102,8 +102,8 @@ public final class HitLog: @unchecked Sendable {
     /// Whether the writer sleeps waiting for hits; only then does `record` wake it.
     private var writerWaiting = false
     private let onDrop: @Sendable (Int) -> Void
-    /// Told of each batch once it is written: the alert evaluator's windows.
-    private let observer: (any HitObserver)?
+    /// Told of each batch once it is written: the alert evaluator's windows, the dashboard's last hour.
+    private let observers: [any HitObserver]
     /// How long the writer sleeps when there is nothing to write: hits reach the file
     /// within it, or within `flushInterval` when that is shorter.
     private var writerTick: Double { min(configuration.flushInterval, 0.1) }
@@ -115,14 +115,14 @@ public final class HitLog: @unchecked Sendable {
     /// Opens (or continues) today's file and starts the writer thread.
     /// - Parameters:
     ///   - onDrop: called with the number of hits each time some are dropped.
-    ///   - observer: told of each batch of hits after it is written, on the writer thread.
+    ///   - observers: told of each batch of hits after it is written, on the writer thread.
     /// - Throws: `HitLogError` when the directory cannot be made or the file opened.
     public init(
-        configuration: HitLogConfiguration, onDrop: @escaping @Sendable (Int) -> Void = { _ in }, observer: (any HitObserver)? = nil
+        configuration: HitLogConfiguration, onDrop: @escaping @Sendable (Int) -> Void = { _ in }, observers: [any HitObserver] = []
     ) throws {
         self.configuration = configuration
         self.onDrop = onDrop
-        self.observer = observer
+        self.observers = observers
         file = try HitFile(configuration: configuration, now: HitLog.nowMilliseconds())
         queue.reserveCapacity(min(configuration.queueCapacity, 4096))
         let thread = Thread { [self] in writeLoop() }
@@ -225,7 +225,7 @@ public final class HitLog: @unchecked Sendable {
                 pendingLines += 1
             }
             writePending()
-            if let observer, !batch.isEmpty { observer.observe(batch.lazy.map(\.hit)) }
+            if !batch.isEmpty { for observer in observers { observer.observe(batch.lazy.map(\.hit)) } }
             let count = batch.count
             batch.removeAll(keepingCapacity: true)
             condition.lock()

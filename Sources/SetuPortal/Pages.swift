@@ -10,6 +10,8 @@ public enum Pages {
         let sources: [String: [UInt8]] = [
             "page": PackageResources.page_mustache,
             "login": PackageResources.login_mustache,
+            "chart": PackageResources.chart_mustache,
+            "dashboard": PackageResources.dashboard_mustache,
         ]
         var library = MustacheLibrary()
         for (name, bytes) in sources {
@@ -24,8 +26,14 @@ public enum Pages {
         library.render(object, withTemplate: name) ?? ""
     }
 
+    /// A template's values without the absent ones: Mustache would show an absent optional as
+    /// `nil`, where a missing key leaves its section out.
+    static func present(_ values: [String: Any?]) -> [String: Any] {
+        values.compactMapValues { $0 }
+    }
+
     /// The admin listener's sign-in form; `next` is where it goes once signed in.
     public static func login(next: String, error: String?) -> String {
-        render("login", ["next": next, "error": error as Any])
+        render("login", present(["next": next, "error": error]))
     }
 }

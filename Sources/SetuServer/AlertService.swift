@@ -9,14 +9,14 @@ import SetuGateway
 import SetuHits
 import SetuManifest
 
-/// Evaluates the alert rules in force four times a second (DESIGN.md §8), so that a rule
-/// comes into force soon after the reconcile that brings it. Each rule that starts or
+/// Evaluates the alert rules in force four times a second (DESIGN.md §8). Each rule that starts or
 /// stops firing is appended to `<state>/alerts.jsonl`, said in the log, and, when the rule
 /// has a `webhook`, queued for delivery in Alertmanager's webhook format. `/metrics` has
 /// `setu_alerts_firing{rule}`, and `/alerts` the rules that fire.
 ///
-/// The rules are taken from the snapshot being served, so a reconcile that changes a rule
-/// evaluates it again from an empty window, and one that removes a firing rule resolves it.
+/// The evaluator takes the rules of each snapshot as it starts serving (`ReconcileService`'s
+/// `onInstall`), so a reconcile that changes a rule evaluates it again from an empty window,
+/// and one that removes a firing rule resolves it.
 struct AlertService: Service {
     let evaluator: AlertEvaluator
     let gateway: Gateway
@@ -27,7 +27,6 @@ struct AlertService: Service {
     let logger: Logger
 
     func run() async throws {
-        var rules: [AlertEvaluator.Rule]?
         var failing = false
         while true {
             do {
@@ -36,14 +35,8 @@ struct AlertService: Service {
                 return
             }
             let now = HitLog.nowMilliseconds()
-            var events: [AlertEvaluator.Event] = []
-            let inForce = gateway.alertRules.values.sorted { $0.name < $1.name }.map(Self.rule)
-            if inForce != rules {
-                events += evaluator.update(rules: inForce, now: now)
-                rules = inForce
-            }
             let gateway = gateway
-            events += evaluator.evaluate(now: now) {
+            let events = evaluator.evaluate(now: now) {
                 gateway.quotaUsage().compactMap { use in
                     use.limit.map { AlertEvaluator.QuotaSample(consumer: use.consumer, api: use.api, used: use.used, limit: $0) }
                 }

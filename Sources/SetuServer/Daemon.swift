@@ -58,7 +58,8 @@ public struct Daemon: Sendable {
         Self.raiseOpenFileLimit(logger: logger)
         let metrics = GatewayMetrics()
         let alerts = AlertEvaluator()
-        let hitLog = try HitLog(configuration: configuration.hits, onDrop: { metrics.droppedHits($0) }, observer: alerts)
+        let lastHour = LiveSeries()
+        let hitLog = try HitLog(configuration: configuration.hits, onDrop: { metrics.droppedHits($0) }, observers: [alerts, lastHour])
         let gateway: Gateway
         do {
             let counters = try PlanCounters(file: configuration.stateDirectory + "/quotas.json")
@@ -76,7 +77,10 @@ public struct Daemon: Sendable {
             onStuck(error)
         }
         defer { watchdog.stopped() }
-        let reconciler = ReconcileService(configuration: configuration, gateway: gateway, metrics: metrics, logger: logger)
+        // The alert rules change with the snapshot they came in, before another hit is served.
+        let reconciler = ReconcileService(configuration: configuration, gateway: gateway, metrics: metrics, logger: logger) { snapshot in
+            alerts.update(rules: snapshot.alertRules.values.sorted { $0.name < $1.name }.map(AlertService.rule), now: HitLog.nowMilliseconds())
+        }
         let onListening = onListening
 
         let gatewayServer = GatewayServer(gateway: gateway, host: configuration.listen.host, port: configuration.listen.port) {
@@ -98,7 +102,10 @@ public struct Daemon: Sendable {
             )
         }
         let adminApplication = Application(
-            router: AdminRouter.make(reconciler: reconciler, metrics: metrics, alerts: alerts, token: configuration.adminToken),
+            router: AdminRouter.make(
+                reconciler: reconciler, metrics: metrics, alerts: alerts,
+                dashboard: DashboardSource(hitDirectory: configuration.hits.directory, lastHour: lastHour, gateway: gateway),
+                token: configuration.adminToken),
             server: adminServer,
             configuration: .init(
                 address: .hostname(configuration.admin.host, port: configuration.admin.port),

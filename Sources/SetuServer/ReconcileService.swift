@@ -37,7 +37,14 @@ public final class ReconcileService: Service, Sendable {
     private let statusWrites: AsyncStream<Void>
     private let statusWriteContinuation: AsyncStream<Void>.Continuation
 
-    init(configuration: ServeConfiguration, gateway: Gateway, metrics: GatewayMetrics, logger: Logger) {
+    /// Told of each snapshot once it is serving, on the reconcile's thread: the alert rules.
+    private let onInstall: @Sendable (GatewaySnapshot) -> Void
+
+    init(
+        configuration: ServeConfiguration, gateway: Gateway, metrics: GatewayMetrics, logger: Logger,
+        onInstall: @escaping @Sendable (GatewaySnapshot) -> Void = { _ in }
+    ) {
+        self.onInstall = onInstall
         self.configuration = configuration
         reconciler = Reconciler(configuration: configuration)
         self.gateway = gateway
@@ -141,7 +148,10 @@ public final class ReconcileService: Service, Sendable {
             result = .failure(error)
         }
         // The reconcile ends when its snapshot is serving.
-        if case .success(.applied(_, let snapshot)) = result { gateway.install(snapshot) }
+        if case .success(.applied(_, let snapshot)) = result {
+            gateway.install(snapshot)
+            onInstall(snapshot)
+        }
         let elapsed = ContinuousClock.now - started
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         let at = Timestamp.rfc3339(milliseconds: HitLog.nowMilliseconds())

@@ -28,7 +28,7 @@ public struct UsageReport: Sendable {
         /// Microseconds, to two significant digits (within 1%): sized for a second at first
         /// (13 KB of counts), growing when a longer time comes. A month grouped by consumer
         /// and day has thousands of rows; to three digits, each histogram was over 100 KB.
-        static func histogram() -> Histogram<UInt64> {
+        public static func histogram() -> Histogram<UInt64> {
             var histogram = Histogram<UInt64>(highestTrackableValue: 1 << 20, numberOfSignificantValueDigits: .two)
             histogram.autoResize = true
             return histogram

@@ -35,7 +35,7 @@ struct AlertEvaluatorTests {
 
     @Test func anErrorRateFiresAboveItsThresholdAndResolvesWhenTheErrorsLeaveTheWindow() {
         let evaluator = AlertEvaluator()
-        #expect(evaluator.update(rules: [rule("errors", .errorRate, threshold: 0.2)], now: start).isEmpty)
+        evaluator.update(rules: [rule("errors", .errorRate, threshold: 0.2)], now: start)
         // 3 of 10 answered 502 in the first second: 30%.
         evaluator.observe((0..<10).map { hit(at: Int64($0) * 50, status: $0 < 3 ? 502 : 200, decision: $0 < 3 ? "error:upstream-unreachable" : "allow") })
         let fired = evaluator.evaluate(now: start + 1000) { [] }
@@ -55,7 +55,7 @@ struct AlertEvaluatorTests {
 
     @Test func aWindowForgetsWhatIsOlderThanIt() {
         let evaluator = AlertEvaluator()
-        _ = evaluator.update(rules: [rule("failures", .upstreamFailures, threshold: 2, window: 5000)], now: start)
+        evaluator.update(rules: [rule("failures", .upstreamFailures, threshold: 2, window: 5000)], now: start)
         evaluator.observe([
             hit(at: 0, status: 504, decision: "error:upstream-timeout"), hit(at: 100, status: 503),
             hit(at: 200, status: 502, decision: "error:upstream-unreachable"), hit(at: 300, status: 401, decision: "deny:invalid-credentials"),
@@ -72,7 +72,7 @@ struct AlertEvaluatorTests {
 
     @Test func latencyDenialsSelectorsAndQuotas() {
         let evaluator = AlertEvaluator()
-        _ = evaluator.update(
+        evaluator.update(
             rules: [
                 rule("slow", .latency(percentile: 95), threshold: 500), rule("denied", .denialRate, threshold: 0.5, consumer: "swift-loans"),
                 rule("quota", .quotaUse, threshold: 0.9, api: "cbse/marksheet"),
@@ -98,13 +98,13 @@ struct AlertEvaluatorTests {
     @Test func aChangedRuleIsEvaluatedAgainAndARemovedOneResolves() {
         let evaluator = AlertEvaluator()
         let errors = rule("errors", .errorRate, threshold: 0.2)
-        _ = evaluator.update(rules: [errors, rule("denied", .denialRate, threshold: 0.9)], now: start)
+        evaluator.update(rules: [errors, rule("denied", .denialRate, threshold: 0.9)], now: start)
         evaluator.observe((0..<4).map { hit(at: Int64($0), status: 502, decision: "error:upstream-unreachable") })
         #expect(evaluator.evaluate(now: start + 1000) { [] }.map(\.state) == [.firing])
         // A new threshold keeps the alert firing until the new evaluation, which starts from an empty window.
         var changed = errors
         changed.threshold = 0.5
-        #expect(evaluator.update(rules: [changed, rule("denied", .denialRate, threshold: 0.9)], now: start + 1500).isEmpty)
+        evaluator.update(rules: [changed, rule("denied", .denialRate, threshold: 0.9)], now: start + 1500)
         #expect(evaluator.firing.first?.rule.threshold == 0.5)
         evaluator.observe((0..<4).map { hit(at: 1600 + Int64($0), status: $0 == 0 ? 502 : 200) })
         let reevaluated = evaluator.evaluate(now: start + 2000) { [] }
@@ -112,16 +112,19 @@ struct AlertEvaluatorTests {
         // Firing again, then removed by a reconcile: resolved, with no value.
         evaluator.observe((0..<10).map { hit(at: 1700 + Int64($0), status: 502, decision: "error:upstream-unreachable") })
         #expect(evaluator.evaluate(now: start + 2500) { [] }.map(\.state) == [.firing])
-        let removed = evaluator.update(rules: [], now: start + 3000)
-        #expect(removed.map(\.state) == [.resolved] && removed.first?.value == nil && removed.first?.since == start + 2500)
+        evaluator.update(rules: [], now: start + 3000)
         #expect(evaluator.firing.isEmpty && evaluator.states.isEmpty)
+        // The next evaluation tells of the resolution, once.
+        let removed = evaluator.evaluate(now: start + 3250) { [] }
+        #expect(removed.map(\.state) == [.resolved] && removed.first?.value == nil && removed.first?.since == start + 2500)
+        #expect(evaluator.evaluate(now: start + 3500) { [] }.isEmpty)
     }
 
     @Test func theHitLogTellsItsObserverOfEveryHitItWrote() throws {
         let directory = TemporaryDirectory()
         let evaluator = AlertEvaluator()
-        _ = evaluator.update(rules: [rule("all", .upstreamFailures, threshold: 1000, window: 3_600_000)], now: start)
-        let log = try HitLog(configuration: HitLogConfiguration(directory: directory.path), observer: evaluator)
+        evaluator.update(rules: [rule("all", .upstreamFailures, threshold: 1000, window: 3_600_000)], now: start)
+        let log = try HitLog(configuration: HitLogConfiguration(directory: directory.path), observers: [evaluator])
         let now = HitLog.nowMilliseconds()
         for index in 0..<50 {
             var record = hit(at: 0, status: 502, decision: "error:upstream-unreachable")

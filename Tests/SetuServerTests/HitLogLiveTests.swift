@@ -97,7 +97,7 @@ import Testing
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(40))
                 round += 1
-                for name in (try? FileManager.default.contentsOfDirectory(atPath: daemon.hitDirectory)) ?? [] {
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: daemon.hitDirectory))?.filter({ $0.hasPrefix("hits-") }) ?? [] {
                     try? FileManager.default.moveItem(atPath: daemon.hitDirectory + "/" + name, toPath: rotated + "/\(round)-" + name)
                 }
                 daemon.signal(SIGUSR1)
@@ -119,7 +119,7 @@ import Testing
         #expect(daemon.stop() == 0)
         var lines: [[String: Any]] = []
         for directory in [rotated, daemon.hitDirectory] {
-            for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
+            for name in try FileManager.default.contentsOfDirectory(atPath: directory) where name.contains("hits-") {
                 let text = try String(contentsOfFile: directory + "/" + name, encoding: .utf8)
                 for line in text.split(separator: "\n") {
                     lines.append(try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]))
