@@ -87,7 +87,8 @@ extension DataPlaneTests {
             let logged =
                 try String(
                     contentsOfFile: plane.daemon.hitDirectory + "/"
-                        + (try FileManager.default.contentsOfDirectory(atPath: plane.daemon.hitDirectory).filter { $0.hasPrefix("hits-") }.sorted().last!), encoding: .utf8)
+                        + (try FileManager.default.contentsOfDirectory(atPath: plane.daemon.hitDirectory).filter { $0.hasPrefix("hits-") }.sorted().last!),
+                    encoding: .utf8)
                 + plane.daemon.stderr
             for personal in ["user-7d1e", "Asha", "asha@example.in"] {
                 #expect(!logged.contains(personal), "\(personal) is in a log")
@@ -213,7 +214,8 @@ extension DataPlaneTests {
             #expect(hits.first?["consent_id"] as? String == consent["consentId"] as? String)
             let logged = try String(
                 contentsOfFile: plane.daemon.hitDirectory + "/"
-                    + (try FileManager.default.contentsOfDirectory(atPath: plane.daemon.hitDirectory).filter { $0.hasPrefix("hits-") }.sorted().last!), encoding: .utf8)
+                    + (try FileManager.default.contentsOfDirectory(atPath: plane.daemon.hitDirectory).filter { $0.hasPrefix("hits-") }.sorted().last!),
+                encoding: .utf8)
             for personal in ["999988887777", "9876543210", "asha@example.in"] { #expect(!logged.contains(personal)) }
             // Replays stay refused after a restart: the ledger is in the state folder.
             let restarted = try await RunningDaemon.start(repo: plane.marketplace.path, state: plane.daemon.state)
