@@ -128,6 +128,7 @@ let package = Package(
             dependencies: [
                 "SetuFormats",
                 "SetuHits",
+                "SetuManifest",
                 "SetuUsage",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -137,6 +138,11 @@ let package = Package(
                 .embedInCode("Templates/login.mustache"),
                 .embedInCode("Templates/chart.mustache"),
                 .embedInCode("Templates/dashboard.mustache"),
+                .embedInCode("Templates/portal-header.mustache"),
+                .embedInCode("Templates/catalog.mustache"),
+                .embedInCode("Templates/publisher.mustache"),
+                .embedInCode("Templates/api.mustache"),
+                .embedInCode("Templates/missing.mustache"),
             ]
         ),
         .target(
@@ -193,6 +199,7 @@ let package = Package(
                 "SetuGit",
                 "SetuHits",
                 "SetuManifest",
+                "SetuPortal",
                 "SetuServer",
                 "SetuSources",
                 "SetuTrust",

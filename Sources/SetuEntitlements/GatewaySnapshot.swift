@@ -90,6 +90,8 @@ public struct GatewaySnapshot: Sendable {
     public var listings: [String: Listing]
     /// Alert rules by name: the daemon evaluates them on the live hits.
     public var alertRules: [String: AlertRule] = [:]
+    /// The marketplace in force, APIs with errors left out, as the portal shows it.
+    public var marketplace = Marketplace()
 
     /// Names everything but the entitlements (routes, credentials, plans, consent providers,
     /// partners, listings): a snapshot made from another by `replacingEntitlements` keeps it,
@@ -162,6 +164,8 @@ public struct GatewaySnapshot: Sendable {
         plans = marketplace.plans
         consentProviders = marketplace.consentProviders
         alertRules = marketplace.alertRules.filter { !broken.contains($0.value.origin.file) }
+        self.marketplace = marketplace
+        self.marketplace.apis = marketplace.apis.filter { !broken.contains($0.value.origin.file) }
         for entitlement in report.entitlements { take(entitlement) }
     }
 

@@ -21,6 +21,25 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// What answers the public listener's reserved paths under `/-/` (the marketplace portal).
+public protocol PortalResponder: Sendable {
+    /// The answer to a GET or HEAD of `path` (`/-` or under `/-/`), from `snapshot`.
+    func answer(path: String, query: String, host: String, snapshot: GatewaySnapshot) -> PortalAnswer
+}
+
+/// A page or document of the portal.
+public struct PortalAnswer: Sendable {
+    public var status: Int
+    public var contentType: String
+    public var body: [UInt8]
+
+    public init(status: Int, contentType: String, body: [UInt8]) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+    }
+}
+
 /// The gateway: the routing table in force, the limits, the hit log and the metrics,
 /// shared by the event loops that serve its connections (`GatewayServer`).
 ///
@@ -29,6 +48,8 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
 public final class Gateway: Sendable {
     /// How requests and connections are treated.
     public let configuration: GatewayConfiguration
+    /// What answers under `/-/`; without one those paths are refused as any unknown path.
+    public let portal: (any PortalResponder)?
     let hits: HitLog
     let metrics: GatewayMetrics
     let logger: Logger
@@ -59,10 +80,13 @@ public final class Gateway: Sendable {
     /// - Throws: `GatewayError` when a certificate authority file cannot be read.
     public init(
         configuration: GatewayConfiguration = .init(), hits: HitLog, metrics: GatewayMetrics,
-        counters: PlanCounters? = nil, ledger: ConsentLedger? = nil,
+        counters: PlanCounters? = nil, ledger: ConsentLedger? = nil, portal: (any PortalResponder)? = nil,
         logger: Logger = Logger(label: "setu.gateway")
     ) throws {
+        var configuration = configuration
+        configuration.servesPortal = portal != nil
         self.configuration = configuration
+        self.portal = portal
         self.counters = try counters ?? PlanCounters(file: nil)
         self.ledger = try ledger ?? ConsentLedger(file: nil)
         self.hits = hits

@@ -39,6 +39,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// Whether each event loop keeps verified bearer tokens until their `exp`, rather than
     /// checking the signature on every call.
     public var cachesConsentTokens = true
+    /// Whether `/-` and the paths under `/-/` are the portal's; set by the gateway when it has one.
+    public internal(set) var servesPortal = false
 
     /// - Parameters:
     ///   - maxRequestBodyBytes: 10 MiB unless given.

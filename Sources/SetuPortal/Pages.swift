@@ -12,6 +12,11 @@ public enum Pages {
             "login": PackageResources.login_mustache,
             "chart": PackageResources.chart_mustache,
             "dashboard": PackageResources.dashboard_mustache,
+            "portal-header": PackageResources.portal_header_mustache,
+            "catalog": PackageResources.catalog_mustache,
+            "publisher": PackageResources.publisher_mustache,
+            "api": PackageResources.api_mustache,
+            "missing": PackageResources.missing_mustache,
         ]
         var library = MustacheLibrary()
         for (name, bytes) in sources {

@@ -66,7 +66,7 @@ public struct Daemon: Sendable {
             let ledger = try ConsentLedger(file: configuration.stateDirectory + "/consents.jsonl")
             gateway = try Gateway(
                 configuration: configuration.gateway, hits: hitLog, metrics: metrics, counters: counters,
-                ledger: ledger, logger: logger)
+                ledger: ledger, portal: PortalService(), logger: logger)
         } catch {
             hitLog.close()
             throw error

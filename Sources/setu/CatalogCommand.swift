@@ -3,6 +3,7 @@ import Foundation
 import SetuEntitlements
 import SetuGit
 import SetuManifest
+import SetuPortal
 import SetuTrust
 
 struct CatalogCommand: ParsableCommand {
@@ -105,9 +106,7 @@ struct CatalogList: ParsableCommand {
 
     func run() throws {
         let browsed = try BrowsedMarketplace(source, trust: trust)
-        var entries = CatalogEntry.list(browsed.marketplace, search: search, type: type)
-        if let publisher { entries = entries.filter { $0.publisher == publisher } }
-        if let tag = tag?.lowercased() { entries = entries.filter { $0.tags.contains { $0.lowercased() == tag } } }
+        let entries = CatalogEntry.list(browsed.marketplace, filter: .init(search: search, type: type, publisher: publisher, tag: tag))
         let waiting =
             pending
             ? browsed.waiting.filter { change in
@@ -149,40 +148,6 @@ enum ReportFormat: String, ExpressibleByArgument {
 }
 
 extension Publisher.Category: ExpressibleByArgument {}
-
-/// One API as the catalog lists it.
-struct CatalogEntry: Encodable {
-    var id: String
-    var publisher: String
-    var publisherName: String
-    var type: String
-    var title: String
-    var summary: String
-    var version: String
-    var basePath: String?
-    var plans: [String]
-    var tags: [String]
-    var consent: String
-    var operations: Int
-
-    static func list(_ marketplace: Marketplace, search: String?, type: Publisher.Category?) -> [CatalogEntry] {
-        let needle = search?.lowercased()
-        return marketplace.apis.values.sorted { $0.id < $1.id }.compactMap { api in
-            let publisher = marketplace.publishers[api.publisher]
-            let category = publisher?.category ?? .service
-            if let type, category != type { return nil }
-            if let needle {
-                let haystack = ([api.id, api.title, api.summary, publisher?.displayName ?? ""] + api.tags).joined(separator: " ").lowercased()
-                if !haystack.contains(needle) { return nil }
-            }
-            return CatalogEntry(
-                id: api.id, publisher: api.publisher, publisherName: publisher?.displayName ?? api.publisher,
-                type: category.rawValue, title: api.title, summary: api.summary, version: api.version,
-                basePath: api.basePath, plans: api.plans, tags: api.tags,
-                consent: api.consent(for: category).rawValue, operations: api.operations.count)
-        }
-    }
-}
 
 struct CatalogShow: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -240,28 +205,8 @@ struct CatalogShow: ParsableCommand {
             let rows = api.operations.map { ["  " + $0.method, (api.basePath ?? "") + $0.path, $0.operationId ?? "-", $0.summary ?? ""] }
             out += table(rows)
         }
-        let approvers = publisher?.approvers.map(\.email).joined(separator: ", ") ?? ""
-        out += """
-
-            To subscribe, commit this file as subscriptions/<your-consumer>/\(api.publisher)-\(api.name).yaml on a branch,
-            and ask an approver of \(api.publisher)\(approvers.isEmpty ? "" : " (\(approvers))") to merge it:
-
-            # yaml-language-server: $schema=../../schemas/subscription.schema.json
-            apiVersion: setu/v1
-            kind: Subscription
-            metadata:
-              name: \(api.publisher)-\(api.name)
-            spec:
-              api: \(api.id)
-              plan: \(api.plans.first ?? "standard")
-            """
-        if category == .document {
-            out += "\n  purpose: \(YAMLText.scalar("Why you need this API, for the publisher's approvers."))"
-        }
-        if let first = api.operations.first?.operationId {
-            out += "\n  # operations: [\(first)]   # optional: only these operations"
-        }
-        write(out + "\n")
+        out += "\n" + CatalogEntry.subscribing(to: api, in: marketplace)
+        write(out)
     }
 }
 

@@ -67,6 +67,8 @@ final class Exchange {
     var expectsContinue = false
     /// The API the path leads to, and the rest of the path below its base path (the route stage).
     var route: CompiledRoute?
+    /// Whether the path is the portal's (`/-` or under `/-/`): answered by the portal, not routed.
+    var portal = false
     var rest: Substring = ""
     /// The OpenAPI operation called, when the API describes its operations.
     var operation: CompiledOperation?

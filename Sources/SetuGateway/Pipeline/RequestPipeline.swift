@@ -15,6 +15,12 @@ enum RequestPipeline {
     ) throws(ProblemDetails) {
         RequestIdentityStage.run(exchange, random: &random)
         try FramingStage.run(exchange, limits: configuration)
+        // The portal's reserved paths are answered as pages: nothing to route or authenticate.
+        if configuration.servesPortal, exchange.path == "/-" || exchange.path.hasPrefix("/-/") {
+            guard exchange.table != nil else { throw .notReady() }
+            exchange.portal = true
+            return
+        }
         try RouteStage.run(exchange)
         try AuthenticateStage.run(exchange, tokens: tokens)
         try AuthorizeStage.run(exchange)

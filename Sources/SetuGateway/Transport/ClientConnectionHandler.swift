@@ -281,6 +281,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             return
         }
         self.exchange = exchange
+        if exchange.portal {
+            servePortal(exchange)
+            return
+        }
         phase = .buffering
         if exchange.body != .none {
             setDeadline(.body)
@@ -492,24 +496,57 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             if !drainable(exchange) { keepAlive = false }
         }
         if closes { keepAlive = false }
+        let payload = problem.body(requestId: exchange.requestId)
+        let extra = problem.headers + exchange.responseHeaders
+        send(
+            status: problem.status, contentType: "application/problem+json", payload: payload, headers: extra,
+            decision: problem.decision, closes: closes)
+    }
+
+    /// Answers a GET or HEAD of the portal's paths with its page or document. The hit is
+    /// logged as allowed, with no API.
+    private func servePortal(_ exchange: Exchange) {
+        guard let table = exchange.table, let portal = gateway.portal else { return }
+        let method = exchange.request.method
+        guard method == .GET || method == .HEAD else {
+            answer(.methodNotAllowed(api: "the marketplace portal", method: method.rawValue, path: exchange.path, allowed: ["GET", "HEAD"]))
+            return
+        }
+        let page = portal.answer(
+            path: String(exchange.path), query: String(exchange.query ?? ""), host: String(exchange.host ?? "localhost"),
+            snapshot: table.snapshot)
+        var closes = false
+        if !requestEnded && exchange.body != .none {
+            if exchange.expectsContinue && !continueSent { closes = true }
+            if !drainable(exchange) { keepAlive = false }
+        }
+        if closes { keepAlive = false }
+        send(
+            status: HTTPResponseStatus(statusCode: page.status), contentType: page.contentType, payload: ByteBuffer(bytes: page.body),
+            headers: [("Cache-Control", "no-cache")], decision: "allow", closes: closes)
+    }
+
+    /// Writes a whole answer of the gateway's own (a refusal, a portal page) and logs its hit.
+    private func send(
+        status: HTTPResponseStatus, contentType: String, payload: ByteBuffer, headers extra: [(String, String)], decision: String,
+        closes: Bool
+    ) {
+        guard let context, let exchange else { return }
         let version = exchange.request.version
-        let requestId = exchange.requestId
-        let payload = problem.body(requestId: requestId)
         var headers = HTTPHeaders()
-        headers.reserveCapacity(6 + problem.headers.count)
-        headers.add(name: "Content-Type", value: "application/problem+json")
+        headers.reserveCapacity(6 + extra.count)
+        headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(payload.readableBytes))
-        headers.add(name: "X-Request-ID", value: requestId)
+        headers.add(name: "X-Request-ID", value: exchange.requestId)
         headers.add(name: "Date", value: loop.date)
-        for (name, value) in problem.headers { headers.add(name: name, value: value) }
-        for (name, value) in exchange.responseHeaders { headers.add(name: name, value: value) }
+        for (name, value) in extra { headers.add(name: name, value: value) }
         ProxyStage.addConnection(&headers, keepAlive: keepAlive, client: version)
-        let head = HTTPResponseHead(version: version, status: problem.status, headers: headers)
+        let head = HTTPResponseHead(version: version, status: status, headers: headers)
         answerStarted = true
-        answerStatus = Int(problem.status.code)
+        answerStatus = Int(status.code)
         let sendsBody = exchange.request.method != .HEAD
         bytesOut = sendsBody ? payload.readableBytes : 0
-        record(status: answerStatus, decision: problem.decision)
+        record(status: answerStatus, decision: decision)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if sendsBody { context.write(wrapOutboundOut(.body(.byteBuffer(payload))), promise: nil) }
         if closes {
