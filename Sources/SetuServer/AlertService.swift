@@ -8,6 +8,7 @@ import SetuFormats
 import SetuGateway
 import SetuHits
 import SetuManifest
+import SetuStorage
 
 /// Evaluates the alert rules in force four times a second (DESIGN.md §8). Each rule that starts or
 /// stops firing is appended to `<state>/alerts.jsonl`, said in the log, and, when the rule
@@ -52,7 +53,8 @@ struct AlertService: Service {
                 if event.rule.webhook != nil { webhooks.enqueue(event) }
             }
             do {
-                try Self.append(events.map(AlertJSON.eventLine).joined(), to: eventsFile)
+                // Synced: an alert's change is rare, and worth keeping.
+                try AtomicFile.append(Array(events.map(AlertJSON.eventLine).joined().utf8), to: eventsFile)
                 failing = false
             } catch {
                 if !failing { logger.error("cannot write \(eventsFile): \(error)") }
@@ -77,22 +79,6 @@ struct AlertService: Service {
             name: rule.name, metricName: rule.metric.rawValue, metric: metric, threshold: rule.threshold, window: rule.window,
             windowMilliseconds: Int64(ManifestDuration.milliseconds(rule.window) ?? 300_000), severity: rule.severity.rawValue,
             description: rule.description, publisher: rule.publisher, api: rule.api, consumer: rule.consumer, webhook: rule.webhook)
-    }
-
-    /// Appends lines and syncs them: an alert's change is rare, and worth keeping.
-    static func append(_ text: String, to path: String) throws {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw ReconcileError(message: String(cString: strerror(errno))) }
-        defer { close(descriptor) }
-        let bytes = Array(text.utf8)
-        var written = 0
-        while written < bytes.count {
-            let result = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + written, bytes.count - written) }
-            if result < 0, errno == EINTR { continue }
-            guard result > 0 else { throw ReconcileError(message: String(cString: strerror(errno))) }
-            written += result
-        }
-        _ = fsync(descriptor)
     }
 }
 

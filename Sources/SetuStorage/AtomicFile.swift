@@ -37,6 +37,22 @@ public enum AtomicFile {
         return complete ? bytes : nil
     }
 
+    /// Appends `bytes` to `path` (made when missing) and syncs it: for the files Setu only
+    /// adds to, whose readers ignore a last record cut short.
+    public static func append(_ bytes: [UInt8], to path: String) throws(Failure) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw Failure(path: path, reason: "cannot open it: \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress! + written, bytes.count - written) }
+            if result < 0, errno == EINTR { continue }
+            guard result > 0 else { throw Failure(path: path, reason: "cannot append: \(String(cString: strerror(errno)))") }
+            written += result
+        }
+        guard fsync(descriptor) == 0 else { throw Failure(path: path, reason: "cannot sync: \(String(cString: strerror(errno)))") }
+    }
+
     /// Replaces `path` with `bytes`, creating its folder when missing. The bytes go to a
     /// temporary file of their own beside it (so two writers never share one), which is
     /// synced and renamed over `path`; then the folder is synced, so the rename survives a

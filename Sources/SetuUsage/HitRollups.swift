@@ -202,18 +202,12 @@ struct RollupFile {
         var writer = ByteWriter()
         if end == 0 { writer.write(raw: HitRollups.header) }
         writer.write(Self.encode(segment))
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw UsageError(message: "cannot write \(path): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        var written = 0
         let bytes = writer.bytes
-        while written < bytes.count {
-            let result = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + written, bytes.count - written) }
-            if result < 0, errno == EINTR { continue }
-            guard result > 0 else { throw UsageError(message: "cannot write \(path): \(String(cString: strerror(errno)))") }
-            written += result
+        do {
+            try AtomicFile.append(bytes, to: path)
+        } catch {
+            throw UsageError(message: "\(error)")
         }
-        guard fsync(descriptor) == 0 else { throw UsageError(message: "cannot sync \(path): \(String(cString: strerror(errno)))") }
         end += bytes.count
         consumed[segment.fileName] = segment.to
         segments.append(segment)
