@@ -487,20 +487,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         releaseUpstream(reusable: false)
         let exchange = self.exchange ?? placeholderExchange()
         self.exchange = exchange
-        var closes = problem.closesConnection
-        if !requestEnded && exchange.body != .none {
-            // The body is still to come. A client waiting for 100 Continue will not send it;
-            // one that sends it is read to its end, then the connection kept only if the
-            // rest is small.
-            if exchange.expectsContinue && !continueSent { closes = true }
-            if !drainable(exchange) { keepAlive = false }
-        }
-        if closes { keepAlive = false }
-        let payload = problem.body(requestId: exchange.requestId)
-        let extra = problem.headers + exchange.responseHeaders
         send(
-            status: problem.status, contentType: "application/problem+json", payload: payload, headers: extra,
-            decision: problem.decision, closes: closes)
+            status: problem.status, contentType: "application/problem+json", payload: problem.body(requestId: exchange.requestId),
+            headers: problem.headers, decision: problem.decision, closes: problem.closesConnection)
     }
 
     /// Answers a GET or HEAD of the portal's paths with its page or document. The hit is
@@ -515,31 +504,37 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         let page = portal.answer(
             path: String(exchange.path), query: String(exchange.query ?? ""), host: String(exchange.host ?? "localhost"),
             snapshot: table.snapshot)
-        var closes = false
-        if !requestEnded && exchange.body != .none {
-            if exchange.expectsContinue && !continueSent { closes = true }
-            if !drainable(exchange) { keepAlive = false }
-        }
-        if closes { keepAlive = false }
         send(
             status: HTTPResponseStatus(statusCode: page.status), contentType: page.contentType, payload: ByteBuffer(bytes: page.body),
-            headers: [("Cache-Control", "no-cache")], decision: "allow", closes: closes)
+            headers: [("Cache-Control", "no-cache")], decision: "allow", closes: false)
     }
 
-    /// Writes a whole answer of the gateway's own (a refusal, a portal page) and logs its hit.
+    /// Writes a whole answer of the gateway's own (a refusal, a portal page) with `headers`
+    /// and those the stages set, and logs its hit.
+    /// - Parameter closes: whether the answer ends the connection, whatever comes after it.
     private func send(
         status: HTTPResponseStatus, contentType: String, payload: ByteBuffer, headers extra: [(String, String)], decision: String,
         closes: Bool
     ) {
         guard let context, let exchange else { return }
+        var closes = closes
+        if !requestEnded && exchange.body != .none {
+            // The body is still to come. A client waiting for 100 Continue will not send it;
+            // one that sends it is read to its end, then the connection kept only if the
+            // rest is small.
+            if exchange.expectsContinue && !continueSent { closes = true }
+            if !drainable(exchange) { keepAlive = false }
+        }
+        if closes { keepAlive = false }
         let version = exchange.request.version
         var headers = HTTPHeaders()
-        headers.reserveCapacity(6 + extra.count)
+        headers.reserveCapacity(6 + extra.count + exchange.responseHeaders.count)
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(payload.readableBytes))
         headers.add(name: "X-Request-ID", value: exchange.requestId)
         headers.add(name: "Date", value: loop.date)
         for (name, value) in extra { headers.add(name: name, value: value) }
+        for (name, value) in exchange.responseHeaders { headers.add(name: name, value: value) }
         ProxyStage.addConnection(&headers, keepAlive: keepAlive, client: version)
         let head = HTTPResponseHead(version: version, status: status, headers: headers)
         answerStarted = true
