@@ -138,11 +138,7 @@ public final class AlertEvaluator: HitObserver, Sendable {
                 // An older hit than the bucket holds is outside every window now.
                 guard buckets[slot].index < index else { return }
                 buckets[slot] = Bucket(index: index)
-                if latency {
-                    var histogram = Histogram<UInt64>(highestTrackableValue: 1 << 20, numberOfSignificantValueDigits: .two)
-                    histogram.autoResize = true
-                    buckets[slot].latency = histogram
-                }
+                if latency { buckets[slot].latency = LatencyHistogram.make() }
             }
             buckets[slot].requests += 1
             if hit.status >= 500 { buckets[slot].errors += 1 }
@@ -274,8 +270,7 @@ public final class AlertEvaluator: HitObserver, Sendable {
         case .upstreamFailures:
             return Double(buckets.reduce(0) { $0 + $1.upstreamFailures })
         case .latency(let percentile):
-            var merged = Histogram<UInt64>(highestTrackableValue: 1 << 20, numberOfSignificantValueDigits: .two)
-            merged.autoResize = true
+            var merged = LatencyHistogram.make()
             for bucket in buckets { if let latency = bucket.latency { merged.add(latency) } }
             guard merged.totalCount > 0 else { return nil }
             return Double(merged.valueAtPercentile(percentile)) / 1000

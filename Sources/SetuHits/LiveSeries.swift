@@ -20,8 +20,7 @@ public final class LiveSeries: HitObserver, Sendable {
 
         init(start: Int64) {
             self.start = start
-            latency = Histogram<UInt64>(highestTrackableValue: 1 << 20, numberOfSignificantValueDigits: .two)
-            latency.autoResize = true
+            latency = LatencyHistogram.make()
         }
 
         public var requests: UInt64 { byClass.reduce(0, +) }

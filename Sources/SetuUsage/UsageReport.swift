@@ -1,4 +1,5 @@
 import Histogram
+import SetuHits
 
 /// Usage counted over hit logs: one row per group, and the lines that could not be read.
 public struct UsageReport: Sendable {
@@ -25,13 +26,9 @@ public struct UsageReport: Sendable {
             self.key = key
         }
 
-        /// Microseconds, to two significant digits (within 1%): sized for a second at first
-        /// (13 KB of counts), growing when a longer time comes. A month grouped by consumer
-        /// and day has thousands of rows; to three digits, each histogram was over 100 KB.
+        /// An empty histogram of microseconds, as every reader of the hit log keeps them.
         public static func histogram() -> Histogram<UInt64> {
-            var histogram = Histogram<UInt64>(highestTrackableValue: 1 << 20, numberOfSignificantValueDigits: .two)
-            histogram.autoResize = true
-            return histogram
+            LatencyHistogram.make()
         }
 
         public var deniedTotal: UInt64 { denied.values.reduce(0, +) }
