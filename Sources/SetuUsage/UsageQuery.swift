@@ -53,15 +53,21 @@ public struct UsageQuery: Sendable {
     func admits(_ hit: RawHit, in line: UnsafeBufferPointer<UInt8>) throws(HitLine.Failure) -> Bool {
         if let since, hit.milliseconds < since { return false }
         if let until, hit.milliseconds >= until { return false }
-        if !statuses.isEmpty, !statuses.contains(where: { $0.matches(hit.status) }) { return false }
+        guard admits(status: hit.status) else { return false }
         if !consumers.isEmpty, !consumers.contains(try hit.consumer.text(in: line) ?? "") { return false }
         if !apis.isEmpty, !apis.contains(try hit.api.text(in: line) ?? "") { return false }
         if !publishers.isEmpty, !publishers.contains(try hit.publisher.text(in: line) ?? "") { return false }
-        if !decisions.isEmpty {
-            let decision = try hit.decision.text(in: line) ?? ""
-            guard decisions.contains(where: { $0 == decision || (!$0.contains(":") && decision.hasPrefix($0 + ":")) }) else { return false }
-        }
-        return true
+        guard !decisions.isEmpty else { return true }
+        return admits(decision: try hit.decision.text(in: line) ?? "")
+    }
+
+    private func admits(status: Int) -> Bool {
+        statuses.isEmpty || statuses.contains { $0.matches(status) }
+    }
+
+    /// A decision asked for exactly, or by its kind: `deny` admits every `deny:<reason>`.
+    private func admits(decision: String) -> Bool {
+        decisions.isEmpty || decisions.contains { $0 == decision || (!$0.contains(":") && decision.hasPrefix($0 + ":")) }
     }
 
     /// Whether every millisecond of `hour` (hours since 1970) is in the range: only then can
@@ -82,15 +88,11 @@ public struct UsageQuery: Sendable {
     /// Whether a rollup row is counted: its hour wholly in range, and its values (empty for
     /// none) through the filters, as `admits` does for a hit.
     func admitsRolledUp(hour: Int64, consumer: String, api: String, publisher: String, status: Int, decision: String) -> Bool {
-        guard coversWholeHour(hour) else { return false }
-        if !statuses.isEmpty, !statuses.contains(where: { $0.matches(status) }) { return false }
+        guard coversWholeHour(hour), admits(status: status) else { return false }
         if !consumers.isEmpty, !consumers.contains(consumer) { return false }
         if !apis.isEmpty, !apis.contains(api) { return false }
         if !publishers.isEmpty, !publishers.contains(publisher) { return false }
-        if !decisions.isEmpty {
-            guard decisions.contains(where: { $0 == decision || (!$0.contains(":") && decision.hasPrefix($0 + ":")) }) else { return false }
-        }
-        return true
+        return admits(decision: decision)
     }
 
     /// A hit's value in a column: `-` where the hit has none (a request refused before routing has no API).
