@@ -67,10 +67,10 @@ struct Chart {
             Series(
                 name: line.name, cssClass: line.cssClass,
                 points: line.values.enumerated().map { "\(x($0.offset)),\(y($0.element))" }.joined(separator: " "), count: line.values.count,
-                values: line.values.map(format).joined(separator: " "))
+                values: line.values.map(Pages.number).joined(separator: " "))
         }
         chart.labels = [
-            Label(x: left - 6, y: top + 4, text: format(scale) + unit, anchor: "end"),
+            Label(x: left - 6, y: top + 4, text: Pages.number(scale) + unit, anchor: "end"),
             Label(x: left - 6, y: bottom + 4, text: "0", anchor: "end"),
         ]
         if let first = times.first, let last = times.last {
@@ -103,9 +103,5 @@ struct Chart {
         while power > value && power > 0.001 { power /= 10 }
         for step in [1.0, 2, 5, 10] where step * power >= value { return step * power }
         return 10 * power
-    }
-
-    static func format(_ value: Double) -> String {
-        value == value.rounded() ? String(Int(value)) : String((value * 1000).rounded() / 1000)
     }
 }

@@ -267,7 +267,7 @@ extension Dashboard {
                 Pages.present([
                     "rule": firing.rule.name, "severity": firing.rule.severity, "metric": firing.rule.metricName, "window": firing.rule.window,
                     "selector": firing.rule.selector.isEmpty ? nil : firing.rule.selector.map { "\($0.0) \($0.1)" }.joined(separator: ", "),
-                    "value": Self.number(firing.value), "threshold": Self.number(firing.rule.threshold),
+                    "value": Pages.number(firing.value), "threshold": Pages.number(firing.rule.threshold),
                     "since": String(Timestamp.rfc3339(milliseconds: firing.since).prefix(19)).replacingOccurrences(of: "T", with: " "),
                 ])
             },
@@ -293,9 +293,4 @@ extension Dashboard {
         return Pages.render("dashboard", Pages.present(context))
     }
 
-    /// A value as the page shows it: up to three decimals.
-    static func number(_ value: Double) -> String {
-        let rounded = (value * 1000).rounded() / 1000
-        return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
-    }
 }

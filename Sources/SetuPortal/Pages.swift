@@ -31,6 +31,12 @@ public enum Pages {
         library.render(object, withTemplate: name) ?? ""
     }
 
+    /// A number as the pages show it: up to three decimals, none when it is whole.
+    static func number(_ value: Double) -> String {
+        let rounded = (value * 1000).rounded() / 1000
+        return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
+    }
+
     /// A template's values without the absent ones: Mustache would show an absent optional as
     /// `nil`, where a missing key leaves its section out.
     static func present(_ values: [String: Any?]) -> [String: Any] {
