@@ -1,3 +1,4 @@
+import Foundation
 import SetuManifest
 
 /// One API as the catalog lists it: `setu catalog --format json` and the portal's
@@ -55,6 +56,14 @@ public struct CatalogEntry: Codable, Sendable, Equatable {
                 type: category.rawValue, title: api.title, summary: api.summary, version: api.version,
                 basePath: api.basePath, plans: api.plans, tags: api.tags, consent: consent, operations: api.operations.count)
         }
+    }
+
+    /// The list as JSON, as `setu catalog --format json` prints it and `/-/catalog.json` serves it:
+    /// pretty, keys sorted, slashes as they are, and a newline at the end.
+    public static func json(_ entries: [CatalogEntry]) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(entries)) ?? Data("[]".utf8)) + [0x0A]
     }
 
     /// The Subscription manifest a consumer commits to ask for `api`.

@@ -30,8 +30,11 @@ public final class Portal: Sendable {
         let parameters = Self.parameters(query)
         if path == "/-" || path == "/-/" { return catalogPage(parameters) }
         if path == "/-/catalog.json" { return catalogJSON(parameters) }
-        if let cached = rendered.withLock({ $0[path] }) { return cached }
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        // Kept under the path's one spelling: `/-/publishers//cbse` is the same page, and a
+        // client must not be able to grow the cache by spelling it many ways.
+        let key = "/" + parts.joined(separator: "/")
+        if let cached = rendered.withLock({ $0[key] }) { return cached }
         var answer: Answer
         switch parts.count {
         case 3 where parts[1] == "publishers":
@@ -44,7 +47,7 @@ public final class Portal: Sendable {
             answer = missing("There is no page at \(path).")
         }
         // API pages carry the host in their examples: kept only when the answer does not depend on it.
-        if answer.status == 200, parts.count >= 2, parts[1] != "apis" { rendered.withLock { $0[path] = answer } }
+        if answer.status == 200, parts.count >= 2, parts[1] != "apis" { rendered.withLock { $0[key] = answer } }
         return answer
     }
 
@@ -97,11 +100,7 @@ public final class Portal: Sendable {
     }
 
     private func catalogJSON(_ parameters: [String: String]) -> Answer {
-        let encoder = JSONEncoder()
-        // As `setu catalog --format json` writes it, byte for byte.
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let body = (try? encoder.encode(CatalogEntry.list(marketplace, filter: Self.filter(parameters)))) ?? Data("[]".utf8)
-        return Answer(status: 200, contentType: "application/json", body: Array(body) + [0x0A])
+        Answer(status: 200, contentType: "application/json", body: CatalogEntry.json(CatalogEntry.list(marketplace, filter: Self.filter(parameters))))
     }
 
     private func publisherPage(_ name: String) -> Answer {

@@ -118,7 +118,7 @@ struct CatalogList: ParsableCommand {
                 var apis: [CatalogEntry]
                 var pending: [RefusedChange]
             }
-            write(pending ? try prettyJSON(Document(apis: entries, pending: waiting)) : try prettyJSON(entries))
+            write(pending ? try prettyJSON(Document(apis: entries, pending: waiting)) : String(decoding: CatalogEntry.json(entries), as: UTF8.self))
         case .text:
             if entries.isEmpty {
                 print("no APIs in force match (\(browsed.label))")
