@@ -57,6 +57,10 @@ public final class Gateway: Sendable {
     public let counters: PlanCounters
     /// Transactions and uses of consents, across tables.
     public let ledger: ConsentLedger
+    /// The Redis that plans are counted in for every replica; nil counts them in this process.
+    public let sharedLimits: SharedLimits?
+    /// Whether a loop's store connection was given the syncs of batched plans.
+    private let syncClaimed = Atomic<Bool>(false)
     /// Keys the consent providers' JWKS served, by provider.
     private let fetchedKeys = Mutex<[String: [ConsentKey]]>([:])
     private let lastJWKS = Mutex<[String: JSONValue]>([:])
@@ -75,14 +79,16 @@ public final class Gateway: Sendable {
     ///   - metrics: where requests and connections are counted.
     ///   - counters: where plans' rate limits and quotas are counted; in memory unless given.
     ///   - ledger: where consents' transactions and uses are kept; in memory unless given.
+    ///   - sharedLimits: the Redis that keeps plans for every replica; none unless given.
     ///   - logger: where upstream failures are told, with the upstream's address and the
     ///     system's reason, which clients are never told.
     /// - Throws: `GatewayError` when a certificate authority file cannot be read.
     public init(
         configuration: GatewayConfiguration = .init(), hits: HitLog, metrics: GatewayMetrics,
-        counters: PlanCounters? = nil, ledger: ConsentLedger? = nil, portal: (any PortalResponder)? = nil,
-        logger: Logger = Logger(label: "setu.gateway")
+        counters: PlanCounters? = nil, ledger: ConsentLedger? = nil, sharedLimits: SharedLimits? = nil,
+        portal: (any PortalResponder)? = nil, logger: Logger = Logger(label: "setu.gateway")
     ) throws {
+        self.sharedLimits = sharedLimits
         var configuration = configuration
         configuration.servesPortal = portal != nil
         self.configuration = configuration
@@ -218,6 +224,19 @@ public final class Gateway: Sendable {
         }
         if made { loop.start() }
         return loop
+    }
+
+    /// Whether the caller is the first to ask: that loop's store connection sends the syncs.
+    func claimSync() -> Bool {
+        !syncClaimed.exchange(true, ordering: .relaxed)
+    }
+
+    /// Makes the state of every loop of `group` before the first connection comes, so that
+    /// each loop's connection to the shared store is up by then.
+    func prepareLoops(_ group: any EventLoopGroup) async {
+        for eventLoop in group.makeIterator() {
+            _ = try? await eventLoop.submit { [self] in _ = loop(for: eventLoop) }.get()
+        }
     }
 
     /// Stops every loop's deadline checks and closes its idle upstream connections; call

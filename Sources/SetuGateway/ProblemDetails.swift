@@ -16,6 +16,8 @@ public struct ProblemDetails: Error, Sendable, Equatable {
         case request
         /// The upstream failed: `error:<slug>` in the hit log.
         case upstream
+        /// The gateway could not decide, for want of a store it needs: `error:<slug>`.
+        case gateway
     }
 
     /// The stable kind of refusal, e.g. `pending-approval`.
@@ -28,7 +30,7 @@ public struct ProblemDetails: Error, Sendable, Equatable {
     public var detail: String
     /// Extra response headers (`WWW-Authenticate`, `Allow`, `Retry-After`).
     public var headers: [(String, String)] = []
-    /// Whether the request or the upstream is to blame.
+    /// Whether the request, the upstream or the gateway is to blame.
     public var fault: Fault = .request
     /// Whether the connection is closed after the answer: its framing can no longer be trusted.
     public var closesConnection = false
@@ -353,6 +355,14 @@ extension ProblemDetails {
             detail:
                 "The \(plan.quota ?? 0) calls a \(period) that plan \(plan.name) allows for \(api) are used up; the quota starts again in \(retryAfter) s (UTC \(period) boundary), or subscribe on a larger plan.",
             headers: [("Retry-After", String(retryAfter))])
+    }
+
+    static func limitsUnavailable(api: String, plan: String) -> ProblemDetails {
+        ProblemDetails(
+            slug: "limits-unavailable", status: .serviceUnavailable, title: "Limits unavailable",
+            detail:
+                "The gateway cannot reach the store that counts plan \(plan)'s limits, and the plan refuses calls to \(api) it cannot count (failMode: closed). Retry in a few seconds.",
+            headers: [("Retry-After", "1")], fault: .gateway)
     }
 
     // MARK: The upstream

@@ -17,6 +17,8 @@ public final class GatewayMetrics: Sendable {
     private let revisionInfo = Mutex<Gauge?>(nil)
     /// `setu_alerts_firing` by rule.
     private let alertSeries = Mutex<[String: Gauge]>([:])
+    /// `setu_limits_store_up`, once the gateway has a shared store.
+    private let limitStoreUp = Mutex<Gauge?>(nil)
 
     private static let latencyBuckets: [Duration] = [
         .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
@@ -64,6 +66,19 @@ public final class GatewayMetrics: Sendable {
     /// A client connection was refused for the connection limit.
     public func connectionRefused() {
         refusedConnections.increment()
+    }
+
+    /// Whether the shared store of plans is reachable from every event loop.
+    public func limitStore(up: Bool) {
+        limitStoreUp.withLock { gauge in
+            if gauge == nil { gauge = registry.makeGauge(descriptor: Self.limitStoreUp) }
+            gauge?.set(to: up ? 1 : 0)
+        }
+    }
+
+    /// A request whose plan's fail mode decided it, as the shared store could not.
+    public func limitFallback(failMode: String) {
+        registry.makeCounter(descriptor: Self.limitFallbacks, labels: [("fail_mode", failMode)]).increment()
     }
 
     /// Which requests one series counts.
@@ -206,6 +221,16 @@ public final class GatewayMetrics: Sendable {
         MetricNameDescriptor(
             namespace: "setu", metricName: "alerts", unitName: "firing",
             helpText: "Whether each alert rule in force fires (1) or not (0).")
+    }
+    private static var limitStoreUp: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "setu", subsystem: "limits", metricName: "store", unitName: "up",
+            helpText: "Whether the Redis that keeps plans for every replica is reachable (1) or not (0).")
+    }
+    private static var limitFallbacks: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "setu", subsystem: "limits", metricName: "fallbacks", unitName: "total",
+            helpText: "Requests decided by their plan's fail mode because Redis could not be asked, by fail mode.")
     }
     private static var lastSuccess: MetricNameDescriptor {
         MetricNameDescriptor(

@@ -50,6 +50,8 @@ enum ManifestDecoding {
             burst: int(rate["burst"]),
             quotaRequests: int(quota["requests"]),
             quotaPer: quota["per"]?.stringValue.flatMap(Plan.QuotaPeriod.init),
+            precision: spec["precision"]?.stringValue.flatMap(Plan.Precision.init) ?? .exact,
+            failMode: spec["failMode"]?.stringValue.flatMap(Plan.FailMode.init) ?? .open,
             origin: origin)
     }
 

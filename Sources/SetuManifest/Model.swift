@@ -41,6 +41,20 @@ public struct Platform: Sendable, Hashable {
 public struct Plan: Sendable, Hashable {
     public enum RatePeriod: String, Sendable, Hashable { case second, minute, hour }
     public enum QuotaPeriod: String, Sendable, Hashable { case day, month }
+    /// How closely replicas sharing a store hold the plan (`setu serve --limits redis://…`).
+    public enum Precision: String, Sendable, Hashable {
+        /// Every request asks the store: one round trip, never over the limits.
+        case exact
+        /// Each replica counts locally and tells the store every 250 ms.
+        case batched
+    }
+    /// What a replica does when the shared store cannot be reached.
+    public enum FailMode: String, Sendable, Hashable {
+        /// The replica's own counts limit requests until the store is back.
+        case open
+        /// Requests are refused with 503 `limits-unavailable` until the store is back.
+        case closed
+    }
 
     public var name: String
     public var displayName: String
@@ -53,6 +67,8 @@ public struct Plan: Sendable, Hashable {
     }
     public var quotaRequests: Int?
     public var quotaPer: QuotaPeriod?
+    public var precision: Precision = .exact
+    public var failMode: FailMode = .open
     public var origin: ManifestOrigin
 }
 

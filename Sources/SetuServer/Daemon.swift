@@ -64,9 +64,12 @@ public struct Daemon: Sendable {
         do {
             let counters = try PlanCounters(file: configuration.stateDirectory + "/quotas.json")
             let ledger = try ConsentLedger(file: configuration.stateDirectory + "/consents.jsonl")
+            let shared = configuration.limits.map {
+                SharedLimits(address: $0, timeoutMilliseconds: configuration.limitsTimeoutMilliseconds, metrics: metrics, logger: logger)
+            }
             gateway = try Gateway(
                 configuration: configuration.gateway, hits: hitLog, metrics: metrics, counters: counters,
-                ledger: ledger, portal: PortalService(), logger: logger)
+                ledger: ledger, sharedLimits: shared, portal: PortalService(), logger: logger)
         } catch {
             hitLog.close()
             throw error

@@ -71,6 +71,10 @@ public struct ServeConfiguration: Sendable {
     public var adminToken: String?
     /// A PEM certificate chain and private key the admin listener serves HTTPS with.
     public var adminTLS: (certificateFile: String, keyFile: String)?
+    /// The Redis that counts plans for every replica (`--limits`); nil counts them in this process.
+    public var limits: LimitStoreAddress?
+    /// How long a request waits for Redis before its plan's fail mode decides it.
+    public var limitsTimeoutMilliseconds: Int
 
     /// Why the admin listener may not listen where it is told, if so: beyond loopback it
     /// needs a token, as it shows people's emails and reconciles on request.
@@ -91,14 +95,18 @@ public struct ServeConfiguration: Sendable {
     ///   - listen: `127.0.0.1:8080` unless given.
     ///   - admin: `127.0.0.1:9090` unless given.
     ///   - intervalSeconds: 10 unless given.
+    ///   - limitsTimeoutMilliseconds: 100 ms unless given.
     public init(
         source: Source, branch: String = "main", stateDirectory: String,
         listen: Address = Address(host: "127.0.0.1", port: 8080),
         admin: Address = Address(host: "127.0.0.1", port: 9090),
         intervalSeconds: Double = 10, trustRoot: String? = nil,
         gateway: GatewayConfiguration = .init(), hits: HitLogConfiguration? = nil, adminToken: String? = nil,
-        adminTLS: (certificateFile: String, keyFile: String)? = nil
+        adminTLS: (certificateFile: String, keyFile: String)? = nil, limits: LimitStoreAddress? = nil,
+        limitsTimeoutMilliseconds: Int = 100
     ) {
+        self.limits = limits
+        self.limitsTimeoutMilliseconds = limitsTimeoutMilliseconds
         self.adminToken = adminToken
         self.adminTLS = adminTLS
         self.source = source

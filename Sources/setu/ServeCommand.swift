@@ -80,6 +80,16 @@ struct DaemonOptions: ParsableArguments {
     @Flag(name: .long, help: "Check a bearer token's signature on every call, rather than once per event loop until its exp.")
     var noConsentCache = false
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Where plans' rate limits and quotas are counted: memory (this process), or redis://[[user]:password@]host[:port][/db], shared by every replica given the same URL.",
+            valueName: "store"))
+    var limits: String = "memory"
+
+    @Option(name: .long, help: ArgumentHelp("How long a request waits for Redis before its plan's failMode decides it.", valueName: "duration"))
+    var limitsTimeout: String = "100ms"
+
     @Option(name: .long, help: ArgumentHelp("Start a new hit file once the current one reaches this many bytes.", valueName: "bytes"))
     var hitsMaxFileBytes: Int = 64 << 20
 
@@ -133,6 +143,16 @@ struct DaemonOptions: ParsableArguments {
         for file in [adminTLSCert, adminTLSKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: file) {
             throw ValidationError("'\(file)' is not a readable file")
         }
+        if limits != "memory" {
+            do {
+                _ = try LimitStoreAddress(url: limits)
+            } catch {
+                throw ValidationError("--limits: \(error.message); or give --limits memory to count in this process")
+            }
+        }
+        guard let limitsTimeoutMilliseconds = ManifestDuration.milliseconds(limitsTimeout), limitsTimeoutMilliseconds > 0 else {
+            throw ValidationError("--limits-timeout '\(limitsTimeout)' is not a duration such as 50ms or 1s")
+        }
         guard hitsMaxFileBytes >= 4096 else { throw ValidationError("--hits-max-file-bytes must be at least 4096") }
         guard hitsRetentionDays >= 1 else { throw ValidationError("--hits-retention-days must be at least 1") }
     }
@@ -166,7 +186,9 @@ struct DaemonOptions: ParsableArguments {
             gateway: gateway,
             hits: HitLogConfiguration(directory: state + "/hits", maxFileBytes: hitsMaxFileBytes, retentionDays: hitsRetentionDays),
             adminToken: adminTokenFile.flatMap(Self.token(in:)),
-            adminTLS: adminTLSCert.flatMap { cert in adminTLSKey.map { (cert, $0) } })
+            adminTLS: adminTLSCert.flatMap { cert in adminTLSKey.map { (cert, $0) } },
+            limits: limits == "memory" ? nil : try? LimitStoreAddress(url: limits),
+            limitsTimeoutMilliseconds: ManifestDuration.milliseconds(limitsTimeout)!)
     }
 }
 

@@ -8,10 +8,10 @@ final class LimitedMarketplace: @unchecked Sendable {
     let fixture: GitFixture
     var path: String { fixture.path }
 
-    init(upstreamPort: Int, rate: String, quota: String) throws {
+    init(upstreamPort: Int, rate: String, quota: String, extra: [String] = []) throws {
         fixture = try GitFixture()
         try fixture.write("policies/platform.yaml", TestManifests.platform("limits"))
-        try writePlan(rate: rate, quota: quota)
+        try writePlan(rate: rate, quota: quota, extra: extra)
         try fixture.write("catalog/lab/publisher.yaml", TestManifests.publisher("lab"))
         try fixture.write(
             "catalog/lab/echo.yaml",
@@ -23,7 +23,8 @@ final class LimitedMarketplace: @unchecked Sendable {
         try fixture.commitAll("A metered marketplace")
     }
 
-    func writePlan(rate: String, quota: String) throws {
+    /// - Parameter extra: further fields of the plan's spec, such as `precision: batched`.
+    func writePlan(rate: String, quota: String, extra: [String] = []) throws {
         try fixture.write(
             "policies/plans.yaml",
             """
@@ -34,6 +35,7 @@ final class LimitedMarketplace: @unchecked Sendable {
               displayName: Metered
               rateLimit: \(rate)
               quota: \(quota)
+            \(extra.map { "  " + $0 }.joined(separator: "\n"))
 
             """)
     }

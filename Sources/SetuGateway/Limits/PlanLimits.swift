@@ -18,6 +18,13 @@ struct CompiledPlan: Sendable {
     let quotaPeriod: Plan.QuotaPeriod?
     /// The `RateLimit-Policy` field (draft-ietf-httpapi-ratelimit-headers-10 §5).
     let policyHeader: String
+    /// How replicas sharing a store hold the plan, and what they do without it.
+    let precision: Plan.Precision
+    let failMode: Plan.FailMode
+    /// The interval, burst and quota as the store's scripts are given them.
+    let storeInterval: String
+    let storeBurst: String
+    let storeQuota: String
 
     init(_ plan: Plan) {
         name = plan.name
@@ -40,6 +47,11 @@ struct CompiledPlan: Sendable {
             header += ", \"quota\";q=\(quota);w=\(quotaPeriod == .day ? 86_400 : 2_592_000)"
         }
         policyHeader = header
+        precision = plan.precision
+        failMode = plan.failMode
+        storeInterval = String(interval)
+        storeBurst = String(burst)
+        storeQuota = String(quota ?? 0)
     }
 }
 
@@ -85,6 +97,10 @@ enum QuotaPeriod {
 /// What one consumer has used of one API's plan: GCRA's theoretical arrival time and the
 /// quota's count. Updated with compare-and-swap, so requests on every event loop share one
 /// limit without a lock.
+///
+/// With a shared store, the cell also holds what it counted since its last sync, and it
+/// mirrors what the store last said, so that its own counts are close to the store's when
+/// a plan's fail mode hands the limits to them.
 final class LimitCell: Sendable {
     let consumer: String
     let api: String
@@ -92,6 +108,14 @@ final class LimitCell: Sendable {
     let arrival = Atomic<Int64>(0)
     /// The quota period (above bit 40) and the requests counted in it (below).
     let quota = Atomic<Int64>(0)
+    /// The prefix of the cell's keys in the shared store: `setu:{consumer}:api`. The braces
+    /// keep a consumer's keys in one slot of a Redis Cluster.
+    let storeKey: String
+    /// Requests admitted, and quota requests counted, since the last sync with the store,
+    /// and when the first of them came (microseconds since 1970).
+    let unsyncedRate = Atomic<Int64>(0)
+    let unsyncedQuota = Atomic<Int64>(0)
+    let unsyncedSince = Atomic<Int64>(0)
 
     private static let countBits: Int64 = 40
     private static let countMask: Int64 = (1 << countBits) - 1
@@ -101,6 +125,31 @@ final class LimitCell: Sendable {
     init(consumer: String, api: String) {
         self.consumer = consumer
         self.api = api
+        storeKey = "setu:{\(consumer)}:\(api)"
+    }
+
+    /// Takes what the store said after a check or a sync: the theoretical arrival time, and
+    /// the quota's count in `period` (when the plan has a quota), each with what this cell
+    /// counted since (`pendingRate` requests of `interval` µs, `pendingQuota` quota requests).
+    func mirror(arrival stored: Int64, interval: Int64, pendingRate: Int64, used: Int64?, period: Int64?, pendingQuota: Int64) {
+        let target = stored + pendingRate * interval
+        var current = arrival.load(ordering: .relaxed)
+        while current < target {
+            let (exchanged, found) = arrival.compareExchange(expected: current, desired: target, ordering: .relaxed)
+            if exchanged { break }
+            current = found
+        }
+        guard let used, let period, used >= 0 else { return }
+        quota.store(Self.pack(period: period, used: min(used + pendingQuota, Self.largestCount)), ordering: .relaxed)
+    }
+
+    /// Takes a sync's reply: `{arrival, used}`.
+    func synced(_ reply: RESPValue, plan: CompiledPlan, slot: LimitStoreConnection.QuotaSlot?) {
+        guard case .array(let values?) = reply, values.count == 2, let stored = values[0].integer, let used = values[1].integer
+        else { return }
+        mirror(
+            arrival: stored, interval: plan.interval, pendingRate: unsyncedRate.load(ordering: .relaxed), used: used,
+            period: slot?.index, pendingQuota: unsyncedQuota.load(ordering: .relaxed))
     }
 
     static func pack(period: Int64, used: Int64) -> Int64 { period << countBits | (used & countMask) }

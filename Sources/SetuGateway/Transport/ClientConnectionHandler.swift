@@ -26,6 +26,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         case idle
         /// Admitted by the stages; its body, if any, is read into `body` up to the buffer size.
         case buffering
+        /// Waiting for the shared store's answer about the plan's limits.
+        case limiting
         /// Waiting for an upstream connection.
         case leasing
         /// The upstream has the request (or its head), and its answer is awaited or streaming.
@@ -104,6 +106,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private var answerFraming = ProxyStage.ResponseFraming.length
     private var bytesOut = 0
     private var recorded = false
+    /// Told to the shared store with a question, so an answer for an earlier request is known.
+    private var generation = 0
+    /// The body as the stages see it, kept while the shared store is asked.
+    private var inspected: RequestBody?
 
     init(loop: GatewayLoop, headGuard: RequestHeadGuard) {
         self.loop = loop
@@ -215,7 +221,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             return
         }
         switch phase {
-        case .leasing where !requestEnded:
+        case .leasing where !requestEnded, .limiting where !requestEnded:
             readPending = true
         case .proxying where !requestSent && upstream?.isWritable == false:
             readPending = true
@@ -243,7 +249,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         case .idle:
             exchange = placeholderExchange()
             answer(Self.problem(for: parserError, requestLineBytes: headGuard.requestLineBytes, configuration: configuration))
-        case .buffering, .leasing, .proxying:
+        case .buffering, .limiting, .leasing, .proxying:
             answer(
                 .badBody("The request body is not valid HTTP/1.1 framing (\(parserError)); send a Content-Length body, or chunks as RFC 9112 §7.1 frames them.")
             )
@@ -302,7 +308,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private func receiveBody(_ part: ByteBuffer) {
         bytesIn += part.readableBytes
         switch phase {
-        case .buffering, .leasing:
+        case .buffering, .limiting, .leasing:
             guard bytesIn <= configuration.maxRequestBodyBytes else {
                 answer(.bodyTooLarge(limit: configuration.maxRequestBodyBytes))
                 return
@@ -348,21 +354,35 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             }
         case .draining:
             finishExchange()
-        case .idle, .leasing, .closing:
+        case .idle, .limiting, .leasing, .closing:
             break
         }
     }
 
     // MARK: The upstream
 
+    /// Runs the stages before the upstream, then leases an upstream connection; when the
+    /// plan's limits are asked of the shared store, its answer comes first (`limitsAnswered`).
     private func startProxy() {
-        guard let exchange, let route = exchange.route else { return }
+        guard let exchange, exchange.route != nil else { return }
+        let inspected = RequestBody(requestEnded ? (body ?? ByteBuffer()) : nil)
         do throws(ProblemDetails) {
-            try RequestPipeline.release(exchange, body: requestEnded ? (body ?? ByteBuffer()) : nil, ledger: gateway.ledger)
+            let outcome = try RequestPipeline.release(
+                exchange, body: inspected, ledger: gateway.ledger, loop: loop, requester: self, token: generation)
+            if outcome == .asked {
+                phase = .limiting
+                self.inspected = inspected
+                return
+            }
         } catch {
             answer(error)
             return
         }
+        leaseUpstream()
+    }
+
+    private func leaseUpstream() {
+        guard let exchange, let route = exchange.route else { return }
         guard let target = route.upstream else {
             gateway.logger.error("the upstream URL of \(route.route.api) cannot be read: \(route.route.upstreamURL)")
             answer(.upstreamUnreachable(api: route.route.api))
@@ -461,7 +481,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         if connection.reused && !retried && requestEnded && exchange.request.method.isIdempotent {
             retried = true
             requestSent = false
-            startProxy()
+            leaseUpstream()
             return
         }
         upstreamMilliseconds = upstreamStarted.map(Self.milliseconds(since:))
@@ -681,6 +701,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     private func resetExchange() {
         exchange = nil
+        generation &+= 1
+        inspected = nil
         requestEnded = false
         continueSent = false
         body = nil
@@ -752,6 +774,20 @@ extension ClientConnectionHandler: UpstreamLeaseRequester {
         let host = exchange.route?.upstream?.key.description ?? ""
         gateway.logger.warning("\(api): cannot connect to the upstream \(host): \(Self.describe(error))")
         answer(.upstreamUnreachable(api: api))
+    }
+}
+
+extension ClientConnectionHandler: LimitStoreRequester {
+    func limitsAnswered(_ reply: RESPValue?, token: Int) {
+        guard phase == .limiting, token == generation, let exchange, let inspected, let shared = gateway.sharedLimits else { return }
+        self.inspected = nil
+        do throws(ProblemDetails) {
+            try RequestPipeline.resume(exchange, body: inspected, reply: reply, shared: shared)
+        } catch {
+            answer(error)
+            return
+        }
+        leaseUpstream()
     }
 }
 

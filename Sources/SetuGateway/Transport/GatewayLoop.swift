@@ -13,6 +13,8 @@ final class GatewayLoop: @unchecked Sendable {
     let gateway: Gateway
     let pool: UpstreamPool
     let recorder: HitRecorder
+    /// The connection to the shared store of plans, when the gateway has one.
+    let limits: LimitStoreConnection?
     /// Makes the request ids of this loop's requests.
     var random = RequestIdentityStage.Random()
     /// Bearer tokens verified on this loop, until their `exp`.
@@ -31,22 +33,25 @@ final class GatewayLoop: @unchecked Sendable {
         self.gateway = gateway
         pool = UpstreamPool(eventLoop: eventLoop, configuration: gateway.configuration, tls: tls)
         recorder = HitRecorder(log: gateway.hits, metrics: gateway.metrics)
+        limits = gateway.sharedLimits.map { LimitStoreConnection(eventLoop: eventLoop, shared: $0) }
         date = ""
         refreshDate()
     }
 
-    /// Starts checking deadlines; call on the loop.
+    /// Starts checking deadlines, and connects to the shared store; call on the loop.
     func start() {
         guard ticker == nil else { return }
+        limits?.start(syncs: gateway.claimSync())
         ticker = eventLoop.scheduleRepeatedTask(initialDelay: Self.tick, delay: Self.tick) { [self] _ in
             sweep()
         }
     }
 
-    /// Stops checking deadlines and closes the idle upstream connections.
+    /// Stops checking deadlines, and closes the idle upstream connections and the store's.
     func stop() {
         ticker?.cancel()
         ticker = nil
+        limits?.stop()
         pool.shutdown()
     }
 

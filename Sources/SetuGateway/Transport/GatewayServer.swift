@@ -36,6 +36,7 @@ public final class GatewayServer: Service, Sendable {
     public func run() async throws {
         let quiescing = ServerQuiescingHelper(group: group)
         let gateway = gateway
+        await gateway.prepareLoops(group)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
