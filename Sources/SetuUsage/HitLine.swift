@@ -44,6 +44,20 @@ enum HitLine {
         }
     }
 
+    /// The string between a line's quotes at `range`, its escapes read; `Scanner.text()`
+    /// checked it already.
+    static func unescape(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) throws(Failure) -> String {
+        var scanner = Scanner(bytes: UnsafeBufferPointer(rebasing: line[..<(range.upperBound + 1)]))
+        scanner.index = range.lowerBound - 1
+        do {
+            return try scanner.string()
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw Failure(reason: "\(error)")
+        }
+    }
+
     /// The hit on a line with its strings left where they lie, to be read only if asked for.
     static func scan(_ line: UnsafeBufferPointer<UInt8>) -> Result<RawHit, Failure> {
         var scanner = Scanner(bytes: line)
@@ -95,9 +109,9 @@ enum HitLine {
                 while true {
                     skipSpaces()
                     let field: Field?
-                    if expected < order.count, follows(order[expected].key) {
+                    if expected < order.count, follows(order[expected]) {
                         field = order[expected].field
-                        index += order[expected].key.utf8CodeUnitCount
+                        index += order[expected].count
                         expected += 1
                     } else {
                         expected = order.count
@@ -137,29 +151,75 @@ enum HitLine {
             return hit
         }
 
-        /// A string field's value, or `.none` for null: where it lies when it has no escape.
+        /// A string field's value, or `.none` for null: where it lies, and whether it has an
+        /// escape (which is checked here, and read only if asked for).
         mutating func text() throws -> RawHit.Text {
             if try literal("null") { return .none }
             let start = index
             guard try skipString() else { return .bytes((start + 1)..<(index - 1)) }
             index = start
-            return .unescaped(try string())
+            _ = try string()
+            return .escaped((start + 1)..<(index - 1))
         }
 
         /// The keys in the order `HitRecord.appendJSONLine` writes them, each with its quotes
         /// and colon, and the field it is (nil for one not read).
-        static let writerOrder: [(key: StaticString, field: Field?)] = [
-            (#""ts":"#, .ts), (#""seq":"#, nil), (#""request_id":"#, nil), (#""config_rev":"#, nil),
-            (#""consumer":"#, .consumer), (#""client_id":"#, nil), (#""api":"#, .api), (#""publisher":"#, .publisher),
-            (#""category":"#, nil), (#""operation":"#, .operation), (#""method":"#, nil), (#""path":"#, nil),
-            (#""status":"#, .status), (#""decision":"#, .decision), (#""latency_ms":"#, .latency),
-            (#""upstream_ms":"#, .upstream), (#""bytes_in":"#, .bytesIn), (#""bytes_out":"#, .bytesOut), (#""client_ip":"#, nil),
+        static let writerOrder: [Key] = [
+            Key(#""ts":"#, .ts), Key(#""seq":"#, nil), Key(#""request_id":"#, nil), Key(#""config_rev":"#, nil),
+            Key(#""consumer":"#, .consumer), Key(#""client_id":"#, nil), Key(#""api":"#, .api), Key(#""publisher":"#, .publisher),
+            Key(#""category":"#, nil), Key(#""operation":"#, .operation), Key(#""method":"#, nil), Key(#""path":"#, nil),
+            Key(#""status":"#, .status), Key(#""decision":"#, .decision), Key(#""latency_ms":"#, .latency),
+            Key(#""upstream_ms":"#, .upstream), Key(#""bytes_in":"#, .bytesIn), Key(#""bytes_out":"#, .bytesOut),
+            Key(#""client_ip":"#, nil),
         ]
 
-        /// Whether the bytes at the scanner's place are `text`.
-        func follows(_ text: StaticString) -> Bool {
-            let count = text.utf8CodeUnitCount
-            return bytes.count - index >= count && memcmp(bytes.baseAddress! + index, text.utf8Start, count) == 0
+        /// A key of at most 16 bytes as two little-endian words and the masks of its bytes: a
+        /// line's 19 keys are each told by two loads and compares, not a call to `memcmp`.
+        struct Key {
+            let words: (UInt64, UInt64)
+            let masks: (UInt64, UInt64)
+            let count: Int
+            let field: Field?
+
+            init(_ text: StaticString, _ field: Field?) {
+                precondition(text.utf8CodeUnitCount <= 16)
+                var words: (UInt64, UInt64) = (0, 0)
+                var masks: (UInt64, UInt64) = (0, 0)
+                for offset in 0..<text.utf8CodeUnitCount {
+                    let shift = UInt64(offset % 8 * 8)
+                    if offset < 8 {
+                        words.0 |= UInt64(text.utf8Start[offset]) << shift
+                        masks.0 |= 0xFF << shift
+                    } else {
+                        words.1 |= UInt64(text.utf8Start[offset]) << shift
+                        masks.1 |= 0xFF << shift
+                    }
+                }
+                self.words = words
+                self.masks = masks
+                self.count = text.utf8CodeUnitCount
+                self.field = field
+            }
+        }
+
+        /// Whether the bytes at the scanner's place are `key`.
+        func follows(_ key: Key) -> Bool {
+            let left = bytes.count - index
+            guard left >= key.count else { return false }
+            let at = UnsafeRawPointer(bytes.baseAddress! + index)
+            if left >= 16 {
+                let first = UInt64(littleEndian: at.loadUnaligned(as: UInt64.self))
+                let second = UInt64(littleEndian: at.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+                return first & key.masks.0 == key.words.0 && second & key.masks.1 == key.words.1
+            }
+            // The line's last bytes: byte by byte.
+            for offset in 0..<key.count {
+                let word = offset < 8 ? key.words.0 : key.words.1
+                guard at.load(fromByteOffset: offset, as: UInt8.self) == UInt8(truncatingIfNeeded: word >> UInt64(offset % 8 * 8)) else {
+                    return false
+                }
+            }
+            return true
         }
 
         /// The fields read; every other is skipped.
@@ -301,13 +361,23 @@ enum HitLine {
         @discardableResult
         mutating func skipString() throws -> Bool {
             try expect(UInt8(ascii: "\""), "a string")
-            // Most strings have no escape: the closing quote is the next one.
-            if let quote = memchr(bytes.baseAddress! + index, Int32(UInt8(ascii: "\"")), bytes.count - index) {
-                let end = UnsafePointer<UInt8>(quote.assumingMemoryBound(to: UInt8.self)) - bytes.baseAddress!
-                if memchr(bytes.baseAddress! + index, Int32(UInt8(ascii: "\\")), end - index) == nil {
-                    index = end + 1
-                    return false
+            // Most strings have no escape: the closing quote is the first quote or backslash,
+            // looked for eight bytes at a time (the strings are short, so one pass inline
+            // beats two calls to `memchr`).
+            let base = UnsafeRawPointer(bytes.baseAddress!)
+            while bytes.count - index >= 8 {
+                let word = UInt64(littleEndian: (base + index).loadUnaligned(as: UInt64.self))
+                let found = Self.zeroBytes(word ^ 0x2222_2222_2222_2222) | Self.zeroBytes(word ^ 0x5C5C_5C5C_5C5C_5C5C)
+                guard found == 0 else {
+                    index += found.trailingZeroBitCount / 8
+                    break
                 }
+                index += 8
+            }
+            while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") { index += 1 }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+                index += 1
+                return false
             }
             while index < bytes.count {
                 let byte = bytes[index]
@@ -316,6 +386,12 @@ enum HitLine {
                 if byte == UInt8(ascii: "\\") { index += 1 }
             }
             throw Failure(reason: "the line ends inside a string")
+        }
+
+        /// The high bit of each byte of `word` that is zero. A byte above a zero byte may be
+        /// marked too, so only the lowest mark is sure; the lowest is all `skipString` asks.
+        static func zeroBytes(_ word: UInt64) -> UInt64 {
+            (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080
         }
 
         mutating func hex4() throws -> UInt32 {
@@ -491,7 +567,8 @@ public enum UsageTime {
 }
 
 /// A hit as it lies in its line: its numbers read, its strings left where they are, so
-/// that only the ones a query asks for become `String`s.
+/// that only the ones a query asks for become `String`s. It holds no reference, so a copy
+/// is a copy of its bytes.
 struct RawHit {
     /// A string field.
     enum Text {
@@ -499,14 +576,14 @@ struct RawHit {
         case none
         /// Where it lies in the line, between its quotes: it has no escape.
         case bytes(Range<Int>)
-        /// Read, escapes and all.
-        case unescaped(String)
+        /// Where it lies, between its quotes: it has escapes, read when it is asked for.
+        case escaped(Range<Int>)
 
         /// The text, in `line`; nil for `.none`.
         func text(in line: UnsafeBufferPointer<UInt8>) throws(HitLine.Failure) -> String? {
             switch self {
             case .none: return nil
-            case .unescaped(let text): return text
+            case .escaped(let range): return try HitLine.unescape(line, range)
             case .bytes(let range): return try HitLine.text(of: UnsafeBufferPointer(rebasing: line[range]), at: range.lowerBound)
             }
         }
@@ -515,7 +592,9 @@ struct RawHit {
         func equals(_ word: StaticString, in line: UnsafeBufferPointer<UInt8>) -> Bool {
             switch self {
             case .none: return false
-            case .unescaped(let text): return text.utf8.elementsEqual(UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount))
+            case .escaped:
+                let text = (try? self.text(in: line)) ?? nil
+                return text?.utf8.elementsEqual(UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)) ?? false
             case .bytes(let range):
                 return range.count == word.utf8CodeUnitCount
                     && memcmp(line.baseAddress! + range.lowerBound, word.utf8Start, range.count) == 0

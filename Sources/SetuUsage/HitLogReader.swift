@@ -88,12 +88,19 @@ public enum HitLogReader {
         _ query: UsageQuery, scans plannedScans: [Scan], rollups: [(directory: String, names: [HitFileName])]
     ) throws -> UsageReport {
         let threads = max(1, min(Parallel.cores, plannedScans.count + rollups.count))
-        // The rollups first: where they end is where each hit file is read from.
-        let rolledUp = Parallel.map(rollups.count, minimum: 2) { index in
+        // The rollups first: where they end is where each hit file is read from. One tally
+        // per thread, as for the hit files: a month of days each with its own rows spent
+        // more time making and merging histograms than reading rollups.
+        let rollupThreads = min(threads, rollups.count)
+        let rolledUp = Parallel.map(rollupThreads, minimum: 2) { thread in
             Result {
                 var tally = UsageTally(query: query)
-                let consumed = try HitRollups.read(hitDirectory: rollups[index].directory, fileNames: rollups[index].names, into: &tally)
-                return (tally, consumed.map { ((rollups[index].directory as NSString).appendingPathComponent($0.key), $0.value) })
+                var consumed: [(String, HitRollups.Position)] = []
+                for index in stride(from: thread, to: rollups.count, by: rollupThreads) {
+                    let positions = try HitRollups.read(hitDirectory: rollups[index].directory, fileNames: rollups[index].names, into: &tally)
+                    consumed += positions.map { ((rollups[index].directory as NSString).appendingPathComponent($0.key), $0.value) }
+                }
+                return (tally, consumed)
             }
         }
         var total = UsageTally(query: query)

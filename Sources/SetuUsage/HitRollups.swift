@@ -461,9 +461,9 @@ extension UsageTally {
                 let value = UInt64(max(try rows.readInt(), 1))
                 let count = UInt64(max(try rows.readInt(), 0))
                 if histogram == 0 {
-                    self.rows.values[index].latency.record(value, count: count)
+                    self.rows.values[index].record(latency: value, count: count)
                 } else {
-                    self.rows.values[index].upstream.record(value, count: count)
+                    self.rows.values[index].record(upstream: value, count: count)
                 }
             }
         }

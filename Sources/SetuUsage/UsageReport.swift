@@ -19,8 +19,17 @@ public struct UsageReport: Sendable {
         public var bytesIn: UInt64 = 0
         public var bytesOut: UInt64 = 0
         /// Latency and upstream time, in microseconds.
-        public var latency = Row.histogram()
-        public var upstream = Row.histogram()
+        public var latency: Histogram<UInt64> { Self.recorded(recordedLatency, pendingLatency) }
+        public var upstream: Histogram<UInt64> { Self.recorded(recordedUpstream, pendingUpstream) }
+        private var recordedLatency = Row.histogram()
+        private var recordedUpstream = Row.histogram()
+        /// Times counted but not yet in the histograms, with how many hits had each. They are
+        /// recorded `pendingTimes` at a time, so that a histogram's counts are in the cache
+        /// while they are written: with hundreds of rows, recording each time as it came
+        /// missed the cache on most.
+        private var pendingLatency: [(time: UInt64, hits: UInt64)] = []
+        private var pendingUpstream: [(time: UInt64, hits: UInt64)] = []
+        private static let pendingTimes = 256
 
         init(key: [String]) {
             self.key = key
@@ -57,8 +66,42 @@ public struct UsageReport: Sendable {
             bytesOut: UInt64
         ) {
             count(outcome, status: status, requests: 1, bytesIn: bytesIn, bytesOut: bytesOut)
-            latency.record(max(latencyTime, 1))
-            if let upstreamTime { upstream.record(max(upstreamTime, 1)) }
+            record(latency: max(latencyTime, 1), count: 1)
+            if let upstreamTime { record(upstream: max(upstreamTime, 1), count: 1) }
+        }
+
+        /// Records that `count` hits each took `time` microseconds: in all, or upstream.
+        mutating func record(latency time: UInt64, count: UInt64) {
+            Self.hold((time, count), in: &pendingLatency, for: &recordedLatency)
+        }
+
+        mutating func record(upstream time: UInt64, count: UInt64) {
+            Self.hold((time, count), in: &pendingUpstream, for: &recordedUpstream)
+        }
+
+        private static func hold(
+            _ entry: (time: UInt64, hits: UInt64), in pending: inout [(time: UInt64, hits: UInt64)], for histogram: inout Histogram<UInt64>
+        ) {
+            if pending.capacity == 0 { pending.reserveCapacity(pendingTimes) }
+            pending.append(entry)
+            guard pending.count == pendingTimes else { return }
+            for (time, hits) in pending { histogram.record(time, count: hits) }
+            pending.removeAll(keepingCapacity: true)
+        }
+
+        /// `histogram` with `pending` recorded.
+        private static func recorded(_ histogram: Histogram<UInt64>, _ pending: [(time: UInt64, hits: UInt64)]) -> Histogram<UInt64> {
+            var histogram = histogram
+            for (time, hits) in pending { histogram.record(time, count: hits) }
+            return histogram
+        }
+
+        /// Records the pending times and lets their buffers go, once no more hits come.
+        mutating func settle() {
+            recordedLatency = latency
+            recordedUpstream = upstream
+            pendingLatency = []
+            pendingUpstream = []
         }
 
         /// Counts `requests` hits alike in outcome and status, without their times.
@@ -93,8 +136,8 @@ public struct UsageReport: Sendable {
             upstreamErrors += other.upstreamErrors
             bytesIn += other.bytesIn
             bytesOut += other.bytesOut
-            latency.add(other.latency)
-            upstream.add(other.upstream)
+            recordedLatency.add(other.latency)
+            recordedUpstream.add(other.upstream)
         }
 
         /// A percentile of latency or upstream time in milliseconds; nil when none was recorded.
@@ -170,10 +213,15 @@ struct UsageTally {
         // Most hits are allowed: told from the bytes, without making the decision a string.
         let outcome =
             hit.decision.equals("allow", in: line) ? .allow : UsageReport.Row.Outcome(decision: try hit.decision.text(in: line) ?? "")
-        var key = ""
-        for (index, dimension) in query.groupBy.enumerated() {
-            if index > 0 { key.append("\u{1F}") }
-            key.append(try UsageQuery.value(of: hit, dimension, in: line, hours: &hourNames))
+        var key: String
+        if query.groupBy.count == 1 {
+            key = try UsageQuery.value(of: hit, query.groupBy[0], in: line, hours: &hourNames)
+        } else {
+            key = ""
+            for (index, dimension) in query.groupBy.enumerated() {
+                if index > 0 { key.append("\u{1F}") }
+                key.append(try UsageQuery.value(of: hit, dimension, in: line, hours: &hourNames))
+            }
         }
         hitsCounted += 1
         rows.values[rowIndex(key)].count(
@@ -208,6 +256,8 @@ struct UsageTally {
     }
 
     func report(files: [String]) -> UsageReport {
+        var rows = rows
+        for index in rows.indices { rows.values[index].settle() }
         var report = UsageReport(groupBy: query.groupBy, rows: rows.values.sorted { $0.key.lexicographicallyPrecedes($1.key) })
         report.linesRead = linesRead
         report.hitsCounted = hitsCounted

@@ -64,6 +64,29 @@ struct HitLineTests {
         #expect(parsed.latencyMicroseconds == 500)
     }
 
+    @Test func stringsOfAnyLengthWithAQuoteOrBackslashAnywhereReadBack() throws {
+        for length in 0...20 {
+            for place in 0...length {
+                var consumer = String(repeating: "c", count: length)
+                consumer.insert(place.isMultiple(of: 2) ? "\"" : "\\", at: consumer.index(consumer.startIndex, offsetBy: place))
+                let line = hit(consumer: consumer).jsonLine(sequence: 1).dropLast()
+                let parsed = try Array(line).withUnsafeBufferPointer(HitLine.parse).get()
+                #expect(parsed.consumer == consumer)
+                #expect(parsed.api == "cbse/marksheet")
+            }
+        }
+    }
+
+    @Test func theWritersLastKeysAreReadToTheLinesEndAndEveryCutIsRefused() throws {
+        var record = hit()
+        record.clientIP = ""
+        let line = Array(record.jsonLine(sequence: 1).dropLast())
+        #expect(try line.withUnsafeBufferPointer(HitLine.parse).get().bytesOut == 1000)
+        for cut in 0..<line.count {
+            #expect(throws: HitLine.Failure.self) { try Array(line[..<cut]).withUnsafeBufferPointer(HitLine.parse).get() }
+        }
+    }
+
     @Test(arguments: [
         ("", "the line ends before a JSON object"),
         ("[1]", "expected a JSON object at byte 1"),
@@ -138,6 +161,35 @@ struct UsageReportTests {
         #expect(report.problems.map(\.truncated) == [false, true])
         #expect(report.problemLines()[0].hasSuffix("hits-2026-11-29.1.jsonl:51: corrupt line: the line ends before a key"))
         #expect(report.summary() == "3 files, 108 lines read, 106 hits counted; 1 corrupt line skipped; 1 truncated last line skipped")
+    }
+
+    @Test func rowsOfThousandsOfHitsWithEscapedNamesCountEveryTime() throws {
+        let directory = TemporaryDirectory()
+        // 1000 hits of 1…1000 ms in two files, so two threads each hold some of a row's times.
+        let records = (1...1000).map { number in
+            hit(
+                at: Int64(number), consumer: number.isMultiple(of: 2) ? "bank \"even\"" : "bank\\odd", latency: Double(number),
+                upstream: number > 990 ? nil : Double(number) / 2)
+        }
+        for (name, range) in [("hits-2026-11-29.jsonl", 0..<500), ("hits-2026-11-29.1.jsonl", 500..<1000)] {
+            try Data(lines(Array(records[range]))).write(to: URL(fileURLWithPath: directory.child(name)))
+        }
+        // A decision spelled with an escape is still the same decision.
+        try Data(#"{"ts":"2026-11-29T10:00:02.000Z","consumer":"bank\\odd","status":200,"decision":"allo\u0077","latency_ms":1}"#.utf8 + [0x0A])
+            .write(to: URL(fileURLWithPath: directory.child("hits-2026-11-29.2.jsonl")))
+        var query = UsageQuery()
+        query.groupBy = [.consumer]
+        let report = try HitLogReader.report(query, paths: [directory.path])
+        #expect(report.rows.map(\.key) == [["bank \"even\""], ["bank\\odd"]])
+        #expect(report.rows.map(\.requests) == [500, 501])
+        #expect(report.rows.map(\.allowed) == [500, 501])
+        #expect(report.rows.map(\.latency.totalCount) == [500, 501])
+        #expect(report.rows.map(\.upstream.totalCount) == [495, 495])
+        let even = report.rows[0]
+        // Two significant digits: within 1% of 500 ms and 990 ms.
+        #expect(abs(try #require(UsageReport.Row.milliseconds(even.latency, percentile: 50)) - 500) <= 5)
+        #expect(abs(try #require(UsageReport.Row.milliseconds(even.latency, percentile: 99)) - 990) <= 9.9)
+        #expect(abs(try #require(UsageReport.Row.milliseconds(even.upstream, percentile: 100)) - 495) <= 4.95)
     }
 
     @Test func filtersAndTheTimeRangeChooseTheHitsCounted() throws {

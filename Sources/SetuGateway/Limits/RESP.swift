@@ -1,9 +1,11 @@
 import NIOCore
 
 // Redis's protocol (RESP2), written here rather than taken from a library: no Swift Redis
-// client is among the packages this project builds from, and Debian's hiredis (0.14) has
-// only a blocking client, which would stall an event loop. The limit store needs five
-// commands and the protocol's five reply types, which this file covers.
+// client is among the packages this project builds from, and Debian's hiredis (0.14) does
+// its own socket I/O, blocking or through an adapter for libevent, libev or libuv — none of
+// them a NIO event loop, so it would put a thread hop or a second event system on the
+// request path. The limit store needs five commands and the protocol's five reply types,
+// which this file covers.
 
 /// A reply from Redis (RESP2).
 enum RESPValue: Equatable, Sendable {
