@@ -375,7 +375,7 @@ extension UsageTally {
         let strings = [""] + (try body.readStrings())
         var rows = ByteReader(try body.readSection())
         var outcomes = [UsageReport.Row.Outcome?](repeating: nil, count: strings.count)
-        var keys: [GroupParts: String] = [:]
+        var rowNumbers: [GroupParts: Int] = [:]
         var indexes = [0, 0, 0, 0, 0]
         for _ in 0..<segment.rowCount {
             let hour = Int64(try rows.readInt())
@@ -398,7 +398,8 @@ extension UsageTally {
                 continue
             }
             if outcomes[indexes[4]] == nil { outcomes[indexes[4]] = UsageReport.Row.Outcome(decision: decision) }
-            // Rows of a segment that share a group share its key: made once per segment.
+            // Rows of a segment that share a group share its row: its key is made and looked
+            // up once per segment.
             var parts = GroupParts()
             for dimension in query.groupBy {
                 switch dimension {
@@ -412,9 +413,9 @@ extension UsageTally {
                 case .decision: parts.decision = indexes[4]
                 }
             }
-            if let key = keys[parts] {
+            if let number = rowNumbers[parts] {
                 try countRolledUp(
-                    &rows, into: rowIndex(key), outcome: outcomes[indexes[4]]!, status: status, requests: requests, bytesIn: bytesIn, bytesOut: bytesOut)
+                    &rows, into: number, outcome: outcomes[indexes[4]]!, status: status, requests: requests, bytesIn: bytesIn, bytesOut: bytesOut)
                 continue
             }
             var key = ""
@@ -431,9 +432,10 @@ extension UsageTally {
                 case .decision: key.append(decision.isEmpty ? "-" : decision)
                 }
             }
-            keys[parts] = key
+            let number = rowNumber(key)
+            rowNumbers[parts] = number
             try countRolledUp(
-                &rows, into: rowIndex(key), outcome: outcomes[indexes[4]]!, status: status, requests: requests, bytesIn: bytesIn, bytesOut: bytesOut)
+                &rows, into: number, outcome: outcomes[indexes[4]]!, status: status, requests: requests, bytesIn: bytesIn, bytesOut: bytesOut)
         }
         rollupRows += UInt64(segment.rowCount)
     }
@@ -452,18 +454,18 @@ extension UsageTally {
 
     /// Counts one rollup row, whose histograms `rows` reads next, into the row at `index`.
     private mutating func countRolledUp(
-        _ rows: inout ByteReader, into index: [String: UsageReport.Row].Index, outcome: UsageReport.Row.Outcome, status: Int,
+        _ rows: inout ByteReader, into number: Int, outcome: UsageReport.Row.Outcome, status: Int,
         requests: UInt64, bytesIn: UInt64, bytesOut: UInt64
     ) throws {
-        self.rows.values[index].count(outcome, status: status, requests: requests, bytesIn: bytesIn, bytesOut: bytesOut)
+        self.rows[number].count(outcome, status: status, requests: requests, bytesIn: bytesIn, bytesOut: bytesOut)
         for histogram in 0..<2 {
             for _ in 0..<(try rows.readCount()) {
                 let value = UInt64(max(try rows.readInt(), 1))
                 let count = UInt64(max(try rows.readInt(), 0))
                 if histogram == 0 {
-                    self.rows.values[index].record(latency: value, count: count)
+                    self.rows[number].record(latency: value, count: count)
                 } else {
-                    self.rows.values[index].record(upstream: value, count: count)
+                    self.rows[number].record(upstream: value, count: count)
                 }
             }
         }

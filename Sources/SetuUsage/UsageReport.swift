@@ -29,7 +29,7 @@ public struct UsageReport: Sendable {
         /// missed the cache on most.
         private var pendingLatency: [(time: UInt64, hits: UInt64)] = []
         private var pendingUpstream: [(time: UInt64, hits: UInt64)] = []
-        private static let pendingTimes = 256
+        private static let pendingTimes = 1024
 
         init(key: [String]) {
             self.key = key
@@ -190,9 +190,12 @@ public struct UsageReport: Sendable {
 /// Counts hits into rows while files are read: one per thread, merged at the end.
 struct UsageTally {
     let query: UsageQuery
-    /// By the group's values joined with U+001F (one value as it is), which takes no
-    /// allocation for a short API id or consumer name.
-    var rows: [String: UsageReport.Row] = [:]
+    /// The rows, in the order their groups came.
+    var rows: [UsageReport.Row] = []
+    /// Each row's place in `rows`, by the group's values joined with U+001F (one value as
+    /// it is, which takes no allocation for a short API id or consumer name). A place stays
+    /// as rows are added, so a reader may keep it.
+    var rowNumbers: [String: Int] = [:]
     var linesRead: UInt64 = 0
     var hitsCounted: UInt64 = 0
     var corruptLines: UInt64 = 0
@@ -224,17 +227,19 @@ struct UsageTally {
             }
         }
         hitsCounted += 1
-        rows.values[rowIndex(key)].count(
+        rows[rowNumber(key)].count(
             outcome, status: hit.status, latency: hit.latencyMicroseconds, upstream: hit.upstreamMicroseconds,
             bytesIn: hit.bytesIn, bytesOut: hit.bytesOut)
     }
 
-    /// The row of a key, found in place: a new row's histograms are made only for a new key.
-    mutating func rowIndex(_ key: String) -> [String: UsageReport.Row].Index {
-        if let index = rows.index(forKey: key) { return index }
-        rows[key] = UsageReport.Row(
-            key: query.groupBy.isEmpty ? [] : key.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init))
-        return rows.index(forKey: key)!
+    /// The place of a key's row: a new row's histograms are made only for a new key.
+    mutating func rowNumber(_ key: String) -> Int {
+        if let number = rowNumbers[key] { return number }
+        rows.append(
+            UsageReport.Row(
+                key: query.groupBy.isEmpty ? [] : key.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)))
+        rowNumbers[key] = rows.count - 1
+        return rows.count - 1
     }
 
     mutating func problem(_ problem: UsageReport.Problem) {
@@ -243,8 +248,13 @@ struct UsageTally {
     }
 
     mutating func add(_ other: UsageTally) {
-        for (key, row) in other.rows {
-            if rows[key] == nil { rows[key] = row } else { rows[key]!.add(row) }
+        for (key, number) in other.rowNumbers {
+            if let mine = rowNumbers[key] {
+                rows[mine].add(other.rows[number])
+            } else {
+                rows.append(other.rows[number])
+                rowNumbers[key] = rows.count - 1
+            }
         }
         linesRead += other.linesRead
         hitsCounted += other.hitsCounted
@@ -257,8 +267,8 @@ struct UsageTally {
 
     func report(files: [String]) -> UsageReport {
         var rows = rows
-        for index in rows.indices { rows.values[index].settle() }
-        var report = UsageReport(groupBy: query.groupBy, rows: rows.values.sorted { $0.key.lexicographicallyPrecedes($1.key) })
+        for index in rows.indices { rows[index].settle() }
+        var report = UsageReport(groupBy: query.groupBy, rows: rows.sorted { $0.key.lexicographicallyPrecedes($1.key) })
         report.linesRead = linesRead
         report.hitsCounted = hitsCounted
         report.rolledUpHits = rolledUpHits
