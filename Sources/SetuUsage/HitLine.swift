@@ -93,8 +93,11 @@ enum HitLine {
         }
 
         mutating func hit() throws -> RawHit {
-            var milliseconds: Int64?
-            var status: Int?
+            // Nearly every line is as the writer wrote it; any other, or one whose values are
+            // wrong, is read again key by key, which says what is wrong with it.
+            if let hit = try? writersHit() { return hit }
+            index = 0
+            var (hasTime, hasStatus) = (false, false)
             var hit = RawHit()
             skipSpaces()
             try expect(UInt8(ascii: "{"), "a JSON object")
@@ -102,38 +105,15 @@ enum HitLine {
             if peek() == UInt8(ascii: "}") {
                 index += 1
             } else {
-                // The next key the writer writes, tried first: while the line is in its order,
-                // a key costs one comparison. Any other line is read key by key.
-                let order = Self.writerOrder
-                var expected = 0
                 while true {
                     skipSpaces()
-                    let field: Field?
-                    if expected < order.count, follows(order[expected]) {
-                        field = order[expected].field
-                        index += order[expected].count
-                        expected += 1
-                    } else {
-                        expected = order.count
-                        field = try key()
-                        skipSpaces()
-                        try expect(UInt8(ascii: ":"), "':' after a key")
-                    }
+                    let field = try key()
                     skipSpaces()
-                    switch field {
-                    case .ts: milliseconds = try timestamp()
-                    case .consumer: hit.consumer = try text()
-                    case .api: hit.api = try text()
-                    case .publisher: hit.publisher = try text()
-                    case .operation: hit.operation = try text()
-                    case .status: status = try number(below: 1000, "status")
-                    case .decision: hit.decision = try text()
-                    case .latency: hit.latencyMicroseconds = try duration("latency_ms") ?? 0
-                    case .upstream: hit.upstreamMicroseconds = try duration("upstream_ms")
-                    case .bytesIn: hit.bytesIn = try unsigned()
-                    case .bytesOut: hit.bytesOut = try unsigned()
-                    case nil: try skipValue()
-                    }
+                    try expect(UInt8(ascii: ":"), "':' after a key")
+                    skipSpaces()
+                    try read(field, into: &hit)
+                    if field == .ts { hasTime = true }
+                    if field == .status { hasStatus = true }
                     skipSpaces()
                     guard let next = peek() else { throw Failure(reason: "the line ends inside the object") }
                     index += 1
@@ -143,11 +123,50 @@ enum HitLine {
             }
             skipSpaces()
             guard index == bytes.count else { throw Failure(reason: "text after the object at byte \(index + 1)") }
-            guard let milliseconds else { throw Failure(reason: "no \"ts\" field") }
-            guard let status else { throw Failure(reason: "no \"status\" field") }
+            guard hasTime else { throw Failure(reason: "no \"ts\" field") }
+            guard hasStatus else { throw Failure(reason: "no \"status\" field") }
             if case .none = hit.decision { throw Failure(reason: "no \"decision\" field") }
-            hit.milliseconds = milliseconds
-            hit.status = status
+            return hit
+        }
+
+        /// Reads the value of `field` into `hit`; passes over the value of a field not read.
+        mutating func read(_ field: Field?, into hit: inout RawHit) throws {
+            switch field {
+            case .ts: hit.milliseconds = try timestamp()
+            case .consumer: hit.consumer = try text()
+            case .api: hit.api = try text()
+            case .publisher: hit.publisher = try text()
+            case .operation: hit.operation = try text()
+            case .status: hit.status = try number(below: 1000, "status")
+            case .decision: hit.decision = try text()
+            case .latency: hit.latencyMicroseconds = try duration("latency_ms") ?? 0
+            case .upstream: hit.upstreamMicroseconds = try duration("upstream_ms")
+            case .bytesIn: hit.bytesIn = try unsigned()
+            case .bytesOut: hit.bytesOut = try unsigned()
+            case nil: try skipValue()
+            }
+        }
+
+        /// The line as `HitRecord.appendJSONLine` writes it: its keys in order with nothing
+        /// between them, perhaps followed by keys not read. Read straight through, with no
+        /// spaces to pass over and no key to look up; nil at the first difference.
+        mutating func writersHit() throws -> RawHit? {
+            var hit = RawHit()
+            for key in Self.writerLine {
+                guard follows(key) else { return nil }
+                index += key.count
+                try read(key.field, into: &hit)
+            }
+            // Keys the writer adds to some lines (a consent's id, a validation's result).
+            while peek() == UInt8(ascii: ",") {
+                index += 1
+                guard try key() == nil, peek() == UInt8(ascii: ":") else { return nil }
+                index += 1
+                try skipValue()
+            }
+            guard peek() == UInt8(ascii: "}"), index + 1 == bytes.count else { return nil }
+            if case .none = hit.decision { return nil }
+            index += 1
             return hit
         }
 
@@ -162,16 +181,15 @@ enum HitLine {
             return .escaped((start + 1)..<(index - 1))
         }
 
-        /// The keys in the order `HitRecord.appendJSONLine` writes them, each with its quotes
-        /// and colon, and the field it is (nil for one not read).
-        static let writerOrder: [Key] = [
-            Key(#""ts":"#, .ts), Key(#""seq":"#, nil), Key(#""request_id":"#, nil), Key(#""config_rev":"#, nil),
-            Key(#""consumer":"#, .consumer), Key(#""client_id":"#, nil), Key(#""api":"#, .api), Key(#""publisher":"#, .publisher),
-            Key(#""category":"#, nil), Key(#""operation":"#, .operation), Key(#""method":"#, nil), Key(#""path":"#, nil),
-            Key(#""status":"#, .status), Key(#""decision":"#, .decision), Key(#""latency_ms":"#, .latency),
-            Key(#""upstream_ms":"#, .upstream), Key(#""bytes_in":"#, .bytesIn), Key(#""bytes_out":"#, .bytesOut),
-            Key(#""client_ip":"#, nil),
-        ]
+        /// The keys in the order `HitRecord.appendJSONLine` writes them, each with the byte
+        /// before it (`{` for the first, `,` for the others), its quotes and colon, and the
+        /// field it is (nil for one not read).
+        static let writerLine: [Key] = [
+            ("ts", .ts), ("seq", nil), ("request_id", nil), ("config_rev", nil), ("consumer", .consumer), ("client_id", nil),
+            ("api", .api), ("publisher", .publisher), ("category", nil), ("operation", .operation), ("method", nil), ("path", nil),
+            ("status", .status), ("decision", .decision), ("latency_ms", .latency), ("upstream_ms", .upstream),
+            ("bytes_in", .bytesIn), ("bytes_out", .bytesOut), ("client_ip", nil),
+        ].enumerated().map { place, key in Key(Array("\(place == 0 ? "{" : ",")\"\(key.0)\":".utf8), key.1) }
 
         /// A key of at most 16 bytes as two little-endian words and the masks of its bytes: a
         /// line's 19 keys are each told by two loads and compares, not a call to `memcmp`.
@@ -181,23 +199,23 @@ enum HitLine {
             let count: Int
             let field: Field?
 
-            init(_ text: StaticString, _ field: Field?) {
-                precondition(text.utf8CodeUnitCount <= 16)
+            init(_ text: [UInt8], _ field: Field?) {
+                precondition(text.count <= 16)
                 var words: (UInt64, UInt64) = (0, 0)
                 var masks: (UInt64, UInt64) = (0, 0)
-                for offset in 0..<text.utf8CodeUnitCount {
+                for (offset, byte) in text.enumerated() {
                     let shift = UInt64(offset % 8 * 8)
                     if offset < 8 {
-                        words.0 |= UInt64(text.utf8Start[offset]) << shift
+                        words.0 |= UInt64(byte) << shift
                         masks.0 |= 0xFF << shift
                     } else {
-                        words.1 |= UInt64(text.utf8Start[offset]) << shift
+                        words.1 |= UInt64(byte) << shift
                         masks.1 |= 0xFF << shift
                     }
                 }
                 self.words = words
                 self.masks = masks
-                self.count = text.utf8CodeUnitCount
+                self.count = text.count
                 self.field = field
             }
         }

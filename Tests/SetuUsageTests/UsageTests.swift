@@ -55,6 +55,19 @@ struct HitLineTests {
         #expect(parsed.bytesOut == 1000)
     }
 
+    @Test func linesBeyondTheWritersUsualOnesReadTheSame() throws {
+        var record = hit(at: 5, status: 201)
+        record.consentId = "consent-1"
+        record.validation = "passed"
+        let line = String(decoding: record.jsonLine(sequence: 1).dropLast(), as: UTF8.self)
+        #expect(line.hasSuffix(#""consent_id":"consent-1","validation":"passed"}"#))
+        let written = try parse(line).get()
+        #expect(written.status == 201 && written.milliseconds == morning + 5 && written.bytesOut == 1000)
+        // Spaced out, and a field given again (the last one counts): read key by key.
+        #expect(try parse(line.replacingOccurrences(of: ",", with: " , ")).get() == written)
+        #expect(try parse(String(line.dropLast()) + #","status":503}"#).get().status == 503)
+    }
+
     @Test func escapesAndUnknownFieldsAreRead() throws {
         let parsed = try parse(
             #"{"ts":"2026-11-29T10:00:00Z","new":{"a":[1,"}"]},"path":"/a\"},\\","consumer":"\u00e9\ud83d\ude00\n","status":404,"decision":"deny:no-route","latency_ms":0.5,"extra":-1.5e3}"#
