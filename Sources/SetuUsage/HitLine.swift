@@ -29,6 +29,15 @@ enum HitLine {
     /// Why a line is not a hit.
     struct Failure: Error, Equatable {
         var reason: String
+
+        init(reason: String) {
+            self.reason = reason
+        }
+
+        /// What the scanner threw: always a failure, as its functions throw nothing else.
+        init(_ error: any Error) {
+            self = error as? Failure ?? Failure(reason: "\(error)")
+        }
     }
 
     /// The hit on a line (without its newline), every field read.
@@ -40,7 +49,7 @@ enum HitLine {
                     publisher: try raw.publisher.text(in: line), operation: try raw.operation.text(in: line), status: raw.status,
                     decision: try raw.decision.text(in: line) ?? "", latencyMicroseconds: raw.latencyMicroseconds,
                     upstreamMicroseconds: raw.upstreamMicroseconds, bytesIn: raw.bytesIn, bytesOut: raw.bytesOut)
-            }.mapError { $0 as? Failure ?? Failure(reason: "\($0)") }
+            }.mapError { Failure($0) }
         }
     }
 
@@ -51,10 +60,8 @@ enum HitLine {
         scanner.index = range.lowerBound - 1
         do {
             return try scanner.string()
-        } catch let failure as Failure {
-            throw failure
         } catch {
-            throw Failure(reason: "\(error)")
+            throw Failure(error)
         }
     }
 
@@ -63,10 +70,8 @@ enum HitLine {
         var scanner = Scanner(bytes: line)
         do {
             return .success(try scanner.hit())
-        } catch let failure as Failure {
-            return .failure(failure)
         } catch {
-            return .failure(Failure(reason: "\(error)"))
+            return .failure(Failure(error))
         }
     }
 
@@ -611,7 +616,7 @@ struct RawHit {
             switch self {
             case .none: return false
             case .escaped:
-                let text = (try? self.text(in: line)) ?? nil
+                let text = try? self.text(in: line)
                 return text?.utf8.elementsEqual(UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)) ?? false
             case .bytes(let range):
                 return range.count == word.utf8CodeUnitCount

@@ -88,28 +88,15 @@ public enum HitLogReader {
         _ query: UsageQuery, scans plannedScans: [Scan], rollups: [(directory: String, names: [HitFileName])]
     ) throws -> UsageReport {
         let threads = max(1, min(Parallel.cores, plannedScans.count + rollups.count))
-        // The rollups first: where they end is where each hit file is read from. One tally
-        // per thread, as for the hit files: a month of days each with its own rows spent
-        // more time making and merging histograms than reading rollups.
-        let rollupThreads = min(threads, rollups.count)
-        let rolledUp = Parallel.map(rollupThreads, minimum: 2) { thread in
-            Result {
-                var tally = UsageTally(query: query)
-                var consumed: [(String, HitRollups.Position)] = []
-                for index in stride(from: thread, to: rollups.count, by: rollupThreads) {
-                    let positions = try HitRollups.read(hitDirectory: rollups[index].directory, fileNames: rollups[index].names, into: &tally)
-                    consumed += positions.map { ((rollups[index].directory as NSString).appendingPathComponent($0.key), $0.value) }
-                }
-                return (tally, consumed)
+        var total = UsageTally(query: query)
+        // The rollups first: where they end is where each hit file is read from.
+        let rolledUp = try tally(rollups.count, threads: threads, into: &total) { index, tally in
+            let directory = rollups[index].directory
+            return try HitRollups.read(hitDirectory: directory, fileNames: rollups[index].names, into: &tally).map {
+                ((directory as NSString).appendingPathComponent($0.key), $0.value)
             }
         }
-        var total = UsageTally(query: query)
-        var consumed: [String: HitRollups.Position] = [:]
-        for result in rolledUp {
-            let (tally, positions) = try result.get()
-            total.add(tally)
-            for (path, position) in positions { consumed[path] = position }
-        }
+        let consumed = Dictionary(rolledUp.joined(), uniquingKeysWith: { _, last in last })
         let partialDays = Set(query.partialHours.flatMap { hour in [hour / 24, hour / 24 + 1] })
         var toRead: [Scan] = []
         var unrolled: [UsageReport.Unrolled] = []
@@ -127,16 +114,7 @@ public enum HitLogReader {
             if size > scan.start.offset { toRead.append(scan) }
         }
         let scans = toRead
-        // One tally per thread rather than per file: a row's histograms are tens of kilobytes.
-        let scanThreads = min(threads, scans.count)
-        let tallies = Parallel.map(scanThreads, minimum: 2) { thread in
-            Result {
-                var tally = UsageTally(query: query)
-                for index in stride(from: thread, to: scans.count, by: scanThreads) { try read(scans[index], into: &tally) }
-                return tally
-            }
-        }
-        for tally in tallies { total.add(try tally.get()) }
+        _ = try tally(scans.count, threads: threads, into: &total) { index, tally in try read(scans[index], into: &tally) }
         // The first problems in file order: each thread kept the first of its own files.
         let files = plannedScans.map(\.path)
         let order = Dictionary(files.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { first, _ in first })
@@ -146,6 +124,32 @@ public enum HitLogReader {
         report.rollupsUsed = !rollups.isEmpty && !consumed.isEmpty
         report.unrolled = unrolled
         return report
+    }
+
+    /// Counts `items` on up to `threads` cores into `total`, with what `body` says of each.
+    /// Each thread counts into one tally of its own rather than one per item: a row's
+    /// histograms are tens of kilobytes, and a month of days each with its own rows spent
+    /// more time making and merging them than reading.
+    private static func tally<Value>(
+        _ items: Int, threads: Int, into total: inout UsageTally, _ body: @Sendable (Int, inout UsageTally) throws -> Value
+    ) throws -> [Value] {
+        let threads = min(threads, items)
+        let query = total.query
+        let results = Parallel.map(threads, minimum: 2) { thread in
+            Result {
+                var tally = UsageTally(query: query)
+                var values: [Value] = []
+                for index in stride(from: thread, to: items, by: threads) { values.append(try body(index, &tally)) }
+                return (tally, values)
+            }
+        }
+        var values: [Value] = []
+        for result in results {
+            let (tally, more) = try result.get()
+            total.add(tally)
+            values += more
+        }
+        return values
     }
 
     /// Counts one file's hits into `tally`.

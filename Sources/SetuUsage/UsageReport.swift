@@ -85,21 +85,25 @@ public struct UsageReport: Sendable {
             if pending.capacity == 0 { pending.reserveCapacity(pendingTimes) }
             pending.append(entry)
             guard pending.count == pendingTimes else { return }
-            for (time, hits) in pending { histogram.record(time, count: hits) }
+            record(pending, into: &histogram)
             pending.removeAll(keepingCapacity: true)
+        }
+
+        private static func record(_ pending: [(time: UInt64, hits: UInt64)], into histogram: inout Histogram<UInt64>) {
+            for (time, hits) in pending { histogram.record(time, count: hits) }
         }
 
         /// `histogram` with `pending` recorded.
         private static func recorded(_ histogram: Histogram<UInt64>, _ pending: [(time: UInt64, hits: UInt64)]) -> Histogram<UInt64> {
             var histogram = histogram
-            for (time, hits) in pending { histogram.record(time, count: hits) }
+            record(pending, into: &histogram)
             return histogram
         }
 
         /// Records the pending times and lets their buffers go, once no more hits come.
         mutating func settle() {
-            recordedLatency = latency
-            recordedUpstream = upstream
+            Self.record(pendingLatency, into: &recordedLatency)
+            Self.record(pendingUpstream, into: &recordedUpstream)
             pendingLatency = []
             pendingUpstream = []
         }
@@ -216,15 +220,11 @@ struct UsageTally {
         // Most hits are allowed: told from the bytes, without making the decision a string.
         let outcome =
             hit.decision.equals("allow", in: line) ? .allow : UsageReport.Row.Outcome(decision: try hit.decision.text(in: line) ?? "")
-        var key: String
-        if query.groupBy.count == 1 {
-            key = try UsageQuery.value(of: hit, query.groupBy[0], in: line, hours: &hourNames)
-        } else {
-            key = ""
-            for (index, dimension) in query.groupBy.enumerated() {
-                if index > 0 { key.append("\u{1F}") }
-                key.append(try UsageQuery.value(of: hit, dimension, in: line, hours: &hourNames))
-            }
+        // Appended to an empty string, a single value is taken as it is, with no copy.
+        var key = ""
+        for (index, dimension) in query.groupBy.enumerated() {
+            if index > 0 { key.append("\u{1F}") }
+            key.append(try UsageQuery.value(of: hit, dimension, in: line, hours: &hourNames))
         }
         hitsCounted += 1
         rows[rowNumber(key)].count(
@@ -248,14 +248,7 @@ struct UsageTally {
     }
 
     mutating func add(_ other: UsageTally) {
-        for (key, number) in other.rowNumbers {
-            if let mine = rowNumbers[key] {
-                rows[mine].add(other.rows[number])
-            } else {
-                rows.append(other.rows[number])
-                rowNumbers[key] = rows.count - 1
-            }
-        }
+        for (key, number) in other.rowNumbers { rows[rowNumber(key)].add(other.rows[number]) }
         linesRead += other.linesRead
         hitsCounted += other.hitsCounted
         rolledUpHits += other.rolledUpHits
